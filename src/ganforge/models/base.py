@@ -25,7 +25,9 @@ register_model = MODELS.register
 
 
 class Generator(nn.Module):
-    """Maps latent codes z ~ N(0, I) of shape (N, z_dim) to samples of shape (N, *out_shape)."""
+    """Maps latent codes z ~ N(0, I) of shape (N, z_dim) to samples of shape (N, *out_shape).
+
+    Subclasses implement ``forward(z, y=None)``; ``y`` holds class labels for conditional models."""
 
     z_dim: int
     out_shape: tuple[int, ...]
@@ -37,17 +39,13 @@ class Generator(nn.Module):
         z = torch.randn(n, self.z_dim, generator=generator)
         return z.to(device if device is not None else next(self.parameters()).device)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every family overrides forward
-
 
 class Discriminator(nn.Module):
-    """Maps samples (N, *in_shape) to real-vs-fake *logits* of shape (N,). Sigmoid lives in the loss."""
+    """Maps samples (N, *in_shape) to real-vs-fake *logits* of shape (N,). Sigmoid lives in the loss.
+
+    Subclasses implement ``forward(x, y=None)``."""
 
     in_shape: tuple[int, ...]
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every family overrides forward
 
 
 def build(name_or_section: str | Mapping[str, Any], sample_shape: tuple[int, ...],
