@@ -75,4 +75,4 @@ def check_kwargs(
     given = set(kwargs) | set(extra or {})
     missing = [p.name for p in params if p.default is p.empty and p.name in accepted and p.name not in given]
     if missing:
-        raise GanforgeError(f"{what} needs key {missing[0]!r}", f"set it in the config")
+        raise GanforgeError(f"{what} needs key {missing[0]!r}", "set it in the config")

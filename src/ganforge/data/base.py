@@ -61,8 +61,10 @@ class StreamDataset(ABC):
     sample_shape: tuple[int, ...] = (2,)
 
     @abstractmethod
-    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Draw ``n`` samples (float32, shape (n, *sample_shape)) and labels (int64 (n,) or None)."""
+    def sample(self, n: int, generator: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Draw ``n`` samples (float32, shape (n, *sample_shape)) and labels (int64 (n,) or
+        None)."""
 
     def materialise(self, n: int, seed: int = 0) -> ArrayDataset:
         """A fixed finite draw, e.g. for evaluation."""

@@ -1,0 +1,281 @@
+"""Experiment configuration: presets, YAML files and ``--set key=value`` overrides.
+
+A config is a small tree::
+
+    description: one line shown by `ganforge presets`
+    seed: 0
+    device: auto              # auto | cpu | cuda | cuda:N | mps
+    data:  {name: digits, size: 16}          # keys of the dataset builder
+    model: {name: dcgan, width: 64}          # keys of the model builder
+    loss:  {name: non-saturating}            # keys of the objective
+    train: {steps: 3000, batch_size: 64, ...} # TrainConfig below
+
+Resolution order: built-in defaults < preset < ``--config FILE`` < ``--set`` overrides. The
+``train`` section is type-checked here; ``data``/``model``/``loss`` sections are checked against
+their builders' signatures when the experiment is built (before anything is written to disk).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganforge.errors import GanforgeError
+
+DEFAULT_PRESET = "digits-dcgan"
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation schedule (Adam for both networks, k = ``n_disc`` D steps per G step)."""
+
+    steps: int = 2000
+    batch_size: int = 64
+    n_disc: int = 1
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    ema_decay: float | None = None
+    log_every: int = 25
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    num_fixed_samples: int = 64
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "n_disc", "log_every", "sample_every",
+                    "checkpoint_every", "num_fixed_samples")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise GanforgeError(f"train.{name} must be at least 1, got {getattr(self, name)}",
+                                    f"set train.{name} to a positive integer")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise GanforgeError(f"train.{name} must be positive", f"set e.g. train.{name}=2e-4")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise GanforgeError("train.ema_decay must lie in (0, 1)",
+                                "use e.g. 0.999, or null to disable EMA")
+
+
+@dataclass
+class ExperimentConfig:
+    description: str = ""
+    seed: int = 0
+    device: str = "auto"
+    data: dict[str, Any] = field(default_factory=lambda: {"name": "digits"})
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "dcgan"})
+    loss: dict[str, Any] = field(default_factory=lambda: {"name": "non-saturating"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML-safe primitives (tuples become lists)."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, tree: dict[str, Any]) -> ExperimentConfig:
+        return _from_dict(cls, tree, prefix="")
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def presets_dir() -> Path:
+    """The folder of preset YAML files: packaged inside the wheel, or ``configs/`` in a checkout."""
+    packaged = resources.files("ganforge") / "configs"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name -> one-line description."""
+    out = {}
+    for path in sorted(presets_dir().glob("*.yaml")):
+        tree = yaml.safe_load(path.read_text()) or {}
+        out[path.stem] = str(tree.get("description", "")).strip()
+    return out
+
+
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise GanforgeError(f"cannot read {what} {path}: {err.strerror}",
+                            "check the path") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise GanforgeError(f"{what} {path} is not valid YAML{where}", "fix the syntax") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise GanforgeError(f"{what} {path} must hold a mapping of keys", "see configs/ for examples")
+    return tree
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = presets_dir() / f"{name}.yaml"
+    if not path.is_file():
+        names = ", ".join(list_presets())
+        raise GanforgeError(f"unknown preset {name!r}",
+                            f"choose one of: {names} (see `ganforge presets`)")
+    return _read_yaml(path, "preset")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"train.lr_g=1e-4"`` -> ``("train.lr_g", 0.0001)``; values are read as YAML scalars."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise GanforgeError(f"override {item!r} is not of the form key=value",
+                            "write e.g. --set train.steps=500")
+    value = yaml.safe_load(raw) if raw.strip() else None
+    if isinstance(value, str):
+        try:  # YAML 1.1 reads "2e-4" as a string; users mean a number
+            value = float(value)
+        except ValueError:
+            pass
+    return key.strip(), value
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``update`` wins. A changed ``name`` replaces the whole section."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if (isinstance(value, dict) and isinstance(out.get(key), dict)
+                and value.get("name", out[key].get("name")) == out[key].get("name")):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_overrides(tree: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(tree)
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for part in parents:
+            if not isinstance(node.get(part, {}), dict):
+                raise GanforgeError(f"cannot set {dotted!r}: {part!r} is not a section",
+                                    "check the key path")
+            node = node.setdefault(part, {})
+        if leaf == "name" and parents and node.get("name") not in (None, value):
+            node.clear()  # a new model/dataset/loss does not inherit the old one's keys
+        node[leaf] = value
+    return out
+
+
+def load_config(preset: str | None = None, config_file: str | Path | None = None,
+                overrides: dict[str, Any] | list[str] | None = None) -> ExperimentConfig:
+    """Resolve a config: defaults < preset < file < overrides.
+
+    With neither ``preset`` nor ``config_file`` the default preset (``digits-dcgan``) is used.
+    ``overrides`` maps dotted keys to values, or is a list of ``key=value`` strings.
+    """
+    tree = ExperimentConfig().to_dict()
+    if preset is None and config_file is None:
+        preset = DEFAULT_PRESET
+    if preset is not None:
+        tree = merge(tree, load_preset(preset))
+    if config_file is not None:
+        tree = merge(tree, _read_yaml(Path(config_file), "config file"))
+    if isinstance(overrides, list):
+        overrides = dict(parse_override(item) for item in overrides)
+    tree = apply_overrides(tree, overrides or {})
+    return ExperimentConfig.from_dict(tree)
+
+
+def save_config(cfg: ExperimentConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+# --------------------------------------------------------------------------- typing helpers
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_dict(cls: type, tree: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the config"
+    if not isinstance(tree, dict):
+        raise GanforgeError(f"{where} must be a mapping, got {type(tree).__name__}",
+                            "see configs/ for examples")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = [k for k in tree if k not in fields]
+    if unknown:
+        raise GanforgeError(f"unknown key '{prefix}{unknown[0]}' in {where}",
+                            f"accepted keys are: {', '.join(fields)}")
+    kwargs = {}
+    for key, value in tree.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _from_dict(hint, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, hint, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check ``value`` against a type hint, converting where lossless (int -> float, list -> tuple)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key)
+            except GanforgeError as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise _type_error(key, value, f"a list of {len(args)} numbers")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(key, value, "a mapping")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _type_error(key, value, "true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise _type_error(key, value, "an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(key, value, "a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise _type_error(key, value, "a string")
+        return value
+    return value
+
+
+def _type_error(key: str, value: Any, expected: str) -> GanforgeError:
+    return GanforgeError(f"{key} must be {expected}, got {value!r}",
+                         f"set it with e.g. --set {key}=<{expected}>")

@@ -1,0 +1,24 @@
+"""Datasets: toy 2D distributions, scikit-learn digits, the MNIST family and image folders.
+
+Importing this package registers every built-in dataset in :data:`DATASETS`; configs then name
+one with ``data: {name: ..., <builder keyword arguments>}`` and :func:`build_dataset` builds it.
+"""
+
+from ganforge.data import digits, folder, mnist, toy2d  # noqa: F401  (register the datasets)
+from ganforge.data.base import (
+    DATASETS,
+    AnyDataset,
+    ArrayDataset,
+    StreamDataset,
+    build_dataset,
+    register_dataset,
+)
+
+__all__ = [
+    "DATASETS",
+    "AnyDataset",
+    "ArrayDataset",
+    "StreamDataset",
+    "build_dataset",
+    "register_dataset",
+]

@@ -1,0 +1,41 @@
+"""Exponential moving average of generator weights (Karras et al. 2018; Yazici et al. 2019).
+
+    theta_ema <- beta * theta_ema + (1 - beta) * theta,   beta_t = min(beta, (1 + t) / (10 + t))
+
+The warm-up ``beta_t`` lets the average track the fast-moving early weights instead of keeping
+the random initialisation for thousands of steps. Buffers (BatchNorm statistics) are copied.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA:
+    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.updates = 0
+
+    def current_decay(self) -> float:
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        beta = self.current_decay()
+        for p_ema, p in zip(self.model.parameters(), model.parameters(), strict=True):
+            p_ema.lerp_(p.detach(), 1.0 - beta)
+        for b_ema, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            b_ema.copy_(b)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "updates": self.updates, "decay": self.decay}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])
+        self.decay = float(state["decay"])

@@ -1,0 +1,71 @@
+"""Append-safe ``metrics.csv`` (plus optional TensorBoard) for training logs."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from ganforge.errors import GanforgeError
+
+COLUMNS = ["step", "epoch", "images_seen", "loss_D", "loss_G", "real_score", "fake_score",
+           "grad_norm_G", "grad_norm_D", "lr_G", "lr_D", "sec_per_step"]
+
+
+class MetricsLogger:
+    """Writes one row per logged step. Re-opening after a resume first drops rows past ``step``,
+    so an interrupted run that is resumed from its last checkpoint has no duplicated steps."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = False, resume_step: int | None = None):
+        self.path = run_dir / "metrics.csv"
+        if resume_step is not None and self.path.exists():
+            self._truncate_after(resume_step)
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise GanforgeError("train.tensorboard=true but tensorboard is not installed",
+                                    "pip install 'ganforge[tensorboard]' or set "
+                                    "train.tensorboard=false") from None
+            self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def _truncate_after(self, step: int) -> None:
+        with self.path.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r.get("step") and int(r["step"]) <= step]
+        with self.path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def log(self, row: dict[str, Any]) -> None:
+        new_file = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+        if self.writer is not None:
+            for key in COLUMNS[3:]:
+                value = row.get(key)
+                if value is not None and math.isfinite(value):
+                    self.writer.add_scalar(f"train/{key}", value, row["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def read_last_row(path: Path) -> dict[str, str] | None:
+    if not path.exists():
+        return None
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return rows[-1] if rows else None
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else value

@@ -1,0 +1,349 @@
+"""The GAN training loop.
+
+One iteration (Goodfellow et al. 2014, Algorithm 1, with Adam):
+
+    for k = 1..n_disc:   sample x ~ p_data, z ~ p_z;  update D to minimise the objective's d_phase
+    sample z ~ p_z;      update G to minimise the objective's g_phase
+    optionally theta_ema <- EMA(theta_G)
+
+Everything random flows from ``config.seed`` through three dedicated ``torch.Generator`` objects
+(data order, latent noise, fixed sample noise) plus the global torch RNG (dropout), all of which
+are checkpointed: resuming from ``last.pt`` reproduces an uninterrupted run bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.config import ExperimentConfig, save_config
+from ganforge.data.base import AnyDataset, StreamDataset, build_dataset
+from ganforge.errors import GanforgeError
+from ganforge.models.base import build as build_models
+from ganforge.train.batches import batches_for
+from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from ganforge.train.ema import EMA
+from ganforge.train.logger import MetricsLogger
+from ganforge.train.objectives import build_objective
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an unavailable explicit choice is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GanforgeError(f"unknown device {name!r}", "use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("device cuda was asked for but CUDA is not available here",
+                            "use --device cpu (or auto)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise GanforgeError("device mps was asked for but MPS is not available here",
+                            "use --device cpu (or auto)")
+    return device
+
+
+def grad_norm(module: nn.Module) -> float:
+    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.cat(grads))) if grads else 0.0
+
+
+class Experiment:
+    """The networks, data and optimisers a config describes; shared by training and sampling.
+
+    Building validates every section (unknown keys, missing data, bad sizes) before anything
+    touches the disk. ``dataset`` replaces the config's ``data`` section with your own
+    :class:`ArrayDataset` or :class:`StreamDataset`. Pass ``sample_shape`` (and ``num_classes``)
+    to build the networks without loading the data, e.g. to sample from a checkpoint on a machine that lacks the dataset.
+    """
+
+    def __init__(self, cfg: ExperimentConfig, device: torch.device | str | None = None, *,
+                 dataset: AnyDataset | None = None, sample_shape: tuple[int, ...] | None = None,
+                 num_classes: int | None = None) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(str(device) if device is not None else cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.dataset = dataset
+        if self.dataset is None and sample_shape is None:
+            self.dataset = build_dataset(cfg.data)
+        if self.dataset is not None:
+            sample_shape, num_classes = self.dataset.sample_shape, self.dataset.num_classes
+        self.sample_shape, self.num_classes = tuple(sample_shape), num_classes
+        self.G, self.D = build_models(cfg.model, self.sample_shape, num_classes)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.objective = build_objective(cfg.loss)
+        t = cfg.train
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=t.betas_g)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=t.betas_d)
+        self.ema = EMA(self.G, t.ema_decay) if t.ema_decay else None
+
+
+class Trainer:
+    """Trains the experiment a config describes into ``run_dir``.
+
+    >>> cfg = load_config("ring8-mlp", overrides={"train.steps": 200})
+    >>> Trainer(cfg, "runs/ring8").fit()
+
+    ``dataset`` trains on your own :class:`ArrayDataset`/:class:`StreamDataset` instead of the
+    config's ``data`` section.
+    """
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False,
+                 device: str | None = None, progress: bool = True,
+                 dataset: AnyDataset | None = None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        if not resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
+            raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
+                                f"choose another --out, or continue it with --resume {self.run_dir}")
+        self.exp = Experiment(cfg, device, dataset=dataset)
+        self.batches = batches_for(self.exp.dataset, cfg.train.batch_size, cfg.seed)
+        self.noise = torch.Generator().manual_seed(cfg.seed + 1)
+        self.fixed_z = self.exp.G.sample_z(
+            cfg.train.num_fixed_samples, torch.Generator().manual_seed(cfg.seed + 2))
+        self.step = 0
+        self._stop_requested = False
+        if resume:
+            self._restore(self.run_dir / "checkpoints" / "last.pt")
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        exp = self.exp
+        return {
+            "config": self.cfg.to_dict(),
+            "sample_shape": list(exp.sample_shape),
+            "num_classes": exp.num_classes,
+            "step": self.step,
+            "G": exp.G.state_dict(),
+            "D": exp.D.state_dict(),
+            "ema": None if exp.ema is None else exp.ema.state_dict(),
+            "opt_g": exp.opt_g.state_dict(),
+            "opt_d": exp.opt_d.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "noise": self.noise.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "data": self.batches.state_dict(),
+            "fixed_z": self.fixed_z.cpu(),
+        }
+
+    def _restore(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        exp = self.exp
+        load_weights(exp.G, state["G"], "generator", path)
+        load_weights(exp.D, state["D"], "discriminator", path)
+        if (state["ema"] is None) != (exp.ema is None):
+            raise GanforgeError(f"checkpoint {path} and the config disagree on EMA",
+                                "resume with the run's own config.yaml")
+        if exp.ema is not None:
+            exp.ema.load_state_dict(state["ema"])
+        exp.opt_g.load_state_dict(state["opt_g"])
+        exp.opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.noise.set_state(state["rng"]["noise"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.batches.load_state_dict(state["data"])
+        self.fixed_z = state["fixed_z"].to(exp.device)
+        self.step = int(state["step"])
+
+    def save(self, name: str) -> Path:
+        return save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / name)
+
+    # ------------------------------------------------------------------ one update
+    def train_step(self) -> dict[str, float]:
+        exp, t, dev = self.exp, self.cfg.train, self.exp.device
+        G, D = exp.G, exp.D
+        G.train()
+        D.train()
+        D.requires_grad_(True)
+        for _ in range(t.n_disc):
+            real, y_real = self.batches.next()
+            real = real.to(dev, non_blocking=True)
+            y_real = None if y_real is None else y_real.to(dev)
+            z = G.sample_z(t.batch_size, self.noise, dev)
+            with torch.no_grad():
+                fake = G(z)
+            out_d = exp.objective.d_phase(D, real, fake, y_real, None)
+            exp.opt_d.zero_grad(set_to_none=True)
+            out_d.loss.backward()
+            norm_d = grad_norm(D)
+            exp.opt_d.step()
+
+        D.requires_grad_(False)  # G's phase needs gradients through D, not for D's weights
+        z = G.sample_z(t.batch_size, self.noise, dev)
+        out_g = exp.objective.g_phase(D, G(z), None)
+        exp.opt_g.zero_grad(set_to_none=True)
+        out_g.loss.backward()
+        norm_g = grad_norm(G)
+        exp.opt_g.step()
+        D.requires_grad_(True)
+        if exp.ema is not None:
+            exp.ema.update(G)
+        self.step += 1
+        return {
+            "loss_D": out_d.loss.item(),
+            "loss_G": out_g.loss.item(),
+            "real_score": torch.sigmoid(out_d.real_logits).mean().item(),
+            "fake_score": torch.sigmoid(out_d.fake_logits).mean().item(),
+            "grad_norm_D": norm_d,
+            "grad_norm_G": norm_g,
+        }
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> Path:
+        """Train to ``train.steps``; returns the run directory. Safe to call on a resumed run."""
+        t = self.cfg.train
+        created = not self.run_dir.exists()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            save_config(self.cfg, self.run_dir / "config.yaml")
+            logger = MetricsLogger(self.run_dir, t.tensorboard,
+                                   resume_step=self.step if self.step else None)
+        except BaseException:
+            if created:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+        sums: dict[str, float] = {}
+        n_in_window, window_start = 0, time.perf_counter()
+        with self._graceful_interrupt(), _progress(self.progress, t.steps, self.step) as bar:
+            while self.step < t.steps and not self._stop_requested:
+                stats = self.train_step()
+                for key, value in stats.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                n_in_window += 1
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    row = {k: v / n_in_window for k, v in sums.items()}
+                    row.update(self._position(), lr_G=self.exp.opt_g.param_groups[0]["lr"],
+                               lr_D=self.exp.opt_d.param_groups[0]["lr"],
+                               sec_per_step=(time.perf_counter() - window_start) / n_in_window)
+                    logger.log(row)
+                    bar.update(self.step, row)
+                    sums, n_in_window, window_start = {}, 0, time.perf_counter()
+                if self.step % t.sample_every == 0:
+                    self.snapshot()
+                if self.step % t.checkpoint_every == 0:
+                    self.save("last.pt")
+                    self.save(f"step_{self.step:07d}.pt")
+        logger.close()
+        if self._stop_requested and self.step < t.steps:
+            self.save("last.pt")
+            print(f"interrupted at step {self.step}; saved {self.run_dir / 'checkpoints/last.pt'}"
+                  f" — continue with: ganforge train --resume {self.run_dir}")
+            return self.run_dir
+        self.save("last.pt")
+        self.save("final.pt")
+        self.snapshot()
+        self.plot_curves()
+        return self.run_dir
+
+    def _position(self) -> dict[str, int]:
+        images = self.step * self.cfg.train.batch_size * self.cfg.train.n_disc
+        return {"step": self.step, "epoch": self.batches.epoch, "images_seen": images}
+
+    # ------------------------------------------------------------------ artefacts
+    @torch.no_grad()
+    def snapshot(self) -> Path:
+        """A PNG of the fixed noise batch (images) or a real-vs-fake scatter over D's field (2D)."""
+        from ganforge import viz
+
+        G = self.exp.ema.model if self.exp.ema is not None else self.exp.G
+        was_training = G.training
+        G.eval()
+        fake = G(self.fixed_z).cpu()
+        G.train(was_training)
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fake.dim() == 4:
+            return viz.save_grid(fake, path)
+        dataset = self.exp.dataset
+        if isinstance(dataset, StreamDataset):
+            real = dataset.materialise(len(fake), seed=self.cfg.seed + 3).x
+        else:
+            real = dataset.x[: len(fake)]
+        D = self.exp.D
+        D.eval()
+        centers = getattr(dataset, "centers", None)
+        out = viz.plot_2d_field(
+            real, fake, path, prob_fn=lambda pts: torch.sigmoid(D(pts.to(self.exp.device))).cpu(),
+            title=f"step {self.step}", centers=centers)
+        D.train()
+        return out
+
+    def plot_curves(self) -> list[Path]:
+        from ganforge import viz
+
+        return viz.plot_all(self.run_dir / "metrics.csv", self.run_dir / "plots")
+
+    # ------------------------------------------------------------------ Ctrl-C
+    @contextmanager
+    def _graceful_interrupt(self):
+        """First Ctrl-C finishes the current step, saves ``last.pt`` and stops; a second one
+        interrupts at once."""
+        try:
+            previous = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                self._stop_requested = True
+                signal.signal(signal.SIGINT, previous)
+
+            signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread: no signal handling
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _progress(enabled: bool, total: int, start: int):
+    """A rich progress bar with ETA and the live losses and scores."""
+    if not enabled:
+        yield _NoBar()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}")]
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("train", total=total, completed=start, stats="")
+        yield _RichBar(progress, task)
+
+
+class _NoBar:
+    def update(self, step: int, row: dict[str, float]) -> None:
+        pass
+
+
+class _RichBar:
+    def __init__(self, progress, task) -> None:
+        self.progress, self.task = progress, task
+
+    def update(self, step: int, row: dict[str, float]) -> None:
+        stats = (f"loss_D {row['loss_D']:.3f}  loss_G {row['loss_G']:.3f}  "
+                 f"D(x) {row['real_score']:.2f}  D(G(z)) {row['fake_score']:.2f}")
+        if not all(math.isfinite(row[k]) for k in ("loss_D", "loss_G")):
+            stats += "  [red]non-finite loss"
+        self.progress.update(self.task, completed=step, stats=stats)

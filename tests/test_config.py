@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ganforge.config import ExperimentConfig, list_presets, load_config, parse_override, presets_dir
+from ganforge.errors import GanforgeError
+
+REQUIRED_PRESETS = {"digits-dcgan", "mnist-mlp", "mnist-dcgan", "ring8-mlp", "grid25-mlp"}
+
+
+def test_required_presets_ship_with_descriptions():
+    presets = list_presets()
+    assert REQUIRED_PRESETS <= set(presets)
+    assert all(presets[name] for name in REQUIRED_PRESETS)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED_PRESETS))
+def test_every_preset_resolves_and_builds_its_model(name):
+    from ganforge.models import build
+
+    cfg = load_config(name)
+    shape = (2,) if cfg.data["name"] in ("ring8", "grid25") else (1, 28, 28)
+    if cfg.data["name"] == "digits":
+        shape = (1, cfg.data.get("size", 8), cfg.data.get("size", 8))
+    G, D = build(cfg.model, shape)
+    assert G.z_dim == cfg.model["z_dim"]
+
+
+def test_default_is_digits_dcgan():
+    cfg = load_config()
+    assert cfg.data["name"] == "digits" and cfg.model["name"] == "dcgan"
+
+
+def test_resolution_order_preset_file_overrides(tmp_path):
+    file = tmp_path / "exp.yaml"
+    file.write_text(yaml.safe_dump({"train": {"steps": 7, "batch_size": 8}, "seed": 5}))
+    cfg = load_config("ring8-mlp", file, ["train.steps=9", "train.lr_g=3e-4"])
+    assert cfg.train.steps == 9          # override beats file
+    assert cfg.train.batch_size == 8     # file beats preset
+    assert cfg.train.lr_g == pytest.approx(3e-4)  # "3e-4" is a number, not a string
+    assert cfg.seed == 5
+    assert cfg.model["name"] == "mlp"    # preset beats defaults
+
+
+def test_changing_a_section_name_drops_the_old_keys():
+    cfg = load_config("ring8-mlp", overrides=["model.name=dcgan"])
+    assert cfg.model == {"name": "dcgan"}
+
+
+def test_round_trip_through_yaml():
+    cfg = load_config("digits-dcgan")
+    again = ExperimentConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict())))
+    assert again == cfg
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("trian.steps=3", "unknown key 'trian'"),
+    ("train.stpes=3", "unknown key 'train.stpes'"),
+    ("train.steps=abc", "train.steps must be an integer"),
+    ("train.steps=0", "at least 1"),
+    ("train.betas_g=[0.5]", "list of 2 numbers"),
+    ("train.ema_decay=1.5", "ema_decay"),
+    ("steps", "key=value"),
+])
+def test_bad_overrides_name_the_problem(override, fragment):
+    with pytest.raises(GanforgeError, match=fragment) as info:
+        load_config("ring8-mlp", overrides=[override])
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(GanforgeError, match="unknown preset 'nope'.*ring8-mlp"):
+        load_config("nope")
+
+
+def test_invalid_yaml_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {steps: [\n")
+    with pytest.raises(GanforgeError, match="not valid YAML"):
+        load_config(config_file=bad)
+
+
+def test_parse_override_types():
+    assert parse_override("a.b=3") == ("a.b", 3)
+    assert parse_override("a=true") == ("a", True)
+    assert parse_override("a=[1, 2]") == ("a", [1, 2])
+    assert parse_override("a=mnist") == ("a", "mnist")
+    assert parse_override("a=null") == ("a", None)
+
+
+def test_presets_dir_is_the_repo_configs_folder_in_a_checkout():
+    assert (presets_dir() / "digits-dcgan.yaml").is_file()

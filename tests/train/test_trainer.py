@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from ganforge.config import ExperimentConfig
+from ganforge.errors import GanforgeError
+from ganforge.train import Trainer, load_run
+from ganforge.train.checkpoint import load_checkpoint
+from tests.conftest import REPO, TINY_DIGITS, TINY_RING
+
+
+def _cfg(tree, **train):
+    tree = {**tree, "train": {**tree["train"], **train}}
+    return ExperimentConfig.from_dict(tree)
+
+
+def _assert_same_state(a, b):
+    for key in ("G", "D"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs"
+    for opt in ("opt_g", "opt_d"):
+        for idx, st in a[opt]["state"].items():
+            for name, tensor in st.items():
+                assert torch.equal(torch.as_tensor(tensor), torch.as_tensor(b[opt]["state"][idx][name]))
+
+
+@pytest.mark.parametrize("tree", [TINY_RING, TINY_DIGITS], ids=["ring8-mlp", "digits-dcgan-ema"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tree):
+    steps = tree["train"]["steps"]
+    full = Trainer(_cfg(tree), tmp_path / "full", progress=False)
+    full.fit()
+    half = Trainer(_cfg(tree, steps=steps // 2), tmp_path / "split", progress=False)
+    half.fit()
+    resumed = Trainer(_cfg(tree), tmp_path / "split", resume=True, progress=False)
+    assert resumed.step == steps // 2
+    resumed.fit()
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
+    b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
+    assert a["step"] == b["step"] == steps
+    _assert_same_state(a, b)
+    if a["ema"] is not None:
+        for name, tensor in a["ema"]["model"].items():
+            assert torch.equal(tensor, b["ema"]["model"][name])
+    # metrics.csv holds each logged step once, in order, covering the uninterrupted run's steps
+    # (plus the row the shorter first run wrote at its own last step)
+    def steps_logged(run):
+        with (tmp_path / run / "metrics.csv").open() as fh:
+            return [int(r["step"]) for r in csv.DictReader(fh)]
+    split = steps_logged("split")
+    assert split == sorted(set(split))
+    assert set(steps_logged("full")) <= set(split) <= set(steps_logged("full")) | {steps // 2}
+
+
+def test_a_different_seed_gives_different_weights(tmp_path):
+    a = Trainer(_cfg(TINY_RING), tmp_path / "a", progress=False)
+    a.fit()
+    b = Trainer(ExperimentConfig.from_dict({**TINY_RING, "seed": 4}), tmp_path / "b",
+                progress=False)
+    b.fit()
+    wa, wb = a.exp.G.state_dict(), b.exp.G.state_dict()
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_run_directory_contents(tmp_path):
+    run = Trainer(_cfg(TINY_DIGITS), tmp_path / "run", progress=False).fit()
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["name"] == "dcgan"
+    with (run / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    for row in rows:
+        assert 0.0 <= float(row["real_score"]) <= 1.0 and 0.0 <= float(row["fake_score"]) <= 1.0
+        assert float(row["grad_norm_G"]) > 0 and float(row["grad_norm_D"]) > 0
+        assert float(row["lr_G"]) == pytest.approx(2e-4)
+        assert int(row["images_seen"]) == int(row["step"]) * 16
+    assert (run / "samples" / "step_0000003.png").is_file()
+    assert {p.name for p in (run / "plots").iterdir()} == {"losses.png", "scores.png",
+                                                         "grad_norms.png"}
+    assert {p.name for p in (run / "checkpoints").iterdir()} >= {"last.pt", "final.pt",
+                                                              "step_0000003.pt"}
+    state = torch.load(run / "checkpoints" / "final.pt", weights_only=True)
+    assert {"G", "D", "ema", "opt_g", "opt_d", "rng", "data", "step"} <= set(state)
+
+
+def test_two_dimensional_runs_plot_the_discriminator_field(tmp_path):
+    run = Trainer(_cfg(TINY_RING), tmp_path / "run", progress=False).fit()
+    assert (run / "samples" / "step_0000012.png").stat().st_size > 1000
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "something").write_text("x")
+    with pytest.raises(GanforgeError, match="already exists"):
+        Trainer(_cfg(TINY_RING), tmp_path / "run", progress=False)
+
+
+def test_load_run_samples_without_the_dataset(tmp_path):
+    Trainer(_cfg(TINY_DIGITS), tmp_path / "run", progress=False).fit()
+    run = load_run(tmp_path / "run")
+    x = run.sample(10, seed=1)
+    assert x.shape == (10, 1, 8, 8) and x.abs().max() <= 1
+    assert torch.equal(x, run.sample(10, seed=1))
+    assert not torch.equal(run.sample(10, ema=True, seed=1), x)
+    assert run.experiment.dataset is None
+
+
+def test_ctrl_c_saves_and_exits_cleanly_then_resumes(tmp_path):
+    cfg_file = tmp_path / "slow.yaml"
+    tree = {**TINY_RING, "train": {**TINY_RING["train"], "steps": 100000, "log_every": 5,
+                                   "checkpoint_every": 100000, "sample_every": 100000}}
+    cfg_file.write_text(yaml.safe_dump(tree))
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge.cli", "train", "--config",
+                             str(cfg_file), "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while not (out / "metrics.csv").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted at step" in stdout and "--resume" in stdout
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert 0 < state["step"] < 100000
+    assert not (out / "checkpoints" / "final.pt").exists()
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
