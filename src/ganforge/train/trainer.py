@@ -67,7 +67,8 @@ class Experiment:
     Building validates every section (unknown keys, missing data, bad sizes) before anything
     touches the disk. ``dataset`` replaces the config's ``data`` section with your own
     :class:`ArrayDataset` or :class:`StreamDataset`. Pass ``sample_shape`` (and ``num_classes``)
-    to build the networks without loading the data, e.g. to sample from a checkpoint on a machine that lacks the dataset.
+    to build the networks without loading the data, e.g. to sample from a checkpoint on a
+    machine that lacks the dataset.
     """
 
     def __init__(self, cfg: ExperimentConfig, device: torch.device | str | None = None, *,
