@@ -1,0 +1,12 @@
+"""GAN model families, each registered by name in :data:`MODELS`.
+
+* ``mlp`` — fully connected G and D for 2D points or flattened images (:mod:`.mlp`).
+* ``dcgan`` — the DCGAN convolutional pair for square images, side divisible by 4 (:mod:`.dcgan`).
+
+``build({"name": "dcgan", "width": 32}, (1, 28, 28))`` returns ``(generator, discriminator)``.
+"""
+
+from ganforge.models import dcgan, mlp  # noqa: F401  (registers the built-in families)
+from ganforge.models.base import MODELS, Discriminator, Generator, build, register_model
+
+__all__ = ["MODELS", "Discriminator", "Generator", "build", "register_model"]

@@ -1,0 +1,48 @@
+"""Config-value checks shared by the model builders (each failure is a one-line GanforgeError)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ganforge.errors import GanforgeError
+
+
+def positive_int(value: Any, key: str, model: str) -> int:
+    """``value`` as an int >= 1; ``bool`` is refused even though it is an int subclass."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise GanforgeError(f"model {model!r}: {key}={value!r} is not a positive integer",
+                            f"set model.{key} to an integer >= 1")
+    return value
+
+
+def positive_ints(values: Any, key: str, model: str) -> tuple[int, ...]:
+    """A list of layer widths, each an int >= 1 (an empty list is allowed)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise GanforgeError(f"model {model!r}: {key}={values!r} is not a list of layer widths",
+                            f"set model.{key} to a list of integers, e.g. [256, 256]")
+    return tuple(positive_int(v, key, model) for v in values)
+
+
+def probability(value: Any, key: str, model: str) -> float:
+    """A dropout rate in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise GanforgeError(f"model {model!r}: {key}={value!r} is not a rate in [0, 1)",
+                            f"set model.{key} to a number in [0, 1), e.g. 0.3")
+    return float(value)
+
+
+def non_negative(value: Any, key: str, model: str) -> float:
+    """A real number >= 0 (e.g. a LeakyReLU slope)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise GanforgeError(f"model {model!r}: {key}={value!r} is not a number >= 0",
+                            f"set model.{key} to a number >= 0, e.g. 0.2")
+    return float(value)
+
+
+def flag(value: Any, key: str, model: str) -> bool:
+    """A true/false switch; strings such as "no" are refused rather than read as True."""
+    if not isinstance(value, bool):
+        raise GanforgeError(f"model {model!r}: {key}={value!r} is not true/false",
+                            f"set model.{key} to true or false")
+    return value
