@@ -134,3 +134,25 @@ def test_ctrl_c_saves_and_exits_cleanly_then_resumes(tmp_path):
     assert 0 < state["step"] < 100000
     assert not (out / "checkpoints" / "final.pt").exists()
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_callbacks_add_columns_and_force_a_log_row(tmp_path):
+    from ganforge.train import Callback
+
+    class CountModes(Callback):
+        columns = ("probe",)
+
+        def __init__(self):
+            self.calls = []
+
+        def on_step_end(self, trainer):
+            self.calls.append(trainer.step)
+            return {"probe": trainer.step * 10.0} if trainer.step == 5 else None
+
+    cb = CountModes()
+    run = Trainer(_cfg(TINY_RING), tmp_path / "run", progress=False, callbacks=[cb]).fit()
+    assert cb.calls == list(range(1, 13))
+    with (run / "metrics.csv").open() as fh:
+        rows = {int(r["step"]): r for r in csv.DictReader(fh)}
+    assert set(rows) == {3, 5, 6, 9, 12}       # log_every=3 plus the callback's step 5
+    assert rows[5]["probe"] == "50" and rows[6]["probe"] == ""

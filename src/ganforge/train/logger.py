@@ -17,8 +17,10 @@ class MetricsLogger:
     """Writes one row per logged step. Re-opening after a resume first drops rows past ``step``,
     so an interrupted run that is resumed from its last checkpoint has no duplicated steps."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = False, resume_step: int | None = None):
+    def __init__(self, run_dir: Path, tensorboard: bool = False, resume_step: int | None = None,
+                 extra_columns: list[str] | None = None):
         self.path = run_dir / "metrics.csv"
+        self.columns = COLUMNS + [c for c in extra_columns or [] if c not in COLUMNS]
         if resume_step is not None and self.path.exists():
             self._truncate_after(resume_step)
         self.writer = None
@@ -35,21 +37,21 @@ class MetricsLogger:
         with self.path.open(newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if r.get("step") and int(r["step"]) <= step]
         with self.path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
     def log(self, row: dict[str, Any]) -> None:
         new_file = not self.path.exists() or self.path.stat().st_size == 0
         with self.path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
             if new_file:
                 writer.writeheader()
-            writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+            writer.writerow({k: _fmt(row.get(k)) for k in self.columns})
         if self.writer is not None:
-            for key in COLUMNS[3:]:
+            for key in self.columns[3:]:
                 value = row.get(key)
-                if value is not None and math.isfinite(value):
+                if isinstance(value, (int, float)) and math.isfinite(value):
                     self.writer.add_scalar(f"train/{key}", value, row["step"])
 
     def close(self) -> None:

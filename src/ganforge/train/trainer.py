@@ -56,6 +56,26 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+class Callback:
+    """Hooks into :meth:`Trainer.fit` without touching the loop.
+
+    ``columns`` names the extra ``metrics.csv`` columns the callback fills. ``on_step_end`` runs
+    after every update; a non-empty dict it returns is written on that step's log row (a row is
+    logged at that step even off the ``log_every`` grid).
+    """
+
+    columns: tuple[str, ...] = ()
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        pass
+
+    def on_step_end(self, trainer: Trainer) -> dict[str, float] | None:
+        return None
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        pass
+
+
 def grad_norm(module: nn.Module) -> float:
     grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
     return float(torch.linalg.vector_norm(torch.cat(grads))) if grads else 0.0
@@ -105,10 +125,12 @@ class Trainer:
 
     def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False,
                  device: str | None = None, progress: bool = True,
-                 dataset: AnyDataset | None = None) -> None:
+                 dataset: AnyDataset | None = None,
+                 callbacks: list[Callback] | tuple[Callback, ...] = ()) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.progress = progress
+        self.callbacks = list(callbacks)
         if not resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
@@ -213,11 +235,14 @@ class Trainer:
         try:
             save_config(self.cfg, self.run_dir / "config.yaml")
             logger = MetricsLogger(self.run_dir, t.tensorboard,
-                                   resume_step=self.step if self.step else None)
+                                   resume_step=self.step if self.step else None,
+                                   extra_columns=[c for cb in self.callbacks for c in cb.columns])
         except BaseException:
             if created:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
         sums: dict[str, float] = {}
         n_in_window, window_start = 0, time.perf_counter()
         with self._graceful_interrupt(), _progress(self.progress, t.steps, self.step) as bar:
@@ -226,8 +251,12 @@ class Trainer:
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                 n_in_window += 1
-                if self.step % t.log_every == 0 or self.step == t.steps:
+                extra: dict[str, float] = {}
+                for callback in self.callbacks:
+                    extra.update(callback.on_step_end(self) or {})
+                if self.step % t.log_every == 0 or self.step == t.steps or extra:
                     row = {k: v / n_in_window for k, v in sums.items()}
+                    row.update(extra)
                     row.update(self._position(), lr_G=self.exp.opt_g.param_groups[0]["lr"],
                                lr_D=self.exp.opt_d.param_groups[0]["lr"],
                                sec_per_step=(time.perf_counter() - window_start) / n_in_window)
@@ -240,6 +269,8 @@ class Trainer:
                     self.save("last.pt")
                     self.save(f"step_{self.step:07d}.pt")
         logger.close()
+        for callback in self.callbacks:
+            callback.on_fit_end(self)
         if self._stop_requested and self.step < t.steps:
             self.save("last.pt")
             print(f"interrupted at step {self.step}; saved {self.run_dir / 'checkpoints/last.pt'}"
