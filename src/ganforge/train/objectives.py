@@ -46,6 +46,9 @@ class Objective:
                 y_fake: torch.Tensor | None = None) -> PhaseOutput:
         raise TypeError(f"{type(self).__name__} must define g_phase")
 
+    def after_d_step(self, D: torch.nn.Module) -> None:
+        """Runs after each discriminator optimiser step (e.g. WGAN weight clipping)."""
+
 
 class _StandardGAN(Objective):
     """Goodfellow et al. (2014): D minimises L_D = -E[log D(x)] - E[log(1 - D(G(z)))];

@@ -205,6 +205,7 @@ class Trainer:
             out_d.loss.backward()
             norm_d = grad_norm(D)
             exp.opt_d.step()
+            exp.objective.after_d_step(D)
 
         D.requires_grad_(False)  # G's phase needs gradients through D, not for D's weights
         z = G.sample_z(t.batch_size, self.noise, dev)
