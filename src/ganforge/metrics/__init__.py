@@ -1,0 +1,20 @@
+"""Evaluation metrics with honest feature extractors (see docs/evaluation.md).
+
+Metric objects follow the torchmetrics contract (``update(x, real=...)``, ``compute()``,
+``reset()``); each also has a one-call function. Results are named after the feature extractor
+that produced them (``fid_lenet_mnist``, ``kid_raw``...), never a bare "FID".
+"""
+
+from ganforge.metrics.fid import FeatureStats, FrechetDistance, fid_from_features, frechet_distance
+from ganforge.metrics.inception_score import InceptionScore, inception_score_from_logits
+from ganforge.metrics.kid import KernelDistance, kid_from_features, mmd2_unbiased
+from ganforge.metrics.prdc import PrecisionRecallDensityCoverage, knn_sq_radii, prdc
+from ganforge.metrics.stacked_modes import stacked_mnist_modes, stacked_mode_metrics
+from ganforge.metrics.stats import RunningMoments
+
+__all__ = [
+    "FeatureStats", "FrechetDistance", "InceptionScore", "KernelDistance",
+    "PrecisionRecallDensityCoverage", "RunningMoments", "fid_from_features", "frechet_distance",
+    "inception_score_from_logits", "kid_from_features", "knn_sq_radii", "mmd2_unbiased", "prdc",
+    "stacked_mnist_modes", "stacked_mode_metrics",
+]

@@ -1,0 +1,156 @@
+"""Metrics during training: :class:`EvalCallback` plugs an :class:`Evaluator` into the Trainer.
+
+Every ``every`` steps (and at the last step) it draws ``num_samples`` samples from the generator
+(the EMA copy when the run has one) with a fixed noise seed, scores them against real half A, and
+returns the figures so the trainer logs them on that step's ``metrics.csv`` row. With ``best`` set,
+``checkpoints/best.pt`` holds the step with the best value of that metric (minimum for
+FID/KID/KL, maximum for the others; on resume the best so far is read back from metrics.csv).
+The real-vs-real floor goes to ``eval_baseline.json`` at the start, and the metric curves (with the
+floor as dashed lines) to ``plots/eval_metrics.png`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganforge.config import EvalConfig
+from ganforge.data.base import AnyDataset
+from ganforge.errors import GanforgeError
+from ganforge.metrics.evaluate import (
+    Evaluator,
+    default_metrics,
+    metric_columns,
+    metric_kind,
+    resolve_best,
+)
+from ganforge.metrics.extractors import auto_extractor_name, build_extractor
+from ganforge.train.trainer import Callback, Trainer
+
+
+class EvalCallback(Callback):
+    """Scores the generator every ``every`` steps; see the module docstring."""
+
+    def __init__(self, every: int, data_name: str, metrics: list[str] | None = None,
+                 num_samples: int = 2000, best: str | None = None, extractor: str = "auto",
+                 seed: int = 0, data_section: dict | None = None) -> None:
+        self.every, self.num_samples, self.seed = every, num_samples, seed
+        self.data_name, self.data_section = data_name, data_section
+        self.extractor_name = extractor if extractor != "auto" else auto_extractor_name(data_name)
+        self.kind = metric_kind(data_name, section=data_section)
+        self.groups = metrics
+        ext_id = "raw" if self.extractor_name == "raw" else self.extractor_name
+        groups = metrics or default_metrics(ext_id, self.kind)
+        self.columns = tuple(metric_columns(groups, ext_id, self.kind))
+        self.best_column, self.higher_better = (resolve_best(best, self.columns) if best
+                                                else (None, False))
+        self.best_value = math.nan
+        self.evaluator: Evaluator | None = None
+
+    @classmethod
+    def from_config(cls, cfg_eval: EvalConfig, data: dict, seed: int = 0) -> EvalCallback:
+        return cls(cfg_eval.every or 0, data["name"], cfg_eval.metrics, cfg_eval.num_samples,
+                   cfg_eval.best, cfg_eval.extractor, seed, data)
+
+    def prepare(self, dataset: AnyDataset) -> Evaluator:
+        """Build the extractor and the real reference (call before training so that a missing
+        weights file or an inapplicable metric fails before anything is written)."""
+        if self.evaluator is None:
+            extractor = build_extractor(self.extractor_name, self.data_name, dataset.sample_shape)
+            evaluator = Evaluator(dataset, self.groups, extractor=extractor,
+                                  num_samples=self.num_samples, seed=self.seed,
+                                  data_name=self.data_name, data_section=self.data_section)
+            if tuple(evaluator.columns) != self.columns:
+                raise GanforgeError(f"metrics {', '.join(evaluator.columns)} do not match the "
+                                    f"expected columns {', '.join(self.columns)} for this dataset",
+                                    "set eval.metrics and eval.extractor explicitly")
+            self.evaluator = evaluator
+        return self.evaluator
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        evaluator = self.prepare(trainer.exp.dataset)
+        path = trainer.run_dir / "eval_baseline.json"
+        path.write_text(json.dumps({"baseline": evaluator.baseline(), **evaluator.describe()},
+                                   indent=2) + "\n")
+        if self.best_column:
+            self.best_value = self._previous_best(trainer.run_dir / "metrics.csv")
+
+    def _previous_best(self, csv_path: Path) -> float:
+        if not csv_path.is_file() or csv_path.stat().st_size == 0:
+            return math.nan
+        from ganforge.viz.curves import read_metrics
+
+        values = read_metrics(csv_path).get(self.best_column, np.array([]))
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return math.nan
+        return float(values.max() if self.higher_better else values.min())
+
+    @torch.no_grad()
+    def on_step_end(self, trainer: Trainer) -> dict[str, float] | None:
+        if not self.every or (trainer.step % self.every and trainer.step != trainer.cfg.train.steps):
+            return None
+        exp = trainer.exp
+        G = exp.ema.model if exp.ema is not None else exp.G
+        was_training = G.training
+        G.eval()
+        noise = torch.Generator().manual_seed(self.seed + 12345)
+        n = self.evaluator.n
+        x = torch.cat([G(G.sample_z(min(500, n - i), noise, exp.device)).cpu() for i in range(0, n, 500)])
+        G.train(was_training)
+        if not torch.isfinite(x).all():
+            return {c: math.nan for c in self.columns}
+        result = self.evaluator.score(x)
+        if self.best_column:
+            value = result[self.best_column]
+            better = (math.isnan(self.best_value) or (value > self.best_value if self.higher_better
+                                                     else value < self.best_value))
+            if math.isfinite(value) and better:
+                self.best_value = value
+                trainer.save("best.pt")
+                (trainer.run_dir / "checkpoints" / "best.json").write_text(json.dumps(
+                    {"step": trainer.step, "metric": self.best_column, "value": value}) + "\n")
+        return result
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        csv_path = trainer.run_dir / "metrics.csv"
+        if csv_path.is_file():
+            baseline = self.evaluator.baseline() if self.evaluator else {}
+            plot_eval_metrics(csv_path, trainer.run_dir / "plots" / "eval_metrics.png",
+                              self.columns, baseline)
+
+
+def plot_eval_metrics(csv_path: Path, path: Path, columns: tuple[str, ...] | list[str],
+                      baseline: dict[str, float] | None = None) -> Path | None:
+    """One small panel per metric column against step, the real-vs-real floor dashed."""
+    from matplotlib.figure import Figure
+
+    from ganforge.viz._atomic import save_figure
+    from ganforge.viz.curves import read_metrics
+
+    metrics = read_metrics(csv_path)
+    cols = [c for c in columns if "_std_" not in c and c in metrics and np.isfinite(metrics[c]).any()]
+    if not cols:
+        return None
+    ncol = min(3, len(cols))
+    nrow = -(-len(cols) // ncol)
+    fig = Figure(figsize=(4.0 * ncol, 2.8 * nrow))
+    steps = metrics.get("step", np.arange(len(metrics[cols[0]])))
+    for i, c in enumerate(cols):
+        ax = fig.add_subplot(nrow, ncol, i + 1)
+        keep = np.isfinite(metrics[c])
+        ax.plot(steps[keep], metrics[c][keep], marker="o", markersize=3, label="generated")
+        if baseline and c in baseline and math.isfinite(baseline[c]):
+            ax.axhline(baseline[c], color="k", linestyle="--", linewidth=1, label="real vs real")
+        ax.set_title(c, fontsize="small")
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_figure(fig, path)

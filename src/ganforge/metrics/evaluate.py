@@ -1,0 +1,302 @@
+"""Evaluate generated samples against a real dataset, with a real-vs-real floor beside every figure.
+
+The real data is split (seeded) into two disjoint halves of n samples each: half A is the reference
+every score is measured against, half B is scored against A exactly like the generated samples, so
+``baseline`` is the value a perfect generator would get at this sample size with this extractor
+(FID and KID are biased in n; PRDC and mode counts saturate below 1 for finite n). Generated samples
+are capped to n as well, so both numbers see the same sample counts.
+
+Metric groups and the columns they produce (``<ext>`` = extractor id, e.g. ``lenet_mnist``):
+
+* ``fid``   -> ``fid_<ext>``                  (lower is better)
+* ``kid``   -> ``kid_<ext>``, ``kid_std_<ext>`` (lower)
+* ``is``    -> ``is_<ext>``, ``is_std_<ext>``   (higher; needs an extractor with logits)
+* ``prdc``  -> ``precision_<ext>``, ``recall_<ext>``, ``density_<ext>``, ``coverage_<ext>`` (higher)
+* ``modes`` -> toy 2D mixtures: ``modes``, ``high_quality`` (higher), ``reverse_kl`` (lower);
+  Stacked MNIST: ``modes_stacked_<ext>`` (higher), ``kl_stacked_<ext>`` (lower)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.data.base import AnyDataset, StreamDataset
+from ganforge.errors import GanforgeError
+from ganforge.metrics.extractors import Extractor, LeNetExtractor, build_extractor
+from ganforge.metrics.fid import FeatureStats, frechet_distance
+from ganforge.metrics.inception_score import inception_score_from_logits
+from ganforge.metrics.kid import kid_from_features
+from ganforge.metrics.prdc import prdc
+from ganforge.metrics.stacked_modes import stacked_mode_metrics
+from ganforge.metrics.stats import RunningMoments
+
+METRIC_GROUPS = ("fid", "kid", "is", "prdc", "modes")
+HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "modes", "high_quality")
+LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "kl")
+
+
+def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
+    items = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
+    items = [m for m in items if m]
+    bad = [m for m in items if m not in METRIC_GROUPS]
+    if bad or not items:
+        raise GanforgeError(f"unknown metric {bad[0]!r}" if bad else "no metrics given",
+                            f"choose from: {', '.join(METRIC_GROUPS)}")
+    return list(dict.fromkeys(items))
+
+
+def metric_kind(data_name: str, dataset: AnyDataset | None = None,
+                section: dict[str, Any] | None = None) -> str:
+    """``toy`` (a 2D mixture with centres), ``stacked`` (Stacked MNIST) or ``plain``; from the
+    dataset when given, else from its name (and ``kind`` key for ``toy2d``)."""
+    if data_name == "stacked-mnist":
+        return "stacked"
+    if dataset is not None:
+        return "toy" if getattr(dataset, "centers", None) is not None else "plain"
+    if data_name in ("ring8", "grid25"):
+        return "toy"
+    if data_name == "toy2d" and (section or {}).get("kind", "ring") in ("ring", "grid"):
+        return "toy"
+    return "plain"
+
+
+def default_metrics(extractor_id: str, kind: str) -> list[str]:
+    out = ["fid", "kid", "prdc"]
+    if extractor_id != "raw":
+        out.append("is")
+    if kind in ("toy", "stacked"):
+        out.append("modes")
+    return out
+
+
+def metric_columns(groups: Sequence[str], extractor_id: str, kind: str) -> list[str]:
+    e = extractor_id
+    cols: list[str] = []
+    for g in groups:
+        if g == "fid":
+            cols.append(f"fid_{e}")
+        elif g == "kid":
+            cols += [f"kid_{e}", f"kid_std_{e}"]
+        elif g == "is":
+            cols += [f"is_{e}", f"is_std_{e}"]
+        elif g == "prdc":
+            cols += [f"{m}_{e}" for m in ("precision", "recall", "density", "coverage")]
+        elif g == "modes":
+            cols += (["modes", "high_quality", "reverse_kl"] if kind == "toy"
+                     else [f"modes_stacked_{e}", f"kl_stacked_{e}"])
+    return cols
+
+
+def resolve_best(best: str, columns: Sequence[str]) -> tuple[str, bool]:
+    """The column a ``best`` key names (``fid`` -> ``fid_lenet_mnist``) and whether higher is
+    better."""
+    matches = [c for c in columns if c == best] or [
+        c for c in columns if c.startswith(best + "_") and "_std_" not in c]
+    if not matches:
+        raise GanforgeError(f"eval.best={best!r} is not among the evaluated metrics ({', '.join(columns)})",
+                            "set eval.best to one of them, or add its group to eval.metrics")
+    column = matches[0]
+    root = column.split("_")[0] if column not in ("high_quality", "reverse_kl") else column
+    return column, root in HIGHER_IS_BETTER
+
+
+def check_applicable(groups: Sequence[str], extractor: Extractor, kind: str) -> None:
+    if "is" in groups and not extractor.has_logits:
+        raise GanforgeError(f"the IS-style score needs class logits, and extractor {extractor.id!r} has none",
+                            "drop 'is' from the metrics or use a classifier extractor")
+    if "modes" in groups and kind == "plain":
+        raise GanforgeError("mode metrics need a toy 2D mixture (ring8, grid25, toy2d) or stacked-mnist",
+                            "drop 'modes' from the metrics")
+
+
+def _dataset_id(data_section: dict[str, Any] | None, name: str) -> str:
+    if not data_section:
+        return name
+    return json.dumps(data_section, sort_keys=True, default=str)
+
+
+class Evaluator:
+    """Scores sample sets against half A of the real data; see the module docstring.
+
+    ``dataset``: the real data (array or stream). ``num_samples``: n, the size of each real half
+    (capped at half an array dataset). ``cache_dir``: where the reference FID statistics of both
+    halves are cached as ``.npz`` (keyed by dataset, extractor checksum, n and seed); with only
+    ``fid`` (and toy ``modes``) requested a cache hit skips the real features entirely.
+    """
+
+    def __init__(self, dataset: AnyDataset, metrics: str | Sequence[str] | None = None, *,
+                 extractor: str | Extractor = "auto", num_samples: int = 10_000, seed: int = 0,
+                 data_name: str | None = None, data_section: dict[str, Any] | None = None,
+                 cache_dir: str | Path | None = None, inception_path: str | None = None,
+                 kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10,
+                 k_pr: int = 3, k_dc: int = 5) -> None:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
+            raise GanforgeError(f"the number of samples must be an int >= 2, got {num_samples!r}",
+                                "pass e.g. -n 10000")
+        self.dataset = dataset
+        self.data_name = data_name or getattr(dataset, "name", "") or ""
+        self.kind = metric_kind(self.data_name, dataset)
+        self.extractor = extractor if isinstance(extractor, Extractor) else build_extractor(
+            extractor, self.data_name, dataset.sample_shape, inception_path)
+        self.groups = (parse_metrics(metrics) if metrics is not None
+                       else default_metrics(self.extractor.id, self.kind))
+        check_applicable(self.groups, self.extractor, self.kind)
+        self.columns = metric_columns(self.groups, self.extractor.id, self.kind)
+        self.seed = seed
+        self.kid_subsets, self.kid_subset_size, self.is_splits = kid_subsets, kid_subset_size, is_splits
+        self.k_pr, self.k_dc = k_pr, k_dc
+        self.dataset_id = _dataset_id(data_section, self.data_name)
+        self._real_a, self._real_b, self.n = self._split_real(num_samples)
+        self.requested_samples = num_samples
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._stats_a = self._stats_b = None
+        self._feats_a = self._feats_b = None
+        self._logits_b = None
+        self._baseline: dict[str, float] | None = None
+        self._load_cached_stats()
+
+    # ------------------------------------------------------------------ real data
+    def _split_real(self, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        ds = self.dataset
+        if isinstance(ds, StreamDataset):
+            x = ds.materialise(2 * n, seed=self.seed).x
+            return x[:n], x[n:], n
+        half = min(n, len(ds) // 2)
+        if half < 2:
+            raise GanforgeError(f"the real dataset has {len(ds)} samples, too few to split in two halves",
+                                "use a larger dataset")
+        perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.seed))
+        return ds.x[perm[:half]], ds.x[perm[half:2 * half]], half
+
+    def _needs_features(self) -> bool:
+        return any(g in self.groups for g in ("kid", "is", "prdc")) or (
+            "fid" in self.groups and self._stats_a is None) or (
+            "modes" in self.groups and self.kind == "stacked")
+
+    def _cache_paths(self) -> tuple[Path, Path] | None:
+        if self.cache_dir is None:
+            return None
+        key = hashlib.sha256(f"{self.dataset_id}|{self.extractor.id}|{self.extractor.checksum}|"
+                             f"{self.n}|{self.seed}".encode()).hexdigest()[:16]
+        stem = f"{self.data_name or 'data'}-{self.extractor.id}-{self.n}-{key}"
+        return self.cache_dir / f"{stem}-A.npz", self.cache_dir / f"{stem}-B.npz"
+
+    def _load_cached_stats(self) -> None:
+        paths = self._cache_paths()
+        if paths and all(p.is_file() for p in paths):
+            self._stats_a = FeatureStats.load(paths[0], self.extractor.id)
+            self._stats_b = FeatureStats.load(paths[1], self.extractor.id)
+
+    def _stats(self, feats: torch.Tensor) -> FeatureStats:
+        moments = RunningMoments()
+        for i in range(0, len(feats), 4096):
+            moments.update(feats[i:i + 4096])
+        size = "x".join(map(str, self._real_a.shape[1:]))
+        return FeatureStats(moments.mean, moments.cov, moments.n, self.extractor.id, self.dataset_id, size)
+
+    def _ensure_real(self) -> None:
+        if self._feats_a is not None or not self._needs_features():
+            return
+        self._feats_a, self._logits_a = self.extractor(self._real_a)
+        self._feats_b, self._logits_b = self.extractor(self._real_b)
+        if self._stats_a is None:
+            self._stats_a, self._stats_b = self._stats(self._feats_a), self._stats(self._feats_b)
+            paths = self._cache_paths()
+            if paths:
+                self._stats_a.save(paths[0])
+                self._stats_b.save(paths[1])
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, x: torch.Tensor, feats: torch.Tensor | None, logits: torch.Tensor | None,
+               stats: FeatureStats | None) -> dict[str, float]:
+        e, out = self.extractor.id, {}
+        for g in self.groups:
+            if g == "fid":
+                a = self._stats_a
+                out[f"fid_{e}"] = frechet_distance(a.mu, a.sigma, stats.mu, stats.sigma)
+            elif g == "kid":
+                mean, std = kid_from_features(self._feats_a, feats, self.kid_subsets,
+                                              self.kid_subset_size, self.seed)
+                out[f"kid_{e}"], out[f"kid_std_{e}"] = mean, std
+            elif g == "is":
+                mean, std = inception_score_from_logits(logits, min(self.is_splits, len(logits)))
+                out[f"is_{e}"], out[f"is_std_{e}"] = mean, std
+            elif g == "prdc":
+                res = prdc(self._feats_a, feats, self.k_pr, self.k_dc)
+                out.update({f"{k}_{e}": v for k, v in res.items()})
+            elif g == "modes" and self.kind == "toy":
+                from ganforge.metrics.modes import mode_metrics
+
+                res = mode_metrics(x, self.dataset.centers, self.dataset.std)
+                out.update(modes=float(res["modes"]), high_quality=res["high_quality"],
+                           reverse_kl=res["reverse_kl"])
+            elif g == "modes":
+                assert isinstance(self.extractor, LeNetExtractor)
+                res = stacked_mode_metrics(self.extractor.classify_channels(x))
+                out[f"modes_stacked_{e}"], out[f"kl_stacked_{e}"] = float(res["modes"]), res["kl"]
+        return out
+
+    def score(self, samples: torch.Tensor | np.ndarray) -> dict[str, float]:
+        """Every requested metric of ``samples`` (first n used) against real half A."""
+        x = torch.as_tensor(samples).detach().cpu().float()
+        if tuple(x.shape[1:]) != tuple(self._real_a.shape[1:]):
+            raise GanforgeError(f"samples have shape {tuple(x.shape[1:])} but the real data "
+                                f"{tuple(self._real_a.shape[1:])}", "evaluate against the matching dataset")
+        if not torch.isfinite(x).all():
+            raise GanforgeError("the samples contain NaN or inf", "check the generator (diverged training?)")
+        x = x[: self.n]
+        if len(x) < 2:
+            raise GanforgeError(f"need at least 2 samples, got {len(x)}", "generate more samples")
+        self._ensure_real()
+        feats = logits = stats = None
+        if any(g in self.groups for g in ("fid", "kid", "is", "prdc")):
+            feats, logits = self.extractor(x)
+            stats = self._stats(feats)
+        return self._score(x, feats, logits, stats)
+
+    def baseline(self) -> dict[str, float]:
+        """The same metrics for real half B against real half A (computed once)."""
+        if self._baseline is None:
+            self._ensure_real()
+            if self._feats_b is None:  # everything needed came from the cache
+                self._baseline = self._score(self._real_b, None, None, self._stats_b)
+            else:
+                self._baseline = self._score(self._real_b, self._feats_b, self._logits_b, self._stats_b)
+        return self._baseline
+
+    def describe(self) -> dict[str, Any]:
+        return {"extractor": self.extractor.describe(), "metric_groups": self.groups,
+                "real_samples_per_half": self.n, "requested_samples": self.requested_samples,
+                "seed": self.seed, "dataset": self.dataset_id, "kind": self.kind,
+                "settings": {"kid_subsets": self.kid_subsets, "kid_subset_size": self.kid_subset_size,
+                             "is_splits": self.is_splits, "k_precision_recall": self.k_pr,
+                             "k_density_coverage": self.k_dc, "fid_method": "eigh (float64)"}}
+
+
+def evaluate_samples(samples: torch.Tensor | np.ndarray, dataset: AnyDataset,
+                     metrics: str | Sequence[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """One call: ``{"metrics": {...}, "baseline": {...}, **Evaluator.describe()}`` for ``samples``."""
+    ev = Evaluator(dataset, metrics, num_samples=kwargs.pop("num_samples", len(samples)), **kwargs)
+    result = ev.score(samples)
+    return {"metrics": result, "baseline": ev.baseline(),
+            "generated_samples": min(len(samples), ev.n), **ev.describe()}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A plain-text table: metric, value, real-vs-real baseline."""
+    rows = [("metric", "generated", "real vs real")]
+    for name, value in result["metrics"].items():
+        base = result.get("baseline", {}).get(name, math.nan)
+        rows.append((name, f"{value:.6g}", f"{base:.6g}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
