@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from checkpoints/last.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--eval-every", type=int, metavar="N",
+                       help="score the generator every N steps (sets eval.every; see eval.* keys)")
 
     sub.add_parser("presets", help="list the shipped presets")
 
@@ -56,6 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show a run's config, step and last metrics")
     info.add_argument("run_dir")
+
+    ev = sub.add_parser("evaluate", help="score a run (or a samples file) against real data")
+    ev.add_argument("run_dir", nargs="?", help="run directory written by `ganforge train`")
+    ev.add_argument("--samples", help="FILE.npz holding samples as array x, instead of RUN_DIR")
+    ev.add_argument("--ref", help="reference dataset for --samples (e.g. mnist, ring8, digits)")
+    ev.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+                    help="reference dataset option, e.g. --data root=../shared/data/mnist (repeatable)")
+    ev.add_argument("--metrics", help="comma list from fid,kid,is,prdc,modes (default: all that apply)")
+    ev.add_argument("-n", type=int, default=10_000, help="samples per side (default 10000)")
+    ev.add_argument("--ema", action="store_true", help="use the EMA generator")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the samples and the real split")
+    ev.add_argument("--checkpoint", default="final", help="final | last | best | FILE.pt")
+    ev.add_argument("--extractor", default="auto", help="auto | lenet_mnist | lenet_digits | raw | inception")
+    ev.add_argument("--inception", help="InceptionV3 weights file (for --extractor inception)")
+    ev.add_argument("--cache", help="folder for cached reference statistics "
+                                    "(default ~/.cache/ganforge/ref_stats)")
+    ev.add_argument("-o", "--output", help="eval.json path (default: RUN_DIR/eval.json, or beside --samples)")
     return parser
 
 
@@ -71,6 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.steps={args.steps}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    if args.eval_every is not None:
+        overrides.append(f"eval.every={args.eval_every}")
     if args.resume:
         if args.preset or args.config or args.overrides or args.seed is not None:
             raise GanforgeError("--resume continues a run with its own config",
@@ -81,12 +102,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 "point --resume at a run directory written by `ganforge train`")
         cfg = load_config(config_file=run_dir / "config.yaml", overrides=overrides)
         cfg = ExperimentConfig.from_dict(cfg.to_dict())
-        trainer = Trainer(cfg, run_dir, resume=True, device=args.device, progress=not args.quiet)
+        trainer = Trainer(cfg, run_dir, resume=True, device=args.device, progress=not args.quiet,
+                          callbacks=_eval_callbacks(cfg))
     else:
         cfg = load_config(args.preset, args.config, overrides)
         name = args.preset or (Path(args.config).stem if args.config else DEFAULT_PRESET)
         run_dir = Path(args.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        trainer = Trainer(cfg, run_dir, device=args.device, progress=not args.quiet)
+        trainer = Trainer(cfg, run_dir, device=args.device, progress=not args.quiet,
+                          callbacks=_eval_callbacks(cfg))
+    for callback in trainer.callbacks:  # fail on missing weights etc. before writing anything
+        if hasattr(callback, "prepare"):
+            callback.prepare(trainer.exp.dataset)
     print(f"training {cfg.model['name']} on {cfg.data['name']} for {cfg.train.steps} steps "
           f"on {trainer.exp.device} -> {run_dir}")
     trainer.fit()
@@ -155,6 +181,76 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_callbacks(cfg) -> list:
+    if not cfg.eval.every:
+        return []
+    from ganforge.metrics.callback import EvalCallback
+
+    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed)]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from ganforge.config import parse_override
+    from ganforge.data import build_dataset
+    from ganforge.metrics.evaluate import Evaluator, format_table, parse_metrics
+
+    if (args.run_dir is None) == (args.samples is None):
+        raise GanforgeError("pass either RUN_DIR or --samples FILE.npz --ref DATASET",
+                            "e.g. ganforge evaluate runs/x, or --samples s.npz --ref mnist")
+    if args.n < 2:
+        raise GanforgeError(f"-n must be at least 2, got {args.n}", "pass e.g. -n 10000")
+    metrics = parse_metrics(args.metrics) if args.metrics else None
+    options = dict(parse_override(item) for item in args.data)
+    if args.samples is not None:
+        if not args.ref:
+            raise GanforgeError("--samples needs --ref DATASET", "e.g. --ref mnist --data root=DIR")
+        samples_path = Path(args.samples)
+        try:
+            with np.load(samples_path, allow_pickle=False) as f:
+                samples = np.asarray(f["x"] if "x" in f.files else f[f.files[0]], dtype=np.float32)
+        except (OSError, ValueError, KeyError, IndexError) as err:
+            raise GanforgeError(f"cannot read samples {samples_path}: {err}",
+                                "pass an .npz written by `ganforge sample -o FILE.npz`") from None
+        section = {"name": args.ref, **options}
+        output = Path(args.output) if args.output else samples_path.parent / "eval.json"
+        source = {"samples_file": str(samples_path), "samples_in_file": len(samples)}
+    else:
+        from ganforge.train import load_run
+
+        run = load_run(args.run_dir, args.checkpoint, "cpu")
+        section = {**run.config.data, **options}
+        output = Path(args.output) if args.output else Path(args.run_dir) / "eval.json"
+        source = {"run_dir": str(args.run_dir), "checkpoint": str(run.checkpoint), "step": run.step,
+                  "ema": args.ema, "sample_seed": args.seed}
+    if not output.parent.is_dir():
+        raise GanforgeError(f"directory {output.parent} does not exist", "create it first")
+    dataset = build_dataset(section)
+    cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "ganforge" / "ref_stats"
+    ev = Evaluator(dataset, metrics, extractor=args.extractor, num_samples=args.n, seed=args.seed,
+                   data_name=section["name"], data_section=section, cache_dir=cache,
+                   inception_path=args.inception)
+    if args.samples is None:
+        samples = run.sample(ev.n, ema=args.ema, seed=args.seed)
+    result = {"metrics": ev.score(samples), "baseline": ev.baseline(),
+              "generated_samples": min(len(samples), ev.n), **source, **ev.describe()}
+    print(f"{result['generated_samples']} generated vs {ev.n} real samples "
+          f"(real data: {section['name']}), extractor {ev.extractor.id} "
+          f"(sha256 {ev.extractor.checksum[:12]})")
+    if ev.n < args.n:
+        print(f"note: -n {args.n} capped to {ev.n}, half of the real data (the other half is the "
+              f"real-vs-real baseline)")
+    print(format_table(result))
+    text = json.dumps(result, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, output)
+    print(f"wrote {output}")
+    return 0
+
+
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
     try:
@@ -167,6 +263,7 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
 
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info}
+COMMANDS["evaluate"] = cmd_evaluate
 
 
 def main(argv: Sequence[str] | None = None) -> int:

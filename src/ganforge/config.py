@@ -66,6 +66,44 @@ class TrainConfig:
                                 "use e.g. 0.999, or null to disable EMA")
 
 
+EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes")
+
+
+@dataclass
+class EvalConfig:
+    """Metrics during training (see docs/evaluation.md): every ``every`` steps (None: never) score
+    ``num_samples`` generated samples with ``metrics`` (None: all that apply to the data) using the
+    feature ``extractor``, log them to metrics.csv and keep ``best.pt`` by the metric ``best``."""
+
+    every: int | None = None
+    metrics: list[str] | None = None
+    num_samples: int = 2000
+    best: str | None = None
+    extractor: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.every is not None and self.every < 1:
+            raise GanforgeError(f"eval.every must be at least 1, got {self.every}",
+                                "set eval.every to a positive integer, or null to disable")
+        if self.num_samples < 2:
+            raise GanforgeError(f"eval.num_samples must be at least 2, got {self.num_samples}",
+                                "set e.g. eval.num_samples=2000")
+        if isinstance(self.metrics, str):
+            self.metrics = [m.strip() for m in self.metrics.split(",") if m.strip()]
+        if self.metrics is not None:
+            if not isinstance(self.metrics, list) or not self.metrics or not all(
+                    isinstance(m, str) and m in EVAL_METRICS for m in self.metrics):
+                raise GanforgeError(f"eval.metrics must be a list drawn from {', '.join(EVAL_METRICS)}, "
+                                    f"got {self.metrics!r}", "set e.g. eval.metrics=[fid,kid]")
+        if self.best is not None and not isinstance(self.best, str):
+            raise GanforgeError(f"eval.best must be a metric name, got {self.best!r}",
+                                "set e.g. eval.best=fid")
+        extractors = ("auto", "lenet_mnist", "lenet_digits", "raw", "inception")
+        if self.extractor not in extractors:
+            raise GanforgeError(f"unknown eval.extractor {self.extractor!r}",
+                                f"choose one of: {', '.join(extractors)}")
+
+
 @dataclass
 class ExperimentConfig:
     description: str = ""
@@ -75,6 +113,7 @@ class ExperimentConfig:
     model: dict[str, Any] = field(default_factory=lambda: {"name": "dcgan"})
     loss: dict[str, Any] = field(default_factory=lambda: {"name": "non-saturating"})
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe primitives (tuples become lists)."""
