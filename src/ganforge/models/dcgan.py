@@ -33,6 +33,7 @@ from torch import nn
 from ganforge.errors import GanforgeError
 from ganforge.models._checks import flag, positive_int
 from ganforge.models.base import Discriminator, Generator, register_model
+from ganforge.models.layers import MinibatchStdDev
 
 KERNEL, PADDING = 5, 2
 
@@ -97,18 +98,21 @@ class DCGANDiscriminator(Discriminator):
     ``down2`` (2w), ``down3`` (4w, side ceil(S/8)), ``flatten``, ``logit``."""
 
     def __init__(self, in_shape: tuple[int, int, int], width: int = 64,
-                 batchnorm: bool = False) -> None:
+                 batchnorm: bool = False, minibatch_std: bool = False) -> None:
         super().__init__()
         self.in_shape = tuple(in_shape)
         channels, side, _ = in_shape
         final = conv_out_side(conv_out_side(conv_out_side(side)))
-        self.net = nn.Sequential(OrderedDict(
+        stages = OrderedDict(
             down1=_down(channels, width, batchnorm=False),
             down2=_down(width, 2 * width, batchnorm),
             down3=_down(2 * width, 4 * width, batchnorm),
-            flatten=nn.Flatten(),
-            logit=nn.Linear(4 * width * final * final, 1),
-        ))
+        )
+        if minibatch_std:
+            stages["mbstd"] = MinibatchStdDev()
+        stages["flatten"] = nn.Flatten()
+        stages["logit"] = nn.Linear((4 * width + int(minibatch_std)) * final * final, 1)
+        self.net = nn.Sequential(stages)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``y`` is accepted for the conditional interface and ignored."""
@@ -152,9 +156,13 @@ def build_dcgan(
     z_dim: int = 100,
     width: int = 64,
     d_batchnorm: bool = False,
+    minibatch_std: bool = False,
 ) -> tuple[DCGANGenerator, DCGANDiscriminator]:
     """Build the DCGAN pair for images ``sample_shape`` = (C, S, S), S divisible by 4, and apply
     :func:`dcgan_init_`. ``width`` is w: G uses 4w, 2w, w channels and D uses w, 2w, 4w.
+
+    ``minibatch_std`` appends the minibatch standard-deviation channel
+    (:class:`~ganforge.models.layers.MinibatchStdDev`) before D's final dense layer.
 
     ``num_classes`` is accepted for the conditional interface and ignored (unconditional model).
     """
@@ -162,8 +170,9 @@ def build_dcgan(
     z_dim = positive_int(z_dim, "z_dim", "dcgan")
     width = positive_int(width, "width", "dcgan")
     d_batchnorm = flag(d_batchnorm, "d_batchnorm", "dcgan")
+    minibatch_std = flag(minibatch_std, "minibatch_std", "dcgan")
     generator = DCGANGenerator(z_dim, shape, width)
-    discriminator = DCGANDiscriminator(shape, width, d_batchnorm)
+    discriminator = DCGANDiscriminator(shape, width, d_batchnorm, minibatch_std)
     dcgan_init_(generator)
     dcgan_init_(discriminator)
     return generator, discriminator
