@@ -310,9 +310,13 @@ class Trainer:
         D = self.exp.D
         D.eval()
         centers = getattr(dataset, "centers", None)
-        out = viz.plot_2d_field(
-            real, fake, path, prob_fn=lambda pts: torch.sigmoid(D(pts.to(self.exp.device))).cpu(),
-            title=f"step {self.step}", centers=centers)
+        pack = getattr(D, "pack", 1)  # a PacGAN D scores packs: show D(x) on a pack of m copies of x
+
+        def prob_fn(pts: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(D(pts.repeat_interleave(pack, dim=0).to(self.exp.device))).cpu()
+
+        out = viz.plot_2d_field(real, fake, path, prob_fn=prob_fn, title=f"step {self.step}",
+                                centers=centers)
         D.train()
         return out
 
