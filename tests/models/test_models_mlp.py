@@ -167,3 +167,63 @@ def test_mlp_gan_learns_the_mean_of_a_gaussian(one_thread: None) -> None:
     end = torch.stack(batch_means[-50:]).mean(0)
     assert (start - mu).abs().min() > 2.5
     assert (end - mu).abs().max() < 0.5
+
+
+# --------------------------------------------------------------------------- spectral norm, PacGAN
+
+
+def test_default_discriminator_is_unchanged_by_the_new_options() -> None:
+    torch.manual_seed(0)
+    _, D = build("mlp", (2,))
+    assert D.pack == 1
+    assert not any(hasattr(m, "parametrizations") for m in D.modules())
+    assert linear_dims(D) == [(2, 256), (256, 256), (256, 1)]
+
+
+def test_spectral_norm_makes_every_linear_layer_of_d_have_unit_top_singular_value() -> None:
+    torch.manual_seed(0)
+    G, D = build({"name": "mlp", "d_hidden": [32, 16], "spectral_norm": True}, (2,))
+    layers = [m for m in D.modules() if isinstance(m, nn.Linear)]
+    assert len(layers) == 3 and all(hasattr(m, "parametrizations") for m in layers)
+    assert not any(hasattr(m, "parametrizations") for m in G.modules())
+    D.train()
+    with torch.no_grad():
+        for layer in layers:  # whatever the raw scale, the effective weight is W / sigma(W)
+            layer.parametrizations.weight.original.mul_(5.0)
+        for _ in range(200):  # each training forward runs one power iteration per layer
+            D(torch.randn(8, 2))
+    for layer in layers:
+        original = layer.parametrizations.weight.original
+        assert torch.linalg.matrix_norm(original, ord=2) > 1.05  # the raw weight is not unit
+        assert float(torch.linalg.matrix_norm(layer.weight, ord=2)) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_packed_discriminator_concatenates_consecutive_samples() -> None:
+    torch.manual_seed(0)
+    _, D = build({"name": "mlp", "d_hidden": [8], "pack": 3}, (2,))
+    assert linear_dims(D)[0] == (6, 8)
+    x = torch.randn(12, 2)
+    out = D(x)
+    assert out.shape == (4,)
+    # the same network applied by hand to rows [3k, 3k + 3) laid side by side
+    expected = D.out(D.hidden(x.reshape(4, 6))).squeeze(1)
+    torch.testing.assert_close(out, expected)
+    # permuting whole packs permutes the logits; reordering inside a pack changes its logit
+    perm = torch.tensor([2, 0, 3, 1])
+    torch.testing.assert_close(D(x.reshape(4, 3, 2)[perm].reshape(12, 2)), out[perm])
+    swapped = x.clone()
+    swapped[[0, 1]] = x[[1, 0]]
+    changed = D(swapped)
+    assert not torch.isclose(changed[0], out[0]) and torch.equal(changed[1:], out[1:])
+
+
+def test_packed_discriminator_refuses_a_batch_that_is_not_a_multiple_of_the_pack() -> None:
+    _, D = build({"name": "mlp", "pack": 4}, (2,))
+    with pytest.raises(GanforgeError, match="multiple of 4"):
+        D(torch.randn(10, 2))
+
+
+@pytest.mark.parametrize(("key", "value"), [("pack", 0), ("pack", 2.5), ("spectral_norm", "yes")])
+def test_bad_discriminator_options_are_one_line_errors(key, value) -> None:
+    with pytest.raises(GanforgeError, match=key):
+        build({"name": "mlp", key: value}, (2,))

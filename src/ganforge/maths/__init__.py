@@ -1,7 +1,8 @@
 """Pure functions mirroring the GAN equations: the value function, losses and divergences.
 
 Losses (:mod:`ganforge.maths.losses`) take discriminator logits as torch tensors and return
-differentiable scalar tensors. Divergences (:mod:`ganforge.maths.divergences`) take densities on
+differentiable scalar tensors; gradient penalties (:mod:`ganforge.maths.penalties`) take the
+discriminator itself. Divergences (:mod:`ganforge.maths.divergences`) take densities on
 a 1D grid, or discrete probability vectors, as numpy arrays and return floats.
 """
 
@@ -19,8 +20,15 @@ from ganforge.maths.losses import (
     generator_loss,
     generator_loss_non_saturating,
     generator_loss_saturating,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
     value_function,
+    wasserstein_critic_loss,
+    wasserstein_generator_loss,
 )
+from ganforge.maths.penalties import gradient_penalty, r1_penalty
 
 __all__ = [
     "GENERATOR_LOSSES",
@@ -29,10 +37,18 @@ __all__ = [
     "generator_loss",
     "generator_loss_non_saturating",
     "generator_loss_saturating",
+    "gradient_penalty",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
     "jensen_shannon",
     "kl_divergence",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
     "mixture_density",
     "optimal_discriminator",
+    "r1_penalty",
     "value_at_optimum",
     "value_function",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
 ]

@@ -96,3 +96,61 @@ def generator_loss(name: str, fake_logits: Tensor) -> Tensor:
             f"choose one of: {', '.join(sorted(GENERATOR_LOSSES))}",
         ) from None
     return loss(fake_logits)
+
+
+# --------------------------------------------------------------------------- the loss family
+#
+# The losses below read the discriminator's output ``l`` as a real-valued score ("logit" / critic
+# value) and apply no sigmoid: LSGAN, hinge and Wasserstein losses are defined on raw outputs.
+
+
+def lsgan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Least-squares GAN discriminator loss (Mao et al., 2017, eq. 2) with a = 0, b = 1, c = 1.
+
+    L_D = 1/2 E_x[(D(x) - b)^2] + 1/2 E_z[(D(G(z)) - a)^2]
+        = 1/2 E_x[(l_real - 1)^2] + 1/2 E_z[l_fake^2]
+
+    on the raw outputs l (no sigmoid): a = 0 is the label of fakes, b = 1 of real data.
+    """
+    return 0.5 * (real_logits - 1).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()
+
+
+def lsgan_generator_loss(fake_logits: Tensor) -> Tensor:
+    """Least-squares GAN generator loss (Mao et al., 2017, eq. 2) with c = 1.
+
+    L_G = 1/2 E_z[(D(G(z)) - c)^2] = 1/2 E_z[(l_fake - 1)^2]
+
+    G wants D to output c = 1 (the real label b) on its samples; dL_G/dl = (l - 1) / N per sample.
+    """
+    return 0.5 * (fake_logits - 1).pow(2).mean()
+
+
+def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Hinge discriminator loss (Lim & Ye, 2017; Miyato et al., 2018).
+
+    L_D = E_x[max(0, 1 - l_real)] + E_z[max(0, 1 + l_fake)]
+
+    Zero (and gradient-free) once real outputs exceed 1 and fake outputs are below -1.
+    """
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def hinge_generator_loss(fake_logits: Tensor) -> Tensor:
+    """Hinge generator loss: L_G = -E_z[l_fake] (the same as the Wasserstein generator loss)."""
+    return -fake_logits.mean()
+
+
+def wasserstein_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Wasserstein GAN critic loss (Arjovsky et al., 2017): minus the Kantorovich-Rubinstein dual.
+
+    L_C = E_z[f(G(z))] - E_x[f(x)]
+
+    For a 1-Lipschitz critic f, -min L_C = max_f E_x[f(x)] - E_z[f(G(z))] = W1(p_data, p_g).
+    The Lipschitz constraint is not part of this loss: clip weights or add a gradient penalty.
+    """
+    return fake_logits.mean() - real_logits.mean()
+
+
+def wasserstein_generator_loss(fake_logits: Tensor) -> Tensor:
+    """Wasserstein GAN generator loss: L_G = -E_z[f(G(z))] (the only term of the dual G affects)."""
+    return -fake_logits.mean()
