@@ -31,11 +31,15 @@ import yaml
 from ganforge.errors import GanforgeError
 
 DEFAULT_PRESET = "digits-dcgan"
+LR_SCHEDULES = ("constant", "linear")
 
 
 @dataclass
 class TrainConfig:
-    """The optimisation schedule (Adam for both networks, k = ``n_disc`` D steps per G step)."""
+    """The optimisation schedule (Adam for both networks, k = ``n_disc`` D steps per G step).
+
+    ``lr_schedule``: ``constant``, or ``linear`` decay from the base rates to 0 at ``steps``.
+    """
 
     steps: int = 2000
     batch_size: int = 64
@@ -44,6 +48,7 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas_g: tuple[float, float] = (0.5, 0.999)
     betas_d: tuple[float, float] = (0.5, 0.999)
+    lr_schedule: str = "constant"
     ema_decay: float | None = None
     log_every: int = 25
     sample_every: int = 500
@@ -61,6 +66,9 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise GanforgeError(f"train.{name} must be positive", f"set e.g. train.{name}=2e-4")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise GanforgeError(f"unknown train.lr_schedule {self.lr_schedule!r}",
+                                f"choose one of: {', '.join(LR_SCHEDULES)}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise GanforgeError("train.ema_decay must lie in (0, 1)",
                                 "use e.g. 0.999, or null to disable EMA")

@@ -33,6 +33,9 @@ def _assert_same_state(a, b):
                 assert torch.equal(torch.as_tensor(tensor), torch.as_tensor(b[opt]["state"][idx][name]))
 
 
+TINY_RING_LINEAR = {**TINY_RING, "train": {**TINY_RING["train"], "lr_schedule": "linear"}}
+
+
 @pytest.mark.parametrize("tree", [TINY_RING, TINY_DIGITS], ids=["ring8-mlp", "digits-dcgan-ema"])
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tree):
     steps = tree["train"]["steps"]
@@ -156,3 +159,38 @@ def test_callbacks_add_columns_and_force_a_log_row(tmp_path):
         rows = {int(r["step"]): r for r in csv.DictReader(fh)}
     assert set(rows) == {3, 5, 6, 9, 12}       # log_every=3 plus the callback's step 5
     assert rows[5]["probe"] == "50" and rows[6]["probe"] == ""
+
+
+def test_linear_schedule_decays_both_rates_to_zero(tmp_path):
+    cfg = _cfg(TINY_RING_LINEAR, lr_g=1e-3, lr_d=4e-3, log_every=1)
+    run = Trainer(cfg, tmp_path / "run", progress=False).fit()
+    with (run / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    steps = cfg.train.steps
+    for row in rows:  # the row of step s reports the rate used for update s, i.e. factor 1 - (s-1)/T
+        factor = 1 - (int(row["step"]) - 1) / steps
+        assert float(row["lr_G"]) == pytest.approx(1e-3 * factor, rel=1e-5)
+        assert float(row["lr_D"]) == pytest.approx(4e-3 * factor, rel=1e-5)
+    assert float(rows[-1]["lr_G"]) == pytest.approx(1e-3 / steps, rel=1e-5)
+
+
+def test_unknown_schedule_is_refused():
+    with pytest.raises(GanforgeError, match="lr_schedule"):
+        _cfg(TINY_RING, lr_schedule="cosine")
+
+
+def test_an_interrupted_run_resumes_bit_identically_with_a_decaying_schedule(tmp_path):
+    from ganforge.train import Callback
+
+    class StopAt(Callback):  # what Ctrl-C does: finish the step, save last.pt, stop
+        def on_step_end(self, trainer):
+            if trainer.step == 5:
+                trainer._stop_requested = True
+
+    cfg = _cfg(TINY_RING_LINEAR)
+    Trainer(cfg, tmp_path / "full", progress=False).fit()
+    Trainer(cfg, tmp_path / "split", progress=False, callbacks=[StopAt()]).fit()
+    assert load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")["step"] == 5
+    Trainer(cfg, tmp_path / "split", resume=True, progress=False).fit()
+    _assert_same_state(load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt"),
+                       load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt"))

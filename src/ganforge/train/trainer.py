@@ -187,9 +187,21 @@ class Trainer:
         return save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / name)
 
     # ------------------------------------------------------------------ one update
+    def lr_factor(self) -> float:
+        """Multiplier of the base learning rates for the coming update (a function of the step
+        alone, so resuming needs no scheduler state)."""
+        if self.cfg.train.lr_schedule == "linear":
+            return 1.0 - self.step / self.cfg.train.steps
+        return 1.0
+
     def train_step(self) -> dict[str, float]:
         exp, t, dev = self.exp, self.cfg.train, self.exp.device
         G, D = exp.G, exp.D
+        factor = self.lr_factor()
+        for group in exp.opt_g.param_groups:
+            group["lr"] = t.lr_g * factor
+        for group in exp.opt_d.param_groups:
+            group["lr"] = t.lr_d * factor
         G.train()
         D.train()
         D.requires_grad_(True)
