@@ -19,6 +19,15 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models are overhead-bound; one thread is faster and avoids contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # Small, fast experiment configs used across train/CLI tests.
 TINY_RING = {
     "seed": 3,

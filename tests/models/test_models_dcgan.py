@@ -203,14 +203,6 @@ def test_num_classes_and_labels_are_accepted_and_ignored() -> None:
 # Learning checks: tiny, seeded, and with wide margins over what every seed 0..7 achieved.
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models are overhead-bound; one thread is faster and avoids contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))

@@ -125,14 +125,6 @@ def test_num_classes_and_labels_are_accepted_and_ignored() -> None:
     assert torch.equal(D(G(z), y), D(G(z)))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models are overhead-bound; one thread is faster and avoids contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_mlp_gan_learns_the_mean_of_a_gaussian(one_thread: None) -> None:
     """Non-saturating GAN on N((3, 3), 0.5^2 I): G starts near the origin and must move ~4.2.

@@ -156,28 +156,10 @@ def _scatter(
     ax: Axes, real: np.ndarray, fake: np.ndarray, centers: np.ndarray, size: float = 6
 ) -> None:
     real, fake, centers = _finite(real), _finite(fake), _finite(centers)
-    if len(real):
-        ax.scatter(
-            real[:, 0],
-            real[:, 1],
-            s=size,
-            c=REAL_COLOUR,
-            alpha=0.6,
-            label="real",
-            linewidths=0,
-            rasterized=True,
-        )
-    if len(fake):
-        ax.scatter(
-            fake[:, 0],
-            fake[:, 1],
-            s=size,
-            c=FAKE_COLOUR,
-            alpha=0.6,
-            label="generated",
-            linewidths=0,
-            rasterized=True,
-        )
+    for points, colour, label in ((real, REAL_COLOUR, "real"), (fake, FAKE_COLOUR, "generated")):
+        if len(points):
+            ax.scatter(points[:, 0], points[:, 1], s=size, c=colour, alpha=0.6, label=label,
+                       linewidths=0, rasterized=True)
     if len(centers):
         # Under the samples (zorder), so a tight real mode is not hidden by its own marker.
         ax.scatter(
