@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2k and 5k features only (smoke run)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--only", choices=("prdc", "fid"),
+                        help="measure one metric (results go to metrics_bench_<metric>.json)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -104,6 +106,8 @@ def main() -> None:
             whats = ["prdc_ganforge", "fid_ganforge", "fid_reference"]
             if n <= 10_000:
                 whats.insert(1, "prdc_package")
+            if args.only:
+                whats = [w for w in whats if w.startswith(args.only)]
             for what in whats:
                 row = measure({"what": what, "n": n, "d": d, "threads": args.threads}, args.timeout)
                 print(json.dumps(row), flush=True)
@@ -131,7 +135,7 @@ def main() -> None:
     for key, val in speedups.items():
         print(f"{key}: {val['speedup']:.2f}x faster, "
               f"max relative difference {val['max_relative_difference']:.2e}")
-    name = "metrics_bench_quick" if args.quick else "metrics_bench"
+    name = "metrics_bench" + (f"_{args.only}" if args.only else "") + ("_quick" if args.quick else "")
     path = write_result(name, {"threads": args.threads, "rows": rows, "speedups": speedups})
     print(f"wrote {path}")
 
