@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show a run's config, step and last metrics")
     info.add_argument("run_dir")
 
+    from ganforge.theory import RESULTS
+
+    theory = sub.add_parser("theory", help="check a GAN theory result numerically (numbers + PNG)")
+    theory.add_argument("result", choices=[*RESULTS, "all"], help="which result, or all")
+    theory.add_argument("--out", default="theory", help="folder for the PNGs (default ./theory)")
+    theory.add_argument("--seed", type=int, default=0)
+    theory.add_argument("--quick", action="store_true", help="faster, less precise (the tests' mode)")
+
     ev = sub.add_parser("evaluate", help="score a run (or a samples file) against real data")
     ev.add_argument("run_dir", nargs="?", help="run directory written by `ganforge train`")
     ev.add_argument("--samples", help="FILE.npz holding samples as array x, instead of RUN_DIR")
@@ -251,6 +259,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_theory(args: argparse.Namespace) -> int:
+    """Run one theory check (or all), print its numbers and targets; exit 1 if a target fails."""
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganforge import theory
+
+    torch.set_num_threads(min(torch.get_num_threads(), 4))
+    names = list(theory.RESULTS) if args.result == "all" else [args.result]
+    out, console, failed = Path(args.out), Console(width=120), 0
+    for name in names:
+        res = theory.get(name).run(out, seed=args.seed, quick=args.quick)
+        table = Table("check", "value", "target", "", title=f"ganforge theory {name}",
+                      title_justify="left", box=None, pad_edge=False)
+        for c in res["checks"]:
+            failed += not c["passed"]
+            table.add_row(c["check"], f"{c['value']:.4g}", c["target"],
+                          "[green]PASS" if c["passed"] else "[red]FAIL")
+        console.print(table)
+        for key, value in res["numbers"].items():
+            if isinstance(value, float):
+                console.print(f"  {key} = {value:.6g}")
+            elif isinstance(value, list) and len(value) <= 8:
+                console.print(f"  {key} = " + ", ".join(f"{v:.4g}" for v in value))
+        for path in res["figures"]:
+            console.print(f"  figure  {path}")
+        console.print()
+    return 1 if failed else 0
+
+
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
     try:
@@ -263,6 +302,7 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
 
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info}
+COMMANDS["theory"] = cmd_theory
 COMMANDS["evaluate"] = cmd_evaluate
 
 

@@ -1,0 +1,161 @@
+"""The mode-collapse benchmark: the PacGAN protocol (Lin et al., 2018, Table 1) on ganforge.
+
+Datasets: ring of 8 Gaussians (radius 1, std 0.01) and 5x5 grid (means {-4,-2,0,2,4}^2, std
+0.05), the presets ``ring8-modes`` and ``grid25-modes``. Each variant changes only the loss or the
+discriminator of those presets (same G, D widths, batch, steps and learning rates) and is trained
+with the real :class:`~ganforge.train.Trainer` (progress off), then scored on 2,500 samples by
+:func:`ganforge.metrics.modes.mode_metrics`: modes covered, high-quality fraction (within 3 std
+of the nearest mean) and reverse KL of the mode histogram. Mean and standard error over seeds.
+
+    python benchmarks/toy2d.py [--quick] [--jobs 2]
+    python benchmarks/toy2d.py --table benchmarks/results/toy2d.json   # the README table
+
+writes benchmarks/results/toy2d.json (``--quick``: 2 seeds, a third of the steps,
+toy2d_quick.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table, write_result  # noqa: E402
+from ganforge import load_config  # noqa: E402
+from ganforge.metrics.modes import mode_metrics  # noqa: E402
+from ganforge.train import Trainer  # noqa: E402
+
+DATASETS = {"ring": "ring8-modes", "grid": "grid25-modes"}
+#: variant -> overrides of the dataset preset
+VARIANTS: dict[str, dict[str, Any]] = {
+    "gan (minimax)": {"loss": {"name": "minimax"}},
+    "non-saturating": {},
+    "wgan-gp": {"loss": {"name": "wgan-gp", "gp_weight": 10.0}, "train.betas_g": [0.5, 0.9],
+                "train.betas_d": [0.5, 0.9]},
+    "hinge + SN": {"loss": {"name": "hinge"}, "model.spectral_norm": True},
+    "pacgan4": {"model.pack": 4},
+}
+#: PacGAN, Table 1 (Lin et al., 2018): modes, high-quality %, reverse KL
+PUBLISHED = {
+    ("ring", "GAN"): (6.3, 98.2, 0.45), ("grid", "GAN"): (17.3, 94.8, 0.70),
+    ("ring", "PacGAN4"): (7.8, 95.9, 0.07), ("grid", "PacGAN4"): (24.8, 93.6, 0.04),
+}
+TARGETS = {"ring": (8.0, 98.0, 0.02), "grid": (25.0, 97.0, 0.02)}
+N_SCORED = 2500
+
+
+def one_run(dataset: str, variant: str, seed: int, steps: int | None) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    overrides = {**VARIANTS[variant], "seed": seed}
+    if steps is not None:
+        overrides["train.steps"] = steps
+    cfg = load_config(DATASETS[dataset], overrides=overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, Path(tmp) / "run", progress=False)
+        start = time.perf_counter()
+        # fit()'s update loop; its checkpoints, snapshots and plots are not part of the protocol.
+        while trainer.step < cfg.train.steps:
+            trainer.train_step()
+        seconds = time.perf_counter() - start
+        G, data = trainer.exp.G.eval(), trainer.exp.dataset
+        with torch.no_grad():
+            x = G(G.sample_z(N_SCORED, torch.Generator().manual_seed(10_000 + seed)))
+    m = mode_metrics(x, data.centers, data.std)
+    return {"dataset": dataset, "variant": variant, "seed": seed, "seconds": seconds,
+            "steps": cfg.train.steps, **m}
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return float("nan"), float("nan")
+    se = statistics.stdev(finite) / math.sqrt(len(finite)) if len(finite) > 1 else 0.0
+    return statistics.fmean(finite), se
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for dataset in DATASETS:
+        for variant in VARIANTS:
+            rs = [r for r in runs if r["dataset"] == dataset and r["variant"] == variant]
+            modes, modes_se = mean_se([r["modes"] for r in rs])
+            hq, hq_se = mean_se([100 * r["high_quality"] for r in rs])
+            kl, kl_se = mean_se([r["reverse_kl"] for r in rs])
+            sec, _ = mean_se([r["seconds"] for r in rs])
+            rows.append({"dataset": dataset, "variant": variant, "seeds": len(rs),
+                         "modes": modes, "modes_se": modes_se, "hq_pct": hq, "hq_pct_se": hq_se,
+                         "reverse_kl": kl, "reverse_kl_se": kl_se, "sec_per_run": sec,
+                         "max_sec": max(r["seconds"] for r in rs)})
+    return rows
+
+
+def markdown_table(payload: dict[str, Any]) -> str:
+    """The README table: measured mean ± s.e. beside PacGAN's published numbers and the targets."""
+    lines = ["| dataset | variant | modes | high quality % | reverse KL | s / run |",
+             "|---|---|---|---|---|---|"]
+    for r in payload["summary"]:
+        lines.append(f"| {r['dataset']} | {r['variant']} | {r['modes']:.1f} ± {r['modes_se']:.1f} | "
+                     f"{r['hq_pct']:.1f} ± {r['hq_pct_se']:.1f} | "
+                     f"{r['reverse_kl']:.2f} ± {r['reverse_kl_se']:.2f} | {r['sec_per_run']:.0f} |")
+    for key, v in payload["published_pacgan_table1"].items():
+        dataset, variant = key.split("/")
+        lines.append(f"| {dataset} | *published {variant}* | {v['modes']} | {v['hq_pct']} | "
+                     f"{v['reverse_kl']} | |")
+    for dataset, v in payload["targets"].items():
+        lines.append(f"| {dataset} | *target* | {v['modes']} | >= {v['hq_pct']} | "
+                     f"<= {v['reverse_kl']} | < 60 |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds, a third of the steps")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 thread each)")
+    parser.add_argument("--table", metavar="JSON", help="only print the markdown table of a results file")
+    args = parser.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())))
+        return
+    seeds = args.seeds or (2 if args.quick else 10)
+    steps = load_config("ring8-modes").train.steps // 3 if args.quick else None
+    jobs = [(d, v, s, steps) for d in DATASETS for v in VARIANTS for s in range(seeds)]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        runs = []
+        for run in pool.map(one_run, *zip(*jobs, strict=True)):
+            runs.append(run)
+            print(f"[{len(runs)}/{len(jobs)}] {run['dataset']} {run['variant']} seed {run['seed']}: "
+                  f"{run['modes']} modes, {100 * run['high_quality']:.1f}% hq, "
+                  f"KL {run['reverse_kl']:.3f}, {run['seconds']:.1f} s", flush=True)
+    rows = summarise(runs)
+    table = [{"dataset": r["dataset"], "variant": r["variant"],
+              "modes": f"{r['modes']:.1f} ± {r['modes_se']:.1f}",
+              "high quality %": f"{r['hq_pct']:.1f} ± {r['hq_pct_se']:.1f}",
+              "reverse KL": f"{r['reverse_kl']:.3f} ± {r['reverse_kl_se']:.3f}",
+              "s/run": f"{r['sec_per_run']:.1f}"} for r in rows]
+    print_table(table, list(table[0]))
+    print("\npublished (PacGAN Table 1): " + "; ".join(
+        f"{d} {v}: {m} modes / {h}% / {k}" for (d, v), (m, h, k) in PUBLISHED.items()))
+    path = write_result("toy2d" + ("_quick" if args.quick else ""), {
+        "quick": args.quick, "seeds": seeds, "jobs": args.jobs, "scored_samples": N_SCORED,
+        "presets": DATASETS, "variants": VARIANTS,
+        "published_pacgan_table1": {f"{d}/{v}": {"modes": m, "hq_pct": h, "reverse_kl": k}
+                                    for (d, v), (m, h, k) in PUBLISHED.items()},
+        "targets": {d: {"modes": m, "hq_pct": h, "reverse_kl": k} for d, (m, h, k) in TARGETS.items()},
+        "summary": rows, "runs": runs})
+    print(f"wrote {path}\n")
+    print(markdown_table(json.loads(path.read_text())))
+
+
+if __name__ == "__main__":
+    main()
