@@ -2,8 +2,9 @@
 as the benchmark) is trained on the PacGAN ring of 8 Gaussians (radius 1, std 0.01); the
 generator's samples are recorded at regular steps and drawn as a strip, with the number of
 modes covered, the fraction of high-quality samples and the reverse KL of the mode histogram at
-each snapshot (:func:`ganforge.metrics.modes.mode_metrics`). The generator typically visits
-the modes a few at a time rather than covering all of them at once.
+each snapshot (:func:`ganforge.metrics.modes.mode_metrics`). Collapse shows as modes that
+are missed or starved (an uneven mode histogram, a large reverse KL) and as mass left on the
+"bridges" between modes (a low high-quality fraction).
 """
 
 from __future__ import annotations
