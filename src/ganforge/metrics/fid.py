@@ -150,11 +150,16 @@ class FrechetDistance:
 
 
 def fid_from_features(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray,
-                      eps: float = 1e-6, method: str = "eigh", chunk_size: int = 4096) -> float:
-    """One call: the Frechet distance between Gaussians fitted to two (N, D) feature sets."""
+                      eps: float = 1e-6, method: str = "eigh", chunk_size: int | None = None) -> float:
+    """One call: the Frechet distance between Gaussians fitted to two (N, D) feature sets.
+
+    ``chunk_size`` rows are accumulated at a time; by default about 32 MB of float64 per block
+    (at least 4,096 rows), so low-dimensional features go in one pass and 2048-d ones stay small.
+    """
     metric = FrechetDistance(eps, method)
     for which, x in ((True, real), (False, fake)):
         x = torch.as_tensor(x)
-        for i in range(0, len(x), chunk_size):
-            metric.update(x[i:i + chunk_size], real=which)
+        rows = chunk_size or max(4096, (32 << 20) // (8 * max(1, x.shape[-1])))
+        for i in range(0, len(x), rows):
+            metric.update(x[i:i + rows], real=which)
     return metric.compute()
