@@ -194,3 +194,16 @@ def test_an_interrupted_run_resumes_bit_identically_with_a_decaying_schedule(tmp
     Trainer(cfg, tmp_path / "split", resume=True, progress=False).fit()
     _assert_same_state(load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt"),
                        load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt"))
+
+
+def test_tensorboard_logging_or_a_clear_error_without_it(tmp_path):
+    import importlib.util
+
+    cfg = _cfg(TINY_RING, tensorboard=True, steps=3)
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(GanforgeError, match=r"pip install 'ganforge\[tensorboard\]'"):
+            Trainer(cfg, tmp_path / "run", progress=False).fit()
+        assert not (tmp_path / "run").exists()
+    else:
+        run = Trainer(cfg, tmp_path / "run", progress=False).fit()
+        assert list((run / "tensorboard").glob("events.out.tfevents.*"))
