@@ -6,9 +6,7 @@ Every user mistake surfaces as one line on stderr (the problem and the fix) and 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ganforge._io import atomic_write, atomic_write_text
 from ganforge.errors import GanforgeError
 
 
@@ -163,7 +162,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, args.checkpoint, args.device)
     x = run.sample(args.n, ema=args.ema, seed=args.seed)
     if output.suffix == ".npz":
-        _atomic_savez(output, x=x.numpy().astype(np.float32))
+        atomic_write(output, lambda fh: np.savez(fh, x=x.numpy().astype(np.float32)))
     elif x.dim() == 4:
         from ganforge.viz import save_grid
 
@@ -250,11 +249,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"note: -n {args.n} capped to {ev.n}, half of the real data (the other half is the "
               f"real-vs-real baseline)")
     print(format_table(result))
-    text = json.dumps(result, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, output)
+    atomic_write_text(output, json.dumps(result, indent=2) + "\n")
     print(f"wrote {output}")
     return 0
 
@@ -288,17 +283,6 @@ def cmd_theory(args: argparse.Namespace) -> int:
             console.print(f"  figure  {path}")
         console.print()
     return 1 if failed else 0
-
-
-def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info}

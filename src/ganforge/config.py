@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from ganforge._io import atomic_write_text
 from ganforge.errors import GanforgeError
 
 DEFAULT_PRESET = "digits-dcgan"
@@ -245,7 +246,7 @@ def load_config(preset: str | None = None, config_file: str | Path | None = None
 
 
 def save_config(cfg: ExperimentConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 # --------------------------------------------------------------------------- typing helpers

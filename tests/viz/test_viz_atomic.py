@@ -8,8 +8,8 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ganforge._io import atomic_write
 from ganforge.viz import plot_2d_field, plot_all, save_grid
-from ganforge.viz._atomic import atomic_write
 
 
 def test_successful_writes_leave_only_the_targets(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganforge._io import atomic_write_text
 from ganforge.config import EvalConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
@@ -74,7 +75,7 @@ class EvalCallback(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         evaluator = self.prepare(trainer.exp.dataset)
         path = trainer.run_dir / "eval_baseline.json"
-        path.write_text(json.dumps({"baseline": evaluator.baseline(), **evaluator.describe()},
+        atomic_write_text(path, json.dumps({"baseline": evaluator.baseline(), **evaluator.describe()},
                                    indent=2) + "\n")
         if self.best_column:
             self.best_value = self._previous_best(trainer.run_dir / "metrics.csv")
@@ -112,7 +113,7 @@ class EvalCallback(Callback):
             if math.isfinite(value) and better:
                 self.best_value = value
                 trainer.save("best.pt")
-                (trainer.run_dir / "checkpoints" / "best.json").write_text(json.dumps(
+                atomic_write_text(trainer.run_dir / "checkpoints" / "best.json", json.dumps(
                     {"step": trainer.step, "metric": self.best_column, "value": value}) + "\n")
         return result
 

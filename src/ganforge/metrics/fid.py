@@ -28,6 +28,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from ganforge._io import atomic_write
 from ganforge.errors import GanforgeError
 from ganforge.metrics.stats import RunningMoments
 
@@ -91,13 +92,9 @@ class FeatureStats:
     image_size: str = ""
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, mu=self.mu, sigma=self.sigma, n=self.n, extractor=self.extractor,
-                 dataset=self.dataset, image_size=self.image_size)
-        tmp.replace(path)
-        return path
+        return atomic_write(path, lambda fh: np.savez(
+            fh, mu=self.mu, sigma=self.sigma, n=self.n, extractor=self.extractor,
+            dataset=self.dataset, image_size=self.image_size))
 
     @classmethod
     def load(cls, path: str | Path, extractor: str | None = None) -> FeatureStats:
