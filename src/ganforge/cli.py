@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ganforge.config import DEFAULT_PRESET, ExperimentConfig, load_config
+    from ganforge.config import DEFAULT_PRESET, load_config
     from ganforge.train import Trainer
 
     overrides = list(args.overrides)
@@ -108,7 +108,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GanforgeError(f"{run_dir} has no checkpoints/last.pt to resume from",
                                 "point --resume at a run directory written by `ganforge train`")
         cfg = load_config(config_file=run_dir / "config.yaml", overrides=overrides)
-        cfg = ExperimentConfig.from_dict(cfg.to_dict())
         trainer = Trainer(cfg, run_dir, resume=True, device=args.device, progress=not args.quiet,
                           callbacks=_eval_callbacks(cfg))
     else:
@@ -117,9 +116,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
         trainer = Trainer(cfg, run_dir, device=args.device, progress=not args.quiet,
                           callbacks=_eval_callbacks(cfg))
-    for callback in trainer.callbacks:  # fail on missing weights etc. before writing anything
-        if hasattr(callback, "prepare"):
-            callback.prepare(trainer.exp.dataset)
     print(f"training {cfg.model['name']} on {cfg.data['name']} for {cfg.train.steps} steps "
           f"on {trainer.exp.device} -> {run_dir}")
     trainer.fit()
@@ -285,9 +281,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info}
-COMMANDS["theory"] = cmd_theory
-COMMANDS["evaluate"] = cmd_evaluate
+COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
+            "evaluate": cmd_evaluate, "theory": cmd_theory}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

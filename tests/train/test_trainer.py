@@ -207,3 +207,15 @@ def test_tensorboard_logging_or_a_clear_error_without_it(tmp_path):
     else:
         run = Trainer(cfg, tmp_path / "run", progress=False).fit()
         assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_callback_failing_in_setup_leaves_no_run_directory(tmp_path):
+    from ganforge.train import Callback
+
+    class NeedsWeights(Callback):
+        def setup(self, trainer):
+            raise GanforgeError("weights file missing", "download it")
+
+    with pytest.raises(GanforgeError, match="weights file missing"):
+        Trainer(_cfg(TINY_RING), tmp_path / "run", progress=False, callbacks=[NeedsWeights()])
+    assert not (tmp_path / "run").exists()

@@ -72,6 +72,9 @@ class EvalCallback(Callback):
             self.evaluator = evaluator
         return self.evaluator
 
+    def setup(self, trainer: Trainer) -> None:
+        self.prepare(trainer.exp.dataset)
+
     def on_fit_start(self, trainer: Trainer) -> None:
         evaluator = self.prepare(trainer.exp.dataset)
         path = trainer.run_dir / "eval_baseline.json"

@@ -57,7 +57,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Callback:
-    """Hooks into :meth:`Trainer.fit` without touching the loop.
+    """Hooks into the :class:`Trainer` without touching the loop.
 
     ``columns`` names the extra ``metrics.csv`` columns the callback fills. ``on_step_end`` runs
     after every update; a non-empty dict it returns is written on that step's log row (a row is
@@ -65,6 +65,10 @@ class Callback:
     """
 
     columns: tuple[str, ...] = ()
+
+    def setup(self, trainer: Trainer) -> None:
+        """Runs at the end of ``Trainer.__init__``, before anything is written: raise
+        :class:`GanforgeError` here for a problem that must leave no run directory behind."""
 
     def on_fit_start(self, trainer: Trainer) -> None:
         pass
@@ -143,6 +147,8 @@ class Trainer:
         self._stop_requested = False
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
+        for callback in self.callbacks:
+            callback.setup(self)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
