@@ -48,3 +48,17 @@ class FeatureStore:
             which = "real" if real else "generated"
             raise GanforgeError(f"no {which} features were given", f"call update(x, real={real}) first")
         return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+class StoredFeaturesMetric:
+    """Base of the metrics that need every feature at ``compute()`` time (KID, PRDC): ``update``
+    and ``reset`` go to a :class:`FeatureStore`; subclasses define ``compute``."""
+
+    def __init__(self) -> None:
+        self.store = FeatureStore()
+
+    def reset(self) -> None:
+        self.store.reset()
+
+    def update(self, x: torch.Tensor | np.ndarray, real: bool) -> None:
+        self.store.update(x, real)

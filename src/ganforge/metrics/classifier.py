@@ -26,7 +26,20 @@ from ganforge.errors import GanforgeError
 FEATURE_DIM = 64
 
 
-class LeNetMNIST(nn.Module):
+class _LeNet(nn.Module):
+    """``body`` maps images to the FEATURE_DIM penultimate features, ``head`` those to 10 logits."""
+
+    body: nn.Sequential
+    head: nn.Sequential
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class LeNetMNIST(_LeNet):
     """28x28 -> conv5(16) -> pool -> conv5(32) -> pool -> fc(64) -> fc(10); ~115k parameters."""
 
     native_size = 28
@@ -40,14 +53,8 @@ class LeNetMNIST(nn.Module):
         )
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(FEATURE_DIM, 10))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
-
-
-class LeNetDigits(nn.Module):
+class LeNetDigits(_LeNet):
     """8x8 -> conv3(16) -> conv3(32) -> pool -> fc(64) -> fc(10); ~39k parameters."""
 
     native_size = 8
@@ -60,12 +67,6 @@ class LeNetDigits(nn.Module):
             nn.Flatten(), nn.Dropout(0.25), nn.Linear(32 * 4 * 4, FEATURE_DIM), nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(FEATURE_DIM, 10))
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"mnist": LeNetMNIST, "digits": LeNetDigits}

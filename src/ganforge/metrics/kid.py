@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics._base import FeatureStore
+from ganforge.metrics._base import StoredFeaturesMetric
 
 
 def subset_indices(n_real: int, n_fake: int, num_subsets: int, subset_size: int,
@@ -56,7 +56,7 @@ def kid_from_features(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.n
     return float(np.mean(values)), float(np.std(values))
 
 
-class KernelDistance:
+class KernelDistance(StoredFeaturesMetric):
     """Streaming KID: keeps the features (O(N d)), computes per-subset MMD^2 at the end."""
 
     def __init__(self, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> None:
@@ -64,13 +64,7 @@ class KernelDistance:
             raise GanforgeError("KID needs num_subsets >= 1 and subset_size >= 2",
                                 "use e.g. 100 subsets of 1000")
         self.num_subsets, self.subset_size, self.seed = num_subsets, subset_size, seed
-        self.store = FeatureStore()
-
-    def reset(self) -> None:
-        self.store.reset()
-
-    def update(self, x: torch.Tensor | np.ndarray, real: bool) -> None:
-        self.store.update(x, real)
+        super().__init__()
 
     def compute(self) -> tuple[float, float]:
         return kid_from_features(self.store.get(True), self.store.get(False), self.num_subsets,

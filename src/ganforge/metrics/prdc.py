@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics._base import FeatureStore
+from ganforge.metrics._base import StoredFeaturesMetric
 
 DEFAULT_BLOCK = 2048
 
@@ -116,19 +116,13 @@ def prdc(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, k_pr:
     }
 
 
-class PrecisionRecallDensityCoverage:
+class PrecisionRecallDensityCoverage(StoredFeaturesMetric):
     """Streaming PRDC: keeps the features (O(N d)); ``compute()`` runs :func:`prdc`."""
 
     def __init__(self, k_pr: int = 3, k_dc: int = 5, block_size: int = DEFAULT_BLOCK,
                  dtype: torch.dtype = torch.float64) -> None:
         self.k_pr, self.k_dc, self.block_size, self.dtype = k_pr, k_dc, block_size, dtype
-        self.store = FeatureStore()
-
-    def reset(self) -> None:
-        self.store.reset()
-
-    def update(self, x: torch.Tensor | np.ndarray, real: bool) -> None:
-        self.store.update(x, real)
+        super().__init__()
 
     def compute(self) -> dict[str, float]:
         return prdc(self.store.get(True), self.store.get(False), self.k_pr, self.k_dc,
