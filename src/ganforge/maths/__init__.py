@@ -29,6 +29,14 @@ from ganforge.maths.losses import (
     wasserstein_generator_loss,
 )
 from ganforge.maths.penalties import gradient_penalty, r1_penalty
+from ganforge.maths.regularisers import (
+    HistoricalAverage,
+    ema_decay_at,
+    feature_matching_loss,
+    historical_averaging_penalty,
+    instance_noise_std,
+    label_smoothing_term,
+)
 
 __all__ = [
     "GENERATOR_LOSSES",
@@ -51,4 +59,10 @@ __all__ = [
     "value_function",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
+    "HistoricalAverage",
+    "ema_decay_at",
+    "feature_matching_loss",
+    "historical_averaging_penalty",
+    "instance_noise_std",
+    "label_smoothing_term",
 ]
