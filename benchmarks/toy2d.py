@@ -42,8 +42,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "non-saturating": {},
     "wgan-gp": {"loss": {"name": "wgan-gp", "gp_weight": 10.0}, "train.betas_g": [0.5, 0.9],
                 "train.betas_d": [0.5, 0.9]},
-    "hinge + SN": {"loss": {"name": "hinge"}, "model.spectral_norm": True},
-    "pacgan4": {"model.pack": 4},
+    "hinge + SN": {"loss": {"name": "hinge"}, "stabilisers.spectral_norm": True},
+    "pacgan4": {"stabilisers.pack": 4},
 }
 #: PacGAN, Table 1 (Lin et al., 2018): modes, high-quality %, reverse KL
 PUBLISHED = {

@@ -6,6 +6,7 @@ Every user mistake surfaces as one line on stderr (the problem and the fix) and 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("-o", "--output", required=True, help="FILE.npz (arrays) or FILE.png (grid)")
     sample.add_argument("--ema", action="store_true", help="use the EMA generator")
+    sample.add_argument("--class", dest="class_", type=int, metavar="K",
+                        help="conditional runs: sample only class K (default: every class; a PNG "
+                             "then shows one row per class)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--checkpoint", default="final", help="final | last | FILE.pt")
     sample.add_argument("--device", default="cpu")
@@ -72,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ref", help="reference dataset for --samples (e.g. mnist, ring8, digits)")
     ev.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
                     help="reference dataset option, e.g. --data root=../shared/data/mnist (repeatable)")
-    ev.add_argument("--metrics", help="comma list from fid,kid,is,prdc,modes (default: all that apply)")
+    ev.add_argument("--metrics", help="comma list from fid,kid,is,prdc,modes,class (default: all that apply)")
     ev.add_argument("-n", type=int, default=10_000, help="samples per side (default 10000)")
     ev.add_argument("--ema", action="store_true", help="use the EMA generator")
     ev.add_argument("--seed", type=int, default=0, help="seed of the samples and the real split")
@@ -145,6 +149,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
     from ganforge.train import load_run
 
     output = Path(args.output)
@@ -156,13 +162,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not output.parent.is_dir():
         raise GanforgeError(f"directory {output.parent} does not exist", "create it first")
     run = load_run(args.run_dir, args.checkpoint, args.device)
-    x = run.sample(args.n, ema=args.ema, seed=args.seed)
+    y = run.labels(args.n, args.class_)
+    nrow = None
+    if y is not None and args.class_ is None and output.suffix == ".png":
+        nrow = math.ceil(args.n / run.num_classes)  # one grid row per class
+        y = torch.arange(run.num_classes).repeat_interleave(nrow)[:args.n]
+    x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y)
     if output.suffix == ".npz":
-        atomic_write(output, lambda fh: np.savez(fh, x=x.numpy().astype(np.float32)))
+        arrays = {"x": x.numpy().astype(np.float32)}
+        if y is not None:
+            arrays["y"] = y.numpy().astype(np.int64)
+        atomic_write(output, lambda fh: np.savez(fh, **arrays))
     elif x.dim() == 4:
         from ganforge.viz import save_grid
 
-        save_grid(x, output)
+        save_grid(x, output, nrow=nrow)
     else:
         from ganforge.viz import plot_2d_field
 
@@ -189,7 +203,8 @@ def _eval_callbacks(cfg) -> list:
         return []
     from ganforge.metrics.callback import EvalCallback
 
-    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed)]
+    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed,
+                                     conditional=cfg.model.get("conditional") is not None)]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -213,6 +228,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         try:
             with np.load(samples_path, allow_pickle=False) as f:
                 samples = np.asarray(f["x"] if "x" in f.files else f[f.files[0]], dtype=np.float32)
+                labels = np.asarray(f["y"], dtype=np.int64) if "y" in f.files else None
         except (OSError, ValueError, KeyError, IndexError) as err:
             raise GanforgeError(f"cannot read samples {samples_path}: {err}",
                                 "pass an .npz written by `ganforge sample -o FILE.npz`") from None
@@ -224,6 +240,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         run = load_run(args.run_dir, args.checkpoint, "cpu")
         section = {**run.config.data, **options}
+        labels = None
         output = Path(args.output) if args.output else Path(args.run_dir) / "eval.json"
         source = {"run_dir": str(args.run_dir), "checkpoint": str(run.checkpoint), "step": run.step,
                   "ema": args.ema, "sample_seed": args.seed}
@@ -233,10 +250,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "ganforge" / "ref_stats"
     ev = Evaluator(dataset, metrics, extractor=args.extractor, num_samples=args.n, seed=args.seed,
                    data_name=section["name"], data_section=section, cache_dir=cache,
-                   inception_path=args.inception)
+                   inception_path=args.inception, conditional=labels is not None or (
+                       args.samples is None and run.num_classes is not None))
     if args.samples is None:
-        samples = run.sample(ev.n, ema=args.ema, seed=args.seed)
-    result = {"metrics": ev.score(samples), "baseline": ev.baseline(),
+        labels = run.labels(ev.n)
+        samples = run.sample(ev.n, ema=args.ema, seed=args.seed, labels=labels)
+    result = {"metrics": ev.score(samples, labels if "class" in ev.groups else None),
+              "baseline": ev.baseline(),
               "generated_samples": min(len(samples), ev.n), **source, **ev.describe()}
     print(f"{result['generated_samples']} generated vs {ev.n} real samples "
           f"(real data: {section['name']}), extractor {ev.extractor.id} "

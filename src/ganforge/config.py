@@ -9,6 +9,7 @@ A config is a small tree::
     model: {name: dcgan, width: 64}          # keys of the model builder
     loss:  {name: non-saturating}            # keys of the objective
     train: {steps: 3000, batch_size: 64, ...} # TrainConfig below
+    stabilisers: {spectral_norm: true, ...}  # StabiliserConfig below
 
 Resolution order: built-in defaults < preset < ``--config FILE`` < ``--set`` overrides. The
 ``train`` section is type-checked here; ``data``/``model``/``loss`` sections are checked against
@@ -40,6 +41,9 @@ class TrainConfig:
     """The optimisation schedule (Adam for both networks, k = ``n_disc`` D steps per G step).
 
     ``lr_schedule``: ``constant``, or ``linear`` decay from the base rates to 0 at ``steps``.
+    Separate ``lr_g`` and ``lr_d`` are the two time-scale update rule (TTUR, Heusel et al. 2017).
+    ``ema_decay`` keeps an exponential moving average of G's weights for sampling, with the
+    warm-up beta_t = min(decay, (1 + t) / (10 + t)) unless ``ema_warmup`` is false.
     """
 
     steps: int = 2000
@@ -51,6 +55,7 @@ class TrainConfig:
     betas_d: tuple[float, float] = (0.5, 0.999)
     lr_schedule: str = "constant"
     ema_decay: float | None = None
+    ema_warmup: bool = True
     log_every: int = 25
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -75,7 +80,77 @@ class TrainConfig:
                                 "use e.g. 0.999, or null to disable EMA")
 
 
-EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes")
+FEATURE_MATCHING_MODES = ("replace", "add")
+
+
+@dataclass
+class StabiliserConfig:
+    """Remedies for the classic GAN failure modes; every one composes with any model and loss
+    (see docs/stabilisers.md for the equations and the measured effect of each).
+
+    Discriminator architecture: ``spectral_norm`` (every weight layer of D), ``pack`` (PacGAN:
+    D judges m samples at once), ``minibatch_std`` and ``minibatch_discrimination`` (with
+    ``mbd_kernels`` B and ``mbd_kernel_dim`` C) on D's features before its head.
+    D loss: ``label_smoothing`` s (one-sided: real target 1 - s; cross-entropy losses only),
+    ``r1`` gamma (adds gamma/2 E||grad_x D(x)||^2), ``historical_averaging_d``.
+    G loss: ``feature_matching`` weight (mode ``replace``: L_G = w * FM, Salimans et al.;
+    ``add``: L_G = L_adv + w * FM), ``historical_averaging_g``.
+    D inputs (real and fake, both phases): ``diffaugment`` policy (``color,translation,cutout``)
+    and ``instance_noise`` std annealed linearly to 0 over ``instance_noise_anneal`` steps
+    (default: all of train.steps).
+    """
+
+    spectral_norm: bool = False
+    pack: int = 1
+    minibatch_std: bool = False
+    minibatch_discrimination: bool = False
+    mbd_kernels: int = 50
+    mbd_kernel_dim: int = 5
+    label_smoothing: float = 0.0
+    r1: float = 0.0
+    historical_averaging_d: float = 0.0
+    historical_averaging_g: float = 0.0
+    feature_matching: float = 0.0
+    feature_matching_mode: str = "replace"
+    diffaugment: str = ""
+    instance_noise: float = 0.0
+    instance_noise_anneal: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("pack", "mbd_kernels", "mbd_kernel_dim"):
+            if getattr(self, name) < 1:
+                raise GanforgeError(f"stabilisers.{name} must be at least 1, got {getattr(self, name)}",
+                                    f"set stabilisers.{name} to a positive integer")
+        for name in ("r1", "historical_averaging_d", "historical_averaging_g", "feature_matching",
+                     "instance_noise"):
+            value = getattr(self, name)
+            if not 0.0 <= value < float("inf"):
+                raise GanforgeError(f"stabilisers.{name} must be a finite number >= 0, got {value}",
+                                    f"set stabilisers.{name} to 0 (off) or a positive weight")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise GanforgeError(f"stabilisers.label_smoothing must lie in [0, 1), got {self.label_smoothing}",
+                                "use e.g. 0.1 (real label 0.9), or 0 to disable")
+        if self.feature_matching_mode not in FEATURE_MATCHING_MODES:
+            raise GanforgeError(f"unknown stabilisers.feature_matching_mode {self.feature_matching_mode!r}",
+                                f"choose one of: {', '.join(FEATURE_MATCHING_MODES)}")
+        if self.instance_noise_anneal is not None and self.instance_noise_anneal < 1:
+            raise GanforgeError("stabilisers.instance_noise_anneal must be at least 1 step",
+                                "set a positive number of steps, or null for the whole run")
+        if self.diffaugment:
+            from ganforge.train.augment import parse_policy
+
+            parse_policy(self.diffaugment)
+
+    def discriminator_extras(self):
+        """The architecture options, for :func:`ganforge.models.build`."""
+        from ganforge.models.compose import DiscriminatorExtras
+
+        mbd = (self.mbd_kernels, self.mbd_kernel_dim) if self.minibatch_discrimination else None
+        return DiscriminatorExtras(spectral_norm=self.spectral_norm, pack=self.pack,
+                                   minibatch_std=self.minibatch_std, minibatch_discrimination=mbd)
+
+
+EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "class")
 
 
 @dataclass
@@ -122,6 +197,7 @@ class ExperimentConfig:
     model: dict[str, Any] = field(default_factory=lambda: {"name": "dcgan"})
     loss: dict[str, Any] = field(default_factory=lambda: {"name": "non-saturating"})
     train: TrainConfig = field(default_factory=TrainConfig)
+    stabilisers: StabiliserConfig = field(default_factory=StabiliserConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:

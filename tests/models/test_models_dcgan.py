@@ -46,8 +46,8 @@ def test_28x28_table_shapes(channels: int) -> None:
         "down2": (128, 7, 7),
         "down3": (256, 4, 4),
         "flatten": (4096,),
-        "logit": (1,),
     }
+    assert D.feature_dim == 4096 and D.head.in_features == 4096 and D.head.out_features == 1
 
 
 def test_28x28_table_uses_5x5_kernels_and_seed_activations() -> None:
@@ -97,8 +97,9 @@ def test_same_rule_at_other_sizes(size: int, channels: int) -> None:
     s1, s2, s3 = (math.ceil(size / 2**k) for k in (1, 2, 3))
     d_shapes = stage_shapes(D.net, torch.randn(2, channels, size, size))
     assert list(d_shapes.values()) == [
-        (w, s1, s1), (2 * w, s2, s2), (4 * w, s3, s3), (4 * w * s3 * s3,), (1,),
+        (w, s1, s1), (2 * w, s2, s2), (4 * w, s3, s3), (4 * w * s3 * s3,),
     ]
+    assert D.head.in_features == 4 * w * s3 * s3
     assert G(torch.randn(3, z_dim)).shape == (3, channels, size, size)
     assert D(torch.randn(3, channels, size, size)).shape == (3,)
 
@@ -106,7 +107,7 @@ def test_same_rule_at_other_sizes(size: int, channels: int) -> None:
 def test_default_width_is_the_seed_table_at_64x64() -> None:
     G, D = build("dcgan", (3, 64, 64))
     assert G.net.project[0].out_features == 256 * 16 * 16
-    assert D.net.logit.in_features == 256 * 8 * 8
+    assert D.head.in_features == 256 * 8 * 8
 
 
 @pytest.mark.parametrize("shape", [(1, 30, 30), (1, 28, 32), (3, 2, 2), (1, 10, 10)])

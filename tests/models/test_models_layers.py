@@ -43,7 +43,7 @@ def test_minibatch_std_sees_a_collapsed_batch():
 def test_dcgan_minibatch_std_option_changes_only_the_head_and_passes_gradients():
     _, plain = build({"name": "dcgan", "width": 8}, (1, 16, 16))
     _, with_std = build({"name": "dcgan", "width": 8, "minibatch_std": True}, (1, 16, 16))
-    assert with_std.net.logit.in_features == plain.net.logit.in_features + 2 * 2
+    assert with_std.head.in_features == plain.head.in_features + 2 * 2
     x = torch.randn(8, 1, 16, 16, requires_grad=True)
     with_std(x).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()

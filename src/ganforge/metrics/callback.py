@@ -38,14 +38,15 @@ class EvalCallback(Callback):
 
     def __init__(self, every: int, data_name: str, metrics: list[str] | None = None,
                  num_samples: int = 2000, best: str | None = None, extractor: str = "auto",
-                 seed: int = 0, data_section: dict | None = None) -> None:
+                 seed: int = 0, data_section: dict | None = None, conditional: bool = False) -> None:
         self.every, self.num_samples, self.seed = every, num_samples, seed
+        self.conditional = conditional
         self.data_name, self.data_section = data_name, data_section
         self.extractor_name = extractor if extractor != "auto" else auto_extractor_name(data_name)
         self.kind = metric_kind(data_name, section=data_section)
         self.groups = metrics
         ext_id = "raw" if self.extractor_name == "raw" else self.extractor_name
-        groups = metrics or default_metrics(ext_id, self.kind)
+        groups = metrics or default_metrics(ext_id, self.kind) + ["class"] * conditional
         self.columns = tuple(metric_columns(groups, ext_id, self.kind))
         self.best_column, self.higher_better = (resolve_best(best, self.columns) if best
                                                 else (None, False))
@@ -53,9 +54,10 @@ class EvalCallback(Callback):
         self.evaluator: Evaluator | None = None
 
     @classmethod
-    def from_config(cls, cfg_eval: EvalConfig, data: dict, seed: int = 0) -> EvalCallback:
+    def from_config(cls, cfg_eval: EvalConfig, data: dict, seed: int = 0,
+                    conditional: bool = False) -> EvalCallback:
         return cls(cfg_eval.every or 0, data["name"], cfg_eval.metrics, cfg_eval.num_samples,
-                   cfg_eval.best, cfg_eval.extractor, seed, data)
+                   cfg_eval.best, cfg_eval.extractor, seed, data, conditional)
 
     def prepare(self, dataset: AnyDataset) -> Evaluator:
         """Build the extractor and the real reference (call before training so that a missing
@@ -64,7 +66,8 @@ class EvalCallback(Callback):
             extractor = build_extractor(self.extractor_name, self.data_name, dataset.sample_shape)
             evaluator = Evaluator(dataset, self.groups, extractor=extractor,
                                   num_samples=self.num_samples, seed=self.seed,
-                                  data_name=self.data_name, data_section=self.data_section)
+                                  data_name=self.data_name, data_section=self.data_section,
+                                  conditional=self.conditional)
             if tuple(evaluator.columns) != self.columns:
                 raise GanforgeError(f"metrics {', '.join(evaluator.columns)} do not match the "
                                     f"expected columns {', '.join(self.columns)} for this dataset",
@@ -104,11 +107,16 @@ class EvalCallback(Callback):
         G.eval()
         noise = torch.Generator().manual_seed(self.seed + 12345)
         n = self.evaluator.n
-        x = torch.cat([G(G.sample_z(min(500, n - i), noise, exp.device)).cpu() for i in range(0, n, 500)])
+        labels = exp.labels_for(n)  # conditional runs: classes cycled, so every class is scored
+        chunks = []
+        for i in range(0, n, 500):
+            y = None if labels is None else labels[i:i + 500]
+            chunks.append(G(G.sample_z(len(range(i, min(n, i + 500))), noise, exp.device), y).cpu())
+        x = torch.cat(chunks)
         G.train(was_training)
         if not torch.isfinite(x).all():
             return {c: math.nan for c in self.columns}
-        result = self.evaluator.score(x)
+        result = self.evaluator.score(x, None if labels is None else labels.cpu())
         if self.best_column:
             value = result[self.best_column]
             better = (math.isnan(self.best_value) or (value > self.best_value if self.higher_better

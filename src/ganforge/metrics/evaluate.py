@@ -14,6 +14,9 @@ Metric groups and the columns they produce (``<ext>`` = extractor id, e.g. ``len
 * ``prdc``  -> ``precision_<ext>``, ``recall_<ext>``, ``density_<ext>``, ``coverage_<ext>`` (higher)
 * ``modes`` -> toy 2D mixtures: ``modes``, ``high_quality`` (higher), ``reverse_kl`` (lower);
   Stacked MNIST: ``modes_stacked_<ext>`` (higher), ``kl_stacked_<ext>`` (lower)
+* ``class`` -> class-conditional samples (``score(x, labels)``): ``class_match_<ext>`` (higher;
+  the extractor's classifier, or the nearest mode for toy mixtures) and ``intra_fid_<ext>``
+  (lower; the mean over classes of the per-class FID), see :mod:`ganforge.metrics.conditional`
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from ganforge.metrics.prdc import prdc
 from ganforge.metrics.stacked_modes import stacked_mode_metrics
 from ganforge.metrics.stats import RunningMoments
 
-METRIC_GROUPS = ("fid", "kid", "is", "prdc", "modes")
-HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "modes", "high_quality")
-LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "kl")
+METRIC_GROUPS = ("fid", "kid", "is", "prdc", "modes", "class")
+HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "modes", "high_quality", "class")
+LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "kl", "intra")
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
@@ -92,6 +95,8 @@ def metric_columns(groups: Sequence[str], extractor_id: str, kind: str) -> list[
         elif g == "modes":
             cols += (["modes", "high_quality", "reverse_kl"] if kind == "toy"
                      else [f"modes_stacked_{e}", f"kl_stacked_{e}"])
+        elif g == "class":
+            cols += [f"class_match_{e}", f"intra_fid_{e}"]
     return cols
 
 
@@ -115,6 +120,10 @@ def check_applicable(groups: Sequence[str], extractor: Extractor, kind: str) -> 
     if "modes" in groups and kind == "plain":
         raise GanforgeError("mode metrics need a toy 2D mixture (ring8, grid25, toy2d) or stacked-mnist",
                             "drop 'modes' from the metrics")
+    if "class" in groups and not (extractor.has_logits or kind == "toy") or (
+            "class" in groups and kind == "stacked"):
+        raise GanforgeError(f"class-match needs a classifier, and extractor {extractor.id!r} has none",
+                            "use a digit classifier extractor (lenet_mnist, lenet_digits) or a toy mixture")
 
 
 def _dataset_id(data_section: dict[str, Any] | None, name: str) -> str:
@@ -126,6 +135,7 @@ def _dataset_id(data_section: dict[str, Any] | None, name: str) -> str:
 class Evaluator:
     """Scores sample sets against half A of the real data; see the module docstring.
 
+    ``conditional``: the default metrics include ``class`` (samples come with their labels).
     ``dataset``: the real data (array or stream). ``num_samples``: n, the size of each real half
     (capped at half an array dataset). ``cache_dir``: where the reference FID statistics of both
     halves are cached as ``.npz`` (keyed by dataset, extractor checksum, n and seed); with only
@@ -137,7 +147,7 @@ class Evaluator:
                  data_name: str | None = None, data_section: dict[str, Any] | None = None,
                  cache_dir: str | Path | None = None, inception_path: str | None = None,
                  kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10,
-                 k_pr: int = 3, k_dc: int = 5) -> None:
+                 k_pr: int = 3, k_dc: int = 5, conditional: bool = False) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
             raise GanforgeError(f"the number of samples must be an int >= 2, got {num_samples!r}",
                                 "pass e.g. -n 10000")
@@ -147,14 +157,19 @@ class Evaluator:
         self.extractor = extractor if isinstance(extractor, Extractor) else build_extractor(
             extractor, self.data_name, dataset.sample_shape, inception_path)
         self.groups = (parse_metrics(metrics) if metrics is not None
-                       else default_metrics(self.extractor.id, self.kind))
+                       else default_metrics(self.extractor.id, self.kind) + ["class"] * conditional)
         check_applicable(self.groups, self.extractor, self.kind)
         self.columns = metric_columns(self.groups, self.extractor.id, self.kind)
         self.seed = seed
         self.kid_subsets, self.kid_subset_size, self.is_splits = kid_subsets, kid_subset_size, is_splits
         self.k_pr, self.k_dc = k_pr, k_dc
         self.dataset_id = _dataset_id(data_section, self.data_name)
-        self._real_a, self._real_b, self.n = self._split_real(num_samples)
+        (self._real_a, self._labels_a), (self._real_b, self._labels_b), self.n = \
+            self._split_real(num_samples)
+        if "class" in self.groups and self._labels_a is None:
+            name = self.data_name or "this dataset"
+            raise GanforgeError(f"class metrics need labelled real data, and {name} has no labels",
+                                "drop 'class' from the metrics")
         self.requested_samples = num_samples
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._stats_a = self._stats_b = None
@@ -164,20 +179,25 @@ class Evaluator:
         self._load_cached_stats()
 
     # ------------------------------------------------------------------ real data
-    def _split_real(self, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def _split_real(self, n: int) -> tuple[tuple[torch.Tensor, torch.Tensor | None],
+                                           tuple[torch.Tensor, torch.Tensor | None], int]:
+        """Two disjoint halves (images, labels or None) of n real samples each."""
         ds = self.dataset
         if isinstance(ds, StreamDataset):
-            x = ds.materialise(2 * n, seed=self.seed).x
-            return x[:n], x[n:], n
-        half = min(n, len(ds) // 2)
-        if half < 2:
-            raise GanforgeError(f"the real dataset has {len(ds)} samples, too few to split in two halves",
-                                "use a larger dataset")
-        perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.seed))
-        return ds.x[perm[:half]], ds.x[perm[half:2 * half]], half
+            ds = ds.materialise(2 * n, seed=self.seed)
+            a, b = torch.arange(n), torch.arange(n, 2 * n)
+        else:
+            half = min(n, len(ds) // 2)
+            if half < 2:
+                raise GanforgeError(f"the real dataset has {len(ds)} samples, too few to split in two "
+                                    "halves", "use a larger dataset")
+            perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.seed))
+            a, b, n = perm[:half], perm[half:2 * half], half
+        y = ds.y
+        return (ds.x[a], None if y is None else y[a]), (ds.x[b], None if y is None else y[b]), n
 
     def _needs_features(self) -> bool:
-        return any(g in self.groups for g in ("kid", "is", "prdc")) or (
+        return any(g in self.groups for g in ("kid", "is", "prdc", "class")) or (
             "fid" in self.groups and self._stats_a is None) or (
             "modes" in self.groups and self.kind == "stacked")
 
@@ -216,7 +236,7 @@ class Evaluator:
 
     # ------------------------------------------------------------------ scoring
     def _score(self, x: torch.Tensor, feats: torch.Tensor | None, logits: torch.Tensor | None,
-               stats: FeatureStats | None) -> dict[str, float]:
+               stats: FeatureStats | None, labels: torch.Tensor | None = None) -> dict[str, float]:
         e, out = self.extractor.id, {}
         for g in self.groups:
             if g == "fid":
@@ -242,11 +262,40 @@ class Evaluator:
                 assert isinstance(self.extractor, LeNetExtractor)
                 res = stacked_mode_metrics(self.extractor.classify_channels(x))
                 out[f"modes_stacked_{e}"], out[f"kl_stacked_{e}"] = float(res["modes"]), res["kl"]
+            elif g == "class":
+                out.update(self._class_metrics(x, feats, logits, labels))
         return out
 
-    def score(self, samples: torch.Tensor | np.ndarray) -> dict[str, float]:
-        """Every requested metric of ``samples`` (first n used) against real half A."""
+    def _class_metrics(self, x: torch.Tensor, feats: torch.Tensor, logits: torch.Tensor | None,
+                       labels: torch.Tensor) -> dict[str, float]:
+        from ganforge.metrics.conditional import (
+            class_match_accuracy,
+            intra_class_fid,
+            mean_intra_class_fid,
+        )
+
+        e = self.extractor.id
+        if self.kind == "toy":  # the requested mode is the class: score by the nearest centre
+            logits = -torch.cdist(x.double(), self.dataset.centers.double())
+        num_classes = int(max(int(self._labels_a.max()), int(labels.max()))) + 1
+        per_class = intra_class_fid(self._feats_a, self._labels_a, feats, labels, num_classes)
+        return {f"class_match_{e}": class_match_accuracy(logits, labels),
+                f"intra_fid_{e}": mean_intra_class_fid(per_class)}
+
+    def score(self, samples: torch.Tensor | np.ndarray,
+              labels: torch.Tensor | np.ndarray | None = None) -> dict[str, float]:
+        """Every requested metric of ``samples`` (first n used) against real half A; the
+        ``class`` group needs the ``labels`` the samples were generated for."""
         x = torch.as_tensor(samples).detach().cpu().float()
+        if "class" in self.groups:
+            if labels is None:
+                raise GanforgeError("class metrics need the labels the samples were generated for",
+                                    "evaluate a conditional run, or an .npz with an array y")
+            labels = torch.as_tensor(labels).long().cpu()
+            if labels.shape != (len(x),):
+                raise GanforgeError(f"{len(x)} samples but labels of shape {tuple(labels.shape)}",
+                                    "pass one label per sample")
+            labels = labels[: self.n]
         if tuple(x.shape[1:]) != tuple(self._real_a.shape[1:]):
             raise GanforgeError(f"samples have shape {tuple(x.shape[1:])} but the real data "
                                 f"{tuple(self._real_a.shape[1:])}", "evaluate against the matching dataset")
@@ -257,10 +306,10 @@ class Evaluator:
             raise GanforgeError(f"need at least 2 samples, got {len(x)}", "generate more samples")
         self._ensure_real()
         feats = logits = stats = None
-        if any(g in self.groups for g in ("fid", "kid", "is", "prdc")):
+        if any(g in self.groups for g in ("fid", "kid", "is", "prdc", "class")):
             feats, logits = self.extractor(x)
             stats = self._stats(feats)
-        return self._score(x, feats, logits, stats)
+        return self._score(x, feats, logits, stats, labels)
 
     def baseline(self) -> dict[str, float]:
         """The same metrics for real half B against real half A (computed once)."""
@@ -269,7 +318,8 @@ class Evaluator:
             if self._feats_b is None:  # everything needed came from the cache
                 self._baseline = self._score(self._real_b, None, None, self._stats_b)
             else:
-                self._baseline = self._score(self._real_b, self._feats_b, self._logits_b, self._stats_b)
+                self._baseline = self._score(self._real_b, self._feats_b, self._logits_b, self._stats_b,
+                                             self._labels_b)
         return self._baseline
 
     def describe(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ arguments come from the config's ``model`` section, so an unknown key is reporte
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -40,19 +40,53 @@ class Generator(nn.Module):
         return z.to(device if device is not None else next(self.parameters()).device)
 
 
+class DiscriminatorOutput(NamedTuple):
+    """One discriminator pass: real-vs-fake ``logits`` (N,), the penultimate ``features``
+    (N, F) that feed the final linear head (used by feature matching), and ``class_logits``
+    (N, K) for an auxiliary-classifier (AC-GAN) discriminator, else None."""
+
+    logits: torch.Tensor
+    features: torch.Tensor
+    class_logits: torch.Tensor | None = None
+
+
 class Discriminator(nn.Module):
     """Maps samples (N, *in_shape) to real-vs-fake *logits* of shape (N,). Sigmoid lives in the loss.
 
-    Subclasses implement ``forward(x, y=None)``."""
+    A family implements ``features(x) -> (N, feature_dim)`` (everything up to the last layer)
+    and owns ``head``, the final ``nn.Linear(feature_dim, 1)``. Splitting trunk and head lets the
+    generic options of :mod:`ganforge.models.compose` (minibatch layers, projection and AC-GAN
+    heads, PacGAN, spectral norm) wrap any family.
+    """
 
     in_shape: tuple[int, ...]
+    feature_dim: int
+    head: nn.Module
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"{type(self).__name__} must define features")
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiscriminatorOutput:
+        """``y`` holds class labels for conditional discriminators; plain ones ignore it."""
+        h = self.features(x)
+        return DiscriminatorOutput(self.head(h).squeeze(1), h)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.evaluate(x, y).logits
 
 
 def build(name_or_section: str | Mapping[str, Any], sample_shape: tuple[int, ...],
-          num_classes: int | None = None, **kwargs: Any) -> tuple[Generator, Discriminator]:
-    """``build("dcgan", (1, 28, 28))`` or ``build({"name": "dcgan", "width": 32}, (1, 28, 28))``."""
+          num_classes: int | None = None, extras: Any = None,
+          **kwargs: Any) -> tuple[Generator, Discriminator]:
+    """``build("dcgan", (1, 28, 28))`` or ``build({"name": "dcgan", "width": 32}, (1, 28, 28))``.
+
+    The section may also hold the generic conditioning keys of :mod:`ganforge.models.compose`
+    (``conditional``, ``g_conditioning``); ``extras`` (a
+    :class:`~ganforge.models.compose.DiscriminatorExtras`) adds the discriminator stabilisers.
+    """
     import ganforge.models  # noqa: F401  (registers the built-in families)
+    from ganforge.models.compose import compose
 
     section = {"name": name_or_section} if isinstance(name_or_section, str) else dict(name_or_section)
     section.update(kwargs)
-    return MODELS.build(section, tuple(sample_shape), num_classes)
+    return compose(section, tuple(sample_shape), num_classes, extras)

@@ -94,8 +94,9 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(Discriminator):
-    """Images (N, C, S, S) -> logits (N,). ``net`` holds the stages in order: ``down1`` (w),
-    ``down2`` (2w), ``down3`` (4w, side ceil(S/8)), ``flatten``, ``logit``."""
+    """Images (N, C, S, S) -> features -> logits (N,). ``net`` holds the feature stages in order:
+    ``down1`` (w), ``down2`` (2w), ``down3`` (4w, side ceil(S/8)), optionally ``mbstd``, then
+    ``flatten``; ``head`` is the final Linear."""
 
     def __init__(self, in_shape: tuple[int, int, int], width: int = 64,
                  batchnorm: bool = False, minibatch_std: bool = False) -> None:
@@ -111,12 +112,12 @@ class DCGANDiscriminator(Discriminator):
         if minibatch_std:
             stages["mbstd"] = MinibatchStdDev()
         stages["flatten"] = nn.Flatten()
-        stages["logit"] = nn.Linear((4 * width + int(minibatch_std)) * final * final, 1)
         self.net = nn.Sequential(stages)
+        self.feature_dim = (4 * width + int(minibatch_std)) * final * final
+        self.head = nn.Linear(self.feature_dim, 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """``y`` is accepted for the conditional interface and ignored."""
-        return self.net(x).squeeze(1)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 @torch.no_grad()
@@ -164,7 +165,8 @@ def build_dcgan(
     ``minibatch_std`` appends the minibatch standard-deviation channel
     (:class:`~ganforge.models.layers.MinibatchStdDev`) before D's final dense layer.
 
-    ``num_classes`` is accepted for the conditional interface and ignored (unconditional model).
+    ``num_classes`` is accepted for the conditional interface and ignored (conditioning is
+    applied generically by :mod:`ganforge.models.compose`).
     """
     shape = _image_shape(sample_shape)
     z_dim = positive_int(z_dim, "z_dim", "dcgan")

@@ -4,8 +4,11 @@ Architecture (``slope`` = LeakyReLU negative slope, 0.2 by default)::
 
     G: z (z_dim) -> [Linear -> (BatchNorm1d) -> LeakyReLU] per g_hidden -> Linear -> prod(shape)
        -> tanh for images (C, H, W), identity for points (D,) -> reshape to sample_shape
-    D: x flattened -> [Linear -> LeakyReLU -> (Dropout)] per d_hidden -> Linear -> 1 logit
-       (options: spectral_norm on every Linear of D; pack = m PacGAN inputs of m samples each)
+    D: x flattened -> [Linear -> LeakyReLU -> (Dropout)] per d_hidden (the features h)
+       -> Linear (the head) -> 1 logit
+
+Spectral norm, PacGAN packing and minibatch layers are generic ``stabilisers`` options
+(:mod:`ganforge.models.compose`), not keys of this family.
 
 Reference preset, the seed's MNIST GAN (1 x 28 x 28)::
 
@@ -26,7 +29,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrizations
 
 from ganforge.errors import GanforgeError
 from ganforge.models._checks import (
@@ -82,39 +84,20 @@ class MLPGenerator(Generator):
 
 
 class MLPDiscriminator(Discriminator):
-    """Samples (N, *in_shape), flattened -> real-vs-fake logits (N,), or (N / pack,) when packed.
+    """Samples (N, *in_shape), flattened -> features (N, d_hidden[-1]) -> real-vs-fake logits (N,)."""
 
-    ``spectral_norm`` reparametrises every Linear layer as W / sigma(W), sigma the largest singular
-    value estimated by one power iteration per training forward (Miyato et al., 2018).
-    ``pack = m > 1`` is PacGAN (Lin et al., 2018): D judges m samples at once, reading rows
-    ``[k m, (k + 1) m)`` of the batch concatenated into one input of m * prod(in_shape) features,
-    so N samples give N / m logits (N must be a multiple of m).
-    """
+    flat_input = True  # reads x.flatten(1): generic options append to the flat vector
 
     def __init__(self, in_shape: tuple[int, ...], hidden: Sequence[int], *, slope: float = 0.2,
-                 dropout: float = 0.0, spectral_norm: bool = False, pack: int = 1) -> None:
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.in_shape = tuple(in_shape)
-        self.pack = pack
-        self.hidden, width = _hidden_stack(pack * math.prod(self.in_shape), hidden, slope=slope,
-                                           dropout=dropout)
-        self.out = nn.Linear(width, 1)
-        if spectral_norm:
-            for module in [*self.hidden, self.out]:
-                if isinstance(module, nn.Linear):
-                    parametrizations.spectral_norm(module)
+        self.hidden, self.feature_dim = _hidden_stack(math.prod(self.in_shape), hidden, slope=slope,
+                                                      dropout=dropout)
+        self.head = nn.Linear(self.feature_dim, 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """``y`` is accepted for the conditional interface and ignored."""
-        x = x.flatten(1)
-        if self.pack > 1:
-            if x.shape[0] % self.pack:
-                raise GanforgeError(
-                    f"a packed discriminator (model.pack={self.pack}) got a batch of {x.shape[0]} "
-                    "samples, which is not a multiple of the pack size",
-                    f"set train.batch_size to a multiple of {self.pack}")
-            x = x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1])
-        return self.out(self.hidden(x)).squeeze(1)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hidden(x.flatten(1))
 
 
 @register_model("mlp")
@@ -128,14 +111,11 @@ def build_mlp(
     slope: float = 0.2,
     d_dropout: float = 0.0,
     g_batchnorm: bool = False,
-    spectral_norm: bool = False,
-    pack: int = 1,
 ) -> tuple[MLPGenerator, MLPDiscriminator]:
     """Build the fully connected G and D for ``sample_shape`` (points (D,) or images (C, H, W)).
 
-    ``num_classes`` is accepted for the conditional interface and ignored (unconditional model).
-    ``spectral_norm`` and ``pack`` configure D only (see :class:`MLPDiscriminator`); the batch
-    size must then be a multiple of ``pack``.
+    ``num_classes`` is accepted for the conditional interface and ignored (conditioning is
+    applied generically by :mod:`ganforge.models.compose`).
     """
     shape = tuple(sample_shape)
     if len(shape) not in (1, 3) or any(not isinstance(d, int) or d < 1 for d in shape):
@@ -147,9 +127,6 @@ def build_mlp(
     slope = non_negative(slope, "slope", "mlp")
     d_dropout = probability(d_dropout, "d_dropout", "mlp")
     g_batchnorm = flag(g_batchnorm, "g_batchnorm", "mlp")
-    spectral_norm = flag(spectral_norm, "spectral_norm", "mlp")
-    pack = positive_int(pack, "pack", "mlp")
     generator = MLPGenerator(z_dim, shape, g_hidden, slope=slope, batchnorm=g_batchnorm)
-    discriminator = MLPDiscriminator(shape, d_hidden, slope=slope, dropout=d_dropout,
-                                     spectral_norm=spectral_norm, pack=pack)
+    discriminator = MLPDiscriminator(shape, d_hidden, slope=slope, dropout=d_dropout)
     return generator, discriminator

@@ -3,7 +3,8 @@
     theta_ema <- beta * theta_ema + (1 - beta) * theta,   beta_t = min(beta, (1 + t) / (10 + t))
 
 The warm-up ``beta_t`` lets the average track the fast-moving early weights instead of keeping
-the random initialisation for thousands of steps. Buffers (BatchNorm statistics) are copied.
+the random initialisation for thousands of steps (``warmup=False``: beta_t = beta throughout).
+Buffers (BatchNorm statistics) are copied.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import copy
 import torch
 from torch import nn
 
+from ganforge.maths.regularisers import ema_decay_at
+
 
 class EMA:
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, model: nn.Module, decay: float = 0.999, *, warmup: bool = True) -> None:
         self.decay = decay
+        self.warmup = warmup
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.updates = 0
 
     def current_decay(self) -> float:
-        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+        return ema_decay_at(self.updates, self.decay, self.warmup)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:

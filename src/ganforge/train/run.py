@@ -30,20 +30,49 @@ class Run:
     def ema_generator(self) -> Generator | None:
         return None if self.experiment.ema is None else self.experiment.ema.model
 
+    @property
+    def num_classes(self) -> int | None:
+        """K for a class-conditional run, else None."""
+        return self.experiment.num_classes if self.experiment.conditional else None
+
+    def labels(self, n: int, class_: int | None = None) -> torch.Tensor | None:
+        """Labels for n samples of a conditional run: all ``class_``, or 0..K-1 cycled.
+        None for an unconditional run (where asking for a class is an error)."""
+        if self.num_classes is None:
+            if class_ is not None:
+                raise GanforgeError(f"run {self.path} is not class-conditional, so it cannot sample "
+                                    f"class {class_}", "drop --class, or train with model.conditional")
+            return None
+        if class_ is None:
+            return torch.arange(n) % self.num_classes
+        if not 0 <= class_ < self.num_classes:
+            raise GanforgeError(f"class {class_} is out of range for this run's {self.num_classes} classes",
+                                f"choose a class from 0 to {self.num_classes - 1}")
+        return torch.full((n,), class_, dtype=torch.long)
+
     @torch.no_grad()
-    def sample(self, n: int, *, ema: bool = False, seed: int = 0,
-               batch_size: int = 1000) -> torch.Tensor:
-        """``n`` samples (CPU float32) from the generator (eval mode) or its EMA copy."""
+    def sample(self, n: int, *, ema: bool = False, seed: int = 0, batch_size: int = 1000,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` samples (CPU float32) from the generator (eval mode) or its EMA copy.
+
+        A conditional run needs ``labels`` (n,); by default they are :meth:`labels` (classes
+        cycled), so the samples are class-balanced."""
         G = self.generator
         if ema:
             if self.ema_generator is None:
                 raise GanforgeError(f"run {self.path} was trained without EMA",
                                     "drop --ema, or train with train.ema_decay=0.999")
             G = self.ema_generator
+        if labels is None:
+            labels = self.labels(n)
         G.eval()
+        device = next(G.parameters()).device
         noise = torch.Generator().manual_seed(seed)
-        chunks = [G(G.sample_z(min(batch_size, n - i), noise)).cpu()
-                  for i in range(0, n, batch_size)]
+        chunks = []
+        for i in range(0, n, batch_size):
+            m = min(batch_size, n - i)
+            y = None if labels is None else labels[i:i + m].to(device)
+            chunks.append(G(G.sample_z(m, noise), y).cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, *G.out_shape)
 
 

@@ -2,9 +2,14 @@
 
 One iteration (Goodfellow et al. 2014, Algorithm 1, with Adam):
 
-    for k = 1..n_disc:   sample x ~ p_data, z ~ p_z;  update D to minimise the objective's d_phase
-    sample z ~ p_z;      update G to minimise the objective's g_phase
+    for k = 1..n_disc:   sample (x, y) ~ p_data, z ~ p_z;  update D to minimise
+                         objective.d_loss + objective.d_penalty + the stabilisers' D terms
+    sample z ~ p_z (and labels y ~ U{0..K-1} for a conditional model);  update G to minimise
+                         objective.g_loss + the stabilisers' G terms
     optionally theta_ema <- EMA(theta_G)
+
+A conditional model's fakes in the D phase reuse the real batch's labels. D sees every batch
+through the stabilisers' input transform (DiffAugment, instance noise) in both phases.
 
 Everything random flows from ``config.seed`` through three dedicated ``torch.Generator`` objects
 (data order, latent noise, fixed sample noise) plus the global torch RNG (dropout), all of which
@@ -13,6 +18,7 @@ are checkpointed: resuming from ``last.pt`` reproduces an uninterrupted run bit 
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import signal
@@ -33,6 +39,7 @@ from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkp
 from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger
 from ganforge.train.objectives import build_objective
+from ganforge.train.stabilisers import Stabilisers
 
 
 def resolve_device(name: str) -> torch.device:
@@ -107,14 +114,28 @@ class Experiment:
         if self.dataset is not None:
             sample_shape, num_classes = self.dataset.sample_shape, self.dataset.num_classes
         self.sample_shape, self.num_classes = tuple(sample_shape), num_classes
-        self.G, self.D = build_models(cfg.model, self.sample_shape, num_classes)
+        self.G, self.D = build_models(cfg.model, self.sample_shape, num_classes,
+                                      extras=cfg.stabilisers.discriminator_extras())
         self.G.to(self.device)
         self.D.to(self.device)
+        #: ``concat`` | ``acgan`` | ``projection`` for a class-conditional model, else None
+        self.conditional: str | None = cfg.model.get("conditional")
         self.objective = build_objective(cfg.loss)
         t = cfg.train
+        self.stabilisers = Stabilisers(cfg.stabilisers, self.objective, self.G, self.D,
+                                       total_steps=t.steps, seed=cfg.seed)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=t.betas_g)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=t.betas_d)
-        self.ema = EMA(self.G, t.ema_decay) if t.ema_decay else None
+        self.ema = EMA(self.G, t.ema_decay, warmup=t.ema_warmup) if t.ema_decay else None
+
+    def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Class labels for n generated samples of a conditional model: uniform draws from
+        ``generator``, or 0..K-1 cycled when it is None; None for an unconditional model."""
+        if self.conditional is None:
+            return None
+        if generator is None:
+            return torch.arange(n, device=self.device) % self.num_classes
+        return torch.randint(self.num_classes, (n,), generator=generator).to(self.device)
 
 
 class Trainer:
@@ -143,6 +164,7 @@ class Trainer:
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_z = self.exp.G.sample_z(
             cfg.train.num_fixed_samples, torch.Generator().manual_seed(cfg.seed + 2))
+        self.fixed_y = self.exp.labels_for(cfg.train.num_fixed_samples)  # 0..K-1 cycled
         self.step = 0
         self._stop_requested = False
         if resume:
@@ -166,6 +188,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "noise": self.noise.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
             "data": self.batches.state_dict(),
+            "stabilisers": exp.stabilisers.state_dict(),
             "fixed_z": self.fixed_z.cpu(),
         }
 
@@ -186,6 +209,8 @@ class Trainer:
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.batches.load_state_dict(state["data"])
+        if "stabilisers" in state:
+            exp.stabilisers.load_state_dict(state["stabilisers"])
         self.fixed_z = state["fixed_z"].to(exp.device)
         self.step = int(state["step"])
 
@@ -202,7 +227,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         exp, t, dev = self.exp, self.cfg.train, self.exp.device
-        G, D = exp.G, exp.D
+        G, D, objective, stab = exp.G, exp.D, exp.objective, exp.stabilisers
         factor = self.lr_factor()
         for group in exp.opt_g.param_groups:
             group["lr"] = t.lr_g * factor
@@ -211,38 +236,60 @@ class Trainer:
         G.train()
         D.train()
         D.requires_grad_(True)
+        stats: dict[str, float] = {}
         for _ in range(t.n_disc):
             real, y_real = self.batches.next()
             real = real.to(dev, non_blocking=True)
-            y_real = None if y_real is None else y_real.to(dev)
+            y_real = y_real.to(dev) if exp.conditional is not None else None
             z = G.sample_z(t.batch_size, self.noise, dev)
             with torch.no_grad():
-                fake = G(z)
-            out_d = exp.objective.d_phase(D, real, fake, y_real, None)
+                fake = G(z, y_real)
+            real_in, fake_in = stab.d_input(real, self.step), stab.d_input(fake, self.step)
+            out_real, out_fake = D.evaluate(real_in, y_real), D.evaluate(fake_in, y_real)
+            loss_d = objective.d_loss(out_real.logits, out_fake.logits)
+            terms = stab.d_terms(D, real_in, y_real, out_real, out_fake, y_real)
+            penalty = objective.d_penalty(functools.partial(D, y=y_real), real_in, fake_in)
+            if penalty is not None:
+                terms["penalty"] = penalty
+            total_d = loss_d + sum(terms.values())
             exp.opt_d.zero_grad(set_to_none=True)
-            out_d.loss.backward()
+            total_d.backward()
             norm_d = grad_norm(D)
             exp.opt_d.step()
-            exp.objective.after_d_step(D)
+            objective.after_d_step(D)
+            stab.after_d_step(D)
 
         D.requires_grad_(False)  # G's phase needs gradients through D, not for D's weights
         z = G.sample_z(t.batch_size, self.noise, dev)
-        out_g = exp.objective.g_phase(D, G(z), None)
+        y_fake = exp.labels_for(t.batch_size, self.noise)
+        out_g = D.evaluate(stab.d_input(G(z, y_fake), self.step), y_fake)
+        real_features = None
+        if stab.needs_real_features_for_g:
+            with torch.no_grad():
+                real_features = D.evaluate(real_in, y_real).features
+        loss_g = objective.g_loss(out_g.logits)
+        g_terms = stab.g_terms(G, out_g, y_fake, real_features)
+        total_g = (loss_g if stab.keeps_adversarial_g_loss else 0.0) + sum(g_terms.values())
         exp.opt_g.zero_grad(set_to_none=True)
-        out_g.loss.backward()
+        total_g.backward()
         norm_g = grad_norm(G)
         exp.opt_g.step()
         D.requires_grad_(True)
+        stab.after_g_step(G)
         if exp.ema is not None:
             exp.ema.update(G)
         self.step += 1
+        stats.update({k: v.item() for k, v in {**terms, **g_terms}.items() if k != "penalty"})
+        if self.cfg.stabilisers.instance_noise:
+            stats["instance_noise"] = stab.noise_std(self.step - 1)
         return {
-            "loss_D": out_d.loss.item(),
-            "loss_G": out_g.loss.item(),
-            "real_score": torch.sigmoid(out_d.real_logits).mean().item(),
-            "fake_score": torch.sigmoid(out_d.fake_logits).mean().item(),
+            "loss_D": float(total_d.item()),
+            "loss_G": float(total_g.item()) if torch.is_tensor(total_g) else float(total_g),
+            "real_score": torch.sigmoid(out_real.logits.detach()).mean().item(),
+            "fake_score": torch.sigmoid(out_fake.logits.detach()).mean().item(),
             "grad_norm_D": norm_d,
             "grad_norm_G": norm_g,
+            **stats,
         }
 
     # ------------------------------------------------------------------ loop
@@ -255,7 +302,8 @@ class Trainer:
             save_config(self.cfg, self.run_dir / "config.yaml")
             logger = MetricsLogger(self.run_dir, t.tensorboard,
                                    resume_step=self.step if self.step else None,
-                                   extra_columns=[c for cb in self.callbacks for c in cb.columns])
+                                   extra_columns=[*self.exp.stabilisers.columns(self.exp.conditional),
+                                                  *(c for cb in self.callbacks for c in cb.columns)])
         except BaseException:
             if created:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -314,12 +362,12 @@ class Trainer:
         G = self.exp.ema.model if self.exp.ema is not None else self.exp.G
         was_training = G.training
         G.eval()
-        fake = G(self.fixed_z).cpu()
+        fake = G(self.fixed_z, self.fixed_y).cpu()
         G.train(was_training)
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        if fake.dim() == 4:
-            return viz.save_grid(fake, path)
+        if fake.dim() == 4:  # a conditional run's fixed labels cycle 0..K-1: one column per class
+            return viz.save_grid(fake, path, nrow=self.exp.num_classes if self.exp.conditional else None)
         dataset = self.exp.dataset
         if isinstance(dataset, StreamDataset):
             real = dataset.materialise(len(fake), seed=self.cfg.seed + 3).x
@@ -333,7 +381,9 @@ class Trainer:
         def prob_fn(pts: torch.Tensor) -> torch.Tensor:
             return torch.sigmoid(D(pts.repeat_interleave(pack, dim=0).to(self.exp.device))).cpu()
 
-        out = viz.plot_2d_field(real, fake, path, prob_fn=prob_fn, title=f"step {self.step}",
+        # a conditional D has one field per class: show the points alone
+        field = prob_fn if self.exp.conditional is None else None
+        out = viz.plot_2d_field(real, fake, path, prob_fn=field, title=f"step {self.step}",
                                 centers=centers)
         D.train()
         return out

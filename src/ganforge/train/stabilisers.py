@@ -1,0 +1,149 @@
+"""The loss-side and input-side stabilisers of one training run (the ``stabilisers`` config).
+
+Architecture options (spectral norm, packing, minibatch layers) are applied when the models
+are built (:mod:`ganforge.models.compose`); this module adds the rest to each update::
+
+    D inputs   x -> DiffAugment(x) + sigma_t * eps          (real and fake, both phases)
+    L_D       += s * E[l(x)]                               one-sided label smoothing
+               + gamma / 2 * E||grad_x l(x)||^2            R1
+               + lambda_D * ||theta_D - mean(theta_D)||^2  historical averaging
+               + CE(c(x), y) + CE(c(G(z, y)), y)           AC-GAN class heads
+    L_G        = L_adv (or 0 in FM replace mode)
+               + w * ||E f(x) - E f(G(z))||^2              feature matching
+               + lambda_G * ||theta_G - mean(theta_G)||^2  historical averaging
+               + CE(c(G(z, y)), y)                         AC-GAN
+
+Random draws (augmentation, instance noise) come from one dedicated, checkpointed generator.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge import maths
+from ganforge.config import StabiliserConfig
+from ganforge.errors import GanforgeError
+from ganforge.maths.regularisers import (
+    HistoricalAverage,
+    feature_matching_loss,
+    instance_noise_std,
+    label_smoothing_term,
+)
+from ganforge.models.base import DiscriminatorOutput
+from ganforge.train.augment import diff_augment, parse_policy
+from ganforge.train.objectives import Objective
+
+
+class Stabilisers:
+    """Per-update hooks for the trainer, built from a :class:`StabiliserConfig`."""
+
+    def __init__(self, cfg: StabiliserConfig, objective: Objective, G: nn.Module, D: nn.Module, *,
+                 total_steps: int, seed: int) -> None:
+        self.cfg = cfg
+        if cfg.label_smoothing and not objective.cross_entropy:
+            raise GanforgeError(f"stabilisers.label_smoothing applies to cross-entropy losses, not "
+                                f"loss {objective.name!r}",
+                                "use loss non-saturating, saturating or r1, or drop label_smoothing")
+        self.policy = parse_policy(cfg.diffaugment) if cfg.diffaugment else ()
+        self.anneal_steps = cfg.instance_noise_anneal or total_steps
+        self.history_g = HistoricalAverage(G) if cfg.historical_averaging_g else None
+        self.history_d = HistoricalAverage(D) if cfg.historical_averaging_d else None
+        self.rng = torch.Generator().manual_seed(seed + 4)
+
+    @property
+    def needs_real_features_for_g(self) -> bool:
+        return self.cfg.feature_matching > 0
+
+    # ------------------------------------------------------------------ inputs
+    def d_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """What D sees of a batch: DiffAugment, then instance noise (differentiable in x)."""
+        if self.policy:
+            x = diff_augment(x, self.policy, self.rng)
+        std = self.noise_std(step)
+        if std > 0:
+            x = x + std * torch.randn(x.shape, generator=self.rng, dtype=x.dtype).to(x.device)
+        return x
+
+    def noise_std(self, step: int) -> float:
+        if not self.cfg.instance_noise:
+            return 0.0
+        return instance_noise_std(step, self.cfg.instance_noise, self.anneal_steps)
+
+    # ------------------------------------------------------------------ loss terms
+    def d_terms(self, D: nn.Module, real_in: torch.Tensor, y_real: torch.Tensor | None,
+                out_real: DiscriminatorOutput, out_fake: DiscriminatorOutput,
+                y_fake: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        cfg, terms = self.cfg, {}
+        if cfg.label_smoothing:
+            terms["label_smoothing"] = label_smoothing_term(out_real.logits, cfg.label_smoothing)
+        if cfg.r1:
+            terms["r1"] = 0.5 * cfg.r1 * maths.r1_penalty(functools.partial(D, y=y_real), real_in)
+        if self.history_d is not None:
+            terms["hist_avg_D"] = cfg.historical_averaging_d * self.history_d.penalty(D)
+        if out_real.class_logits is not None:
+            terms["ac_D"] = (F.cross_entropy(out_real.class_logits, y_real)
+                             + F.cross_entropy(out_fake.class_logits, y_fake))
+        return terms
+
+    def g_terms(self, G: nn.Module, out_fake: DiscriminatorOutput, y_fake: torch.Tensor | None,
+                real_features: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        cfg, terms = self.cfg, {}
+        if cfg.feature_matching:
+            terms["feature_matching"] = cfg.feature_matching * feature_matching_loss(
+                real_features, out_fake.features)
+        if self.history_g is not None:
+            terms["hist_avg_G"] = cfg.historical_averaging_g * self.history_g.penalty(G)
+        if out_fake.class_logits is not None:
+            terms["ac_G"] = F.cross_entropy(out_fake.class_logits, y_fake)
+        return terms
+
+    @property
+    def keeps_adversarial_g_loss(self) -> bool:
+        return not (self.cfg.feature_matching and self.cfg.feature_matching_mode == "replace")
+
+    def columns(self, conditional: str | None) -> list[str]:
+        """The metrics.csv columns the terms above fill."""
+        cfg, out = self.cfg, []
+        for name, on in (("label_smoothing", cfg.label_smoothing), ("r1", cfg.r1),
+                         ("hist_avg_D", cfg.historical_averaging_d),
+                         ("feature_matching", cfg.feature_matching),
+                         ("hist_avg_G", cfg.historical_averaging_g)):
+            if on:
+                out.append(name)
+        if conditional == "acgan":
+            out += ["ac_D", "ac_G"]
+        if cfg.instance_noise:
+            out.append("instance_noise")
+        return out
+
+    # ------------------------------------------------------------------ after the updates
+    def after_d_step(self, D: nn.Module) -> None:
+        if self.history_d is not None:
+            self.history_d.update(D)
+
+    def after_g_step(self, G: nn.Module) -> None:
+        if self.history_g is not None:
+            self.history_g.update(G)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rng": self.rng.get_state(),
+            "history_g": None if self.history_g is None else self.history_g.state_dict(),
+            "history_d": None if self.history_d is None else self.history_d.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.set_state(state["rng"])
+        for name in ("history_g", "history_d"):
+            mine = getattr(self, name)
+            if (mine is None) != (state[name] is None):
+                raise GanforgeError("the checkpoint and the config disagree on historical averaging",
+                                    "resume with the run's own config.yaml")
+            if mine is not None:
+                mine.load_state_dict(state[name])
