@@ -17,6 +17,7 @@ import yaml
 
 from ganforge._io import atomic_write, atomic_write_text
 from ganforge.errors import GanforgeError
+from ganforge.latent.cli import add_latent_parser, cmd_latent
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("run_dir")
 
     from ganforge.theory import RESULTS
+
+    add_latent_parser(sub)
 
     theory = sub.add_parser("theory", help="check a GAN theory result numerically (numbers + PNG)")
     theory.add_argument("result", choices=[*RESULTS, "all"], help="which result, or all")
@@ -302,7 +305,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
-            "evaluate": cmd_evaluate, "theory": cmd_theory}
+            "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -159,6 +159,7 @@ def test_conditional_batchnorm_generator_has_per_class_scales() -> None:
     ({"name": "mlp", "conditional": "projection"}, 3, None, "needs BatchNorm"),
     ({"name": "mlp", "conditional": "concat"}, 3, DiscriminatorExtras(pack=2), "does not combine"),
     ({"name": "mlp", "widht": 3}, None, None, "conditional, g_conditioning"),
+    ({"name": "mlp", "conditional": "concat", "ac_fake_loss": True}, 3, None, "ac_fake_loss"),
 ])
 def test_bad_conditioning_is_a_one_line_error(section, num_classes, extras, match) -> None:
     with pytest.raises(GanforgeError, match=match) as err:

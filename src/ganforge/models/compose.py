@@ -7,8 +7,9 @@ Conditioning (``model.conditional``, labels y in {0..K-1}):
 * ``concat`` - cGAN (Mirza & Osindero 2014): D reads [x, onehot(y)] (one-hot planes for
   images, extra features for flat inputs); G reads [z, onehot(y)].
 * ``acgan`` - AC-GAN (Odena et al. 2017): D has a second head, class logits c(h) over its
-  features h, trained with cross-entropy on real and fake samples (see
-  :mod:`ganforge.train.stabilisers`); G reads [z, onehot(y)].
+  features h, trained with cross-entropy on real samples, and on fakes too when
+  ``model.ac_fake_loss`` is true (the paper's form; see :mod:`ganforge.train.stabilisers`);
+  G reads [z, onehot(y)] and minimises the cross-entropy of c(G(z, y)) with y.
 * ``projection`` - the projection discriminator (Miyato & Koyama 2018):
   D(x, y) = psi(h) + <embed(y), h>; G uses class-conditional BatchNorm.
 
@@ -39,7 +40,7 @@ from ganforge.models.layers import ConditionalBatchNorm, MinibatchDiscrimination
 
 CONDITIONINGS = ("concat", "acgan", "projection")
 G_CONDITIONINGS = ("concat", "cbn")
-GENERIC_KEYS = ("conditional", "g_conditioning")
+GENERIC_KEYS = ("conditional", "g_conditioning", "ac_fake_loss")
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ class ComposedDiscriminator(Discriminator):
     def __init__(self, trunk: Discriminator, in_shape: tuple[int, ...], *, flat_input: bool,
                  num_classes: int | None = None, conditional: str | None = None, pack: int = 1,
                  minibatch_std: bool = False,
-                 minibatch_discrimination: tuple[int, int] | None = None) -> None:
+                 minibatch_discrimination: tuple[int, int] | None = None,
+                 ac_fake_loss: bool = False) -> None:
         super().__init__()
         self.in_shape = tuple(in_shape)
         self.trunk = trunk
@@ -156,6 +158,8 @@ class ComposedDiscriminator(Discriminator):
             nn.init.normal_(self.embed.weight, 0.0, 1.0 / math.sqrt(width))
         if conditional == "acgan":
             self.classifier = nn.Linear(width, num_classes)
+        #: AC-GAN: whether D's class head also learns the requested labels of fakes
+        self.ac_fake_loss = ac_fake_loss
 
     def _inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         n = x.shape[0]
@@ -230,6 +234,10 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
     conditional = _choice(section.get("conditional"), "conditional", CONDITIONINGS)
     g_conditioning = _choice(section.get("g_conditioning"), "g_conditioning", G_CONDITIONINGS)
     extras = extras or DiscriminatorExtras()
+    ac_fake_loss = section.get("ac_fake_loss", False)
+    if not isinstance(ac_fake_loss, bool) or (ac_fake_loss and conditional != "acgan"):
+        raise GanforgeError(f"model.ac_fake_loss={ac_fake_loss!r} needs true/false and "
+                            "model.conditional=acgan", "drop it, or set model.conditional=acgan")
     if conditional is None and g_conditioning is not None:
         raise GanforgeError("model.g_conditioning is set but model.conditional is not",
                             "set model.conditional to concat, acgan or projection")
@@ -261,7 +269,7 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
         D = ComposedDiscriminator(
             D, sample_shape, flat_input=flat, num_classes=num_classes, conditional=conditional,
             pack=extras.pack, minibatch_std=extras.minibatch_std,
-            minibatch_discrimination=extras.minibatch_discrimination)
+            minibatch_discrimination=extras.minibatch_discrimination, ac_fake_loss=ac_fake_loss)
     if extras.spectral_norm:
         apply_spectral_norm(D)
     return G, D

@@ -7,7 +7,7 @@ are built (:mod:`ganforge.models.compose`); this module adds the rest to each up
     L_D       += s * E[l(x)]                               one-sided label smoothing
                + gamma / 2 * E||grad_x l(x)||^2            R1
                + lambda_D * ||theta_D - mean(theta_D)||^2  historical averaging
-               + CE(c(x), y) + CE(c(G(z, y)), y)           AC-GAN class heads
+               + CE(c(x), y) [+ CE(c(G(z, y)), y)]         AC-GAN class head (fake term optional)
     L_G        = L_adv (or 0 in FM replace mode)
                + w * ||E f(x) - E f(G(z))||^2              feature matching
                + lambda_G * ||theta_G - mean(theta_G)||^2  historical averaging
@@ -50,6 +50,9 @@ class Stabilisers:
                                 f"loss {objective.name!r}",
                                 "use loss non-saturating, saturating or r1, or drop label_smoothing")
         self.policy = parse_policy(cfg.diffaugment) if cfg.diffaugment else ()
+        if self.policy and len(G.out_shape) != 3:
+            raise GanforgeError(f"stabilisers.diffaugment applies to images, but this model generates "
+                                f"samples of shape {tuple(G.out_shape)}", "drop stabilisers.diffaugment")
         self.anneal_steps = cfg.instance_noise_anneal or total_steps
         self.history_g = HistoricalAverage(G) if cfg.historical_averaging_g else None
         self.history_d = HistoricalAverage(D) if cfg.historical_averaging_d else None
@@ -86,8 +89,9 @@ class Stabilisers:
         if self.history_d is not None:
             terms["hist_avg_D"] = cfg.historical_averaging_d * self.history_d.penalty(D)
         if out_real.class_logits is not None:
-            terms["ac_D"] = (F.cross_entropy(out_real.class_logits, y_real)
-                             + F.cross_entropy(out_fake.class_logits, y_fake))
+            terms["ac_D"] = F.cross_entropy(out_real.class_logits, y_real)
+            if getattr(D, "ac_fake_loss", False):
+                terms["ac_D"] = terms["ac_D"] + F.cross_entropy(out_fake.class_logits, y_fake)
         return terms
 
     def g_terms(self, G: nn.Module, out_fake: DiscriminatorOutput, y_fake: torch.Tensor | None,
