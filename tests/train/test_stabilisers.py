@@ -165,6 +165,10 @@ def test_conditional_cli_sample_writes_labels_and_class_grids(tmp_path, capsys):
     with Image.open(tmp_path / "grid.png") as im:  # 10 class rows of 2 samples
         assert im.size[1] > im.size[0] * 3
     capsys.readouterr()
+    assert main(["evaluate", str(run), "-n", "200", "--metrics", "fid,class",
+                 "--cache", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert "class_match_lenet_digits" in out and "intra_fid_lenet_digits" in out
     assert main(["sample", str(run), "--class", "10", "-o", str(tmp_path / "bad.npz")]) == 2
     assert "out of range" in capsys.readouterr().err and not (tmp_path / "bad.npz").exists()
     plain = tmp_path / "plain"
