@@ -57,9 +57,9 @@ TOY_VARIANTS: dict[str, dict[str, Any]] = {
     "PacGAN4": {"stabilisers.pack": 4},
 }
 IMAGE_SETUPS = {
-    "digits": {"preset": "digits-dcgan", "steps": 600, "quick_steps": 200, "n_eval": 898,
+    "digits": {"preset": "digits-dcgan", "steps": 1500, "quick_steps": 200, "n_eval": 898,
                "overrides": {"model.minibatch_std": False, "train.ema_decay": None}},
-    "mnist": {"preset": "mnist-dcgan", "steps": 400, "quick_steps": 100, "n_eval": 2000,
+    "mnist": {"preset": "mnist-dcgan", "steps": 1500, "quick_steps": 100, "n_eval": 2000,
               "overrides": {"data.root": str(SHARED_MNIST), "data.split": "test", "data.download": False,
                             "model.width": 16, "model.z_dim": 64}},
 }
