@@ -108,11 +108,7 @@ class EvalCallback(Callback):
         noise = torch.Generator().manual_seed(self.seed + 12345)
         n = self.evaluator.n
         labels = exp.labels_for(n)  # conditional runs: classes cycled, so every class is scored
-        chunks = []
-        for i in range(0, n, 500):
-            y = None if labels is None else labels[i:i + 500]
-            chunks.append(G(G.sample_z(len(range(i, min(n, i + 500))), noise, exp.device), y).cpu())
-        x = torch.cat(chunks)
+        x = G.sample(n, noise, labels)
         G.train(was_training)
         if not torch.isfinite(x).all():
             return {c: math.nan for c in self.columns}

@@ -39,6 +39,19 @@ class Generator(nn.Module):
         z = torch.randn(n, self.z_dim, generator=generator)
         return z.to(device if device is not None else next(self.parameters()).device)
 
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
+        """``n`` samples as CPU tensors, codes drawn ``batch_size`` at a time from ``generator``;
+        ``labels`` (n,) for a conditional generator. The train/eval mode is left to the caller."""
+        device = next(self.parameters()).device
+        chunks = []
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            y = None if labels is None else labels[start:start + m].to(device)
+            chunks.append(self(self.sample_z(m, generator, device), y).cpu())
+        return torch.cat(chunks) if chunks else torch.empty(0, *self.out_shape)
+
 
 class DiscriminatorOutput(NamedTuple):
     """One discriminator pass: real-vs-fake ``logits`` (N,), the penultimate ``features``
@@ -62,6 +75,8 @@ class Discriminator(nn.Module):
     in_shape: tuple[int, ...]
     feature_dim: int
     head: nn.Module
+    #: True when ``features`` reads ``x.flatten(1)``: generic options then append to the flat vector
+    flat_input: bool = False
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} must define features")

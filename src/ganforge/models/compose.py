@@ -260,7 +260,7 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
                                 "set model.g_batchnorm=true (mlp) or model.g_conditioning=concat")
         G = ConditionalGenerator(inner, G.z_dim, num_classes, concat=g_conditioning == "concat")
     if conditional is not None or extras.changes_architecture:
-        flat = bool(getattr(D, "flat_input", False))
+        flat = D.flat_input
         shape = (math.prod(sample_shape),) if flat else tuple(sample_shape)
         extra_channels = num_classes if conditional == "concat" else 0
         trunk_shape = (shape[0] * extras.pack + extra_channels, *shape[1:])

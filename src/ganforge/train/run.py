@@ -44,7 +44,7 @@ class Run:
                                     f"class {class_}", "drop --class, or train with model.conditional")
             return None
         if class_ is None:
-            return torch.arange(n) % self.num_classes
+            return self.experiment.labels_for(n).cpu()
         if not 0 <= class_ < self.num_classes:
             raise GanforgeError(f"class {class_} is out of range for this run's {self.num_classes} classes",
                                 f"choose a class from 0 to {self.num_classes - 1}")
@@ -66,14 +66,7 @@ class Run:
         if labels is None:
             labels = self.labels(n)
         G.eval()
-        device = next(G.parameters()).device
-        noise = torch.Generator().manual_seed(seed)
-        chunks = []
-        for i in range(0, n, batch_size):
-            m = min(batch_size, n - i)
-            y = None if labels is None else labels[i:i + m].to(device)
-            chunks.append(G(G.sample_z(m, noise), y).cpu())
-        return torch.cat(chunks) if chunks else torch.empty(0, *G.out_shape)
+        return G.sample(n, torch.Generator().manual_seed(seed), labels, batch_size)
 
 
 def find_checkpoint(run_dir: Path, which: str = "final") -> Path:

@@ -236,7 +236,6 @@ class Trainer:
         G.train()
         D.train()
         D.requires_grad_(True)
-        stats: dict[str, float] = {}
         for _ in range(t.n_disc):
             real, y_real = self.batches.next()
             real = real.to(dev, non_blocking=True)
@@ -279,12 +278,12 @@ class Trainer:
         if exp.ema is not None:
             exp.ema.update(G)
         self.step += 1
-        stats.update({k: v.item() for k, v in {**terms, **g_terms}.items() if k != "penalty"})
+        stats = {k: v.item() for k, v in {**terms, **g_terms}.items() if k != "penalty"}
         if self.cfg.stabilisers.instance_noise:
             stats["instance_noise"] = stab.noise_std(self.step - 1)
         return {
-            "loss_D": float(total_d.item()),
-            "loss_G": float(total_g.item()) if torch.is_tensor(total_g) else float(total_g),
+            "loss_D": total_d.item(),
+            "loss_G": total_g.item(),  # a tensor: FM's replace mode always adds its own term
             "real_score": torch.sigmoid(out_real.logits.detach()).mean().item(),
             "fake_score": torch.sigmoid(out_fake.logits.detach()).mean().item(),
             "grad_norm_D": norm_d,
