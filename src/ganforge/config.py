@@ -40,7 +40,10 @@ LR_SCHEDULES = ("constant", "linear")
 class TrainConfig:
     """The optimisation schedule (Adam for both networks, k = ``n_disc`` D steps per G step).
 
-    ``lr_schedule``: ``constant``, or ``linear`` decay from the base rates to 0 at ``steps``.
+    ``lr_schedule``: ``constant``, or ``linear``: the base rates until ``lr_decay_start``, then a
+    linear decay to 0 at ``steps``. ``penalty_until``: D's gradient penalties (the loss's R1 or
+    GP term and ``stabilisers.r1``) apply at steps before it and are dropped from then on, a
+    smooth-then-sharpen schedule (null: throughout).
     Separate ``lr_g`` and ``lr_d`` are the two time-scale update rule (TTUR, Heusel et al. 2017).
     ``ema_decay`` keeps an exponential moving average of G's weights for sampling, with the
     warm-up beta_t = min(decay, (1 + t) / (10 + t)) unless ``ema_warmup`` is false.
@@ -54,6 +57,8 @@ class TrainConfig:
     betas_g: tuple[float, float] = (0.5, 0.999)
     betas_d: tuple[float, float] = (0.5, 0.999)
     lr_schedule: str = "constant"
+    lr_decay_start: int = 0
+    penalty_until: int | None = None
     ema_decay: float | None = None
     ema_warmup: bool = True
     log_every: int = 25
@@ -75,6 +80,12 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise GanforgeError(f"unknown train.lr_schedule {self.lr_schedule!r}",
                                 f"choose one of: {', '.join(LR_SCHEDULES)}")
+        if not 0 <= self.lr_decay_start < self.steps:
+            raise GanforgeError(f"train.lr_decay_start={self.lr_decay_start} is outside [0, steps="
+                                f"{self.steps})", "set it to a step before train.steps, e.g. 0")
+        if self.penalty_until is not None and self.penalty_until < 0:
+            raise GanforgeError(f"train.penalty_until={self.penalty_until} is negative",
+                                "set it to the step at which to drop D's gradient penalty, or null")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise GanforgeError("train.ema_decay must lie in (0, 1)",
                                 "use e.g. 0.999, or null to disable EMA")

@@ -174,6 +174,69 @@ def test_linear_schedule_decays_both_rates_to_zero(tmp_path):
     assert float(rows[-1]["lr_G"]) == pytest.approx(1e-3 / steps, rel=1e-5)
 
 
+def test_linear_schedule_holds_the_base_rates_until_lr_decay_start(tmp_path):
+    cfg = _cfg(TINY_RING_LINEAR, lr_g=1e-3, lr_d=4e-3, log_every=1, lr_decay_start=4)
+    run = Trainer(cfg, tmp_path / "run", progress=False).fit()
+    with (run / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    steps, start = cfg.train.steps, 4
+    for row in rows:  # update s (logged at step s + 1) uses factor 1 - (s - start) / (T - start)
+        s = int(row["step"]) - 1
+        factor = 1.0 if s < start else 1 - (s - start) / (steps - start)
+        assert float(row["lr_G"]) == pytest.approx(1e-3 * factor, rel=1e-5)
+        assert float(row["lr_D"]) == pytest.approx(4e-3 * factor, rel=1e-5)
+    assert [float(r["lr_G"]) for r in rows[:5]] == pytest.approx([1e-3] * 5)
+
+
+@pytest.mark.parametrize("bad", [{"lr_decay_start": 12}, {"lr_decay_start": -1},
+                                 {"penalty_until": -5}])
+def test_schedule_steps_out_of_range_are_refused(bad):
+    key = next(iter(bad))
+    with pytest.raises(GanforgeError, match=f"train.{key}"):
+        _cfg(TINY_RING_LINEAR, **bad)
+
+
+def test_penalty_until_drops_the_gradient_penalties_from_that_step(tmp_path):
+    """Before ``penalty_until`` D minimises its loss plus R1 (the loss's and the stabiliser's);
+    from it on, plain D loss: the r1 column turns 0 and the objective's penalty is not called."""
+    from ganforge.train.objectives import NonSaturatingR1
+
+    tree = {**TINY_RING, "loss": {"name": "r1", "gamma": 1.0}, "stabilisers": {"r1": 0.5}}
+    cfg = _cfg(tree, log_every=1, penalty_until=5)
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    calls = []
+    original = NonSaturatingR1.d_penalty
+
+    def spy(self, D, real, fake):
+        calls.append(trainer.step)
+        return original(self, D, real, fake)
+
+    NonSaturatingR1.d_penalty = spy
+    try:
+        trainer.fit()
+    finally:
+        NonSaturatingR1.d_penalty = original
+    assert calls == [0, 1, 2, 3, 4]
+    with (tmp_path / "run" / "metrics.csv").open() as fh:
+        r1 = {int(r["step"]): float(r["r1"]) for r in csv.DictReader(fh)}
+    assert all(r1[s] > 0 for s in range(1, 6)) and all(r1[s] == 0 for s in range(6, 13))
+
+
+def test_dropping_the_penalty_equals_training_without_it(tmp_path):
+    """After ``penalty_until`` an update is exactly the plain non-saturating update: resuming a
+    run at that step with loss r1 / penalty_until gives the same weights as with loss
+    non-saturating."""
+    tree = {**TINY_RING, "loss": {"name": "r1", "gamma": 1.0}}
+    Trainer(_cfg(tree, steps=6), tmp_path / "a", progress=False).fit()
+    import shutil
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    Trainer(_cfg(tree, penalty_until=6), tmp_path / "a", resume=True, progress=False).fit()
+    plain = {**TINY_RING, "loss": {"name": "non-saturating"}}
+    Trainer(_cfg(plain), tmp_path / "b", resume=True, progress=False).fit()
+    _assert_same_state(load_checkpoint(tmp_path / "a" / "checkpoints" / "final.pt"),
+                       load_checkpoint(tmp_path / "b" / "checkpoints" / "final.pt"))
+
+
 def test_unknown_schedule_is_refused():
     with pytest.raises(GanforgeError, match="lr_schedule"):
         _cfg(TINY_RING, lr_schedule="cosine")

@@ -80,12 +80,15 @@ class Stabilisers:
     # ------------------------------------------------------------------ loss terms
     def d_terms(self, D: nn.Module, real_in: torch.Tensor, y_real: torch.Tensor | None,
                 out_real: DiscriminatorOutput, out_fake: DiscriminatorOutput,
-                y_fake: torch.Tensor | None) -> dict[str, torch.Tensor]:
+                y_fake: torch.Tensor | None, *, penalties: bool = True) -> dict[str, torch.Tensor]:
+        """D's extra loss terms; ``penalties=False`` (after ``train.penalty_until``) logs R1 as 0."""
         cfg, terms = self.cfg, {}
         if cfg.label_smoothing:
             terms["label_smoothing"] = label_smoothing_term(out_real.logits, cfg.label_smoothing)
-        if cfg.r1:
+        if cfg.r1 and penalties:
             terms["r1"] = 0.5 * cfg.r1 * maths.r1_penalty(functools.partial(D, y=y_real), real_in)
+        elif cfg.r1:
+            terms["r1"] = real_in.new_zeros(())
         if self.history_d is not None:
             terms["hist_avg_D"] = cfg.historical_averaging_d * self.history_d.penalty(D)
         if out_real.class_logits is not None:

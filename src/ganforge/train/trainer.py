@@ -221,14 +221,20 @@ class Trainer:
     def lr_factor(self) -> float:
         """Multiplier of the base learning rates for the coming update (a function of the step
         alone, so resuming needs no scheduler state)."""
-        if self.cfg.train.lr_schedule == "linear":
-            return 1.0 - self.step / self.cfg.train.steps
+        t = self.cfg.train
+        if t.lr_schedule == "linear" and self.step >= t.lr_decay_start:
+            return 1.0 - (self.step - t.lr_decay_start) / (t.steps - t.lr_decay_start)
         return 1.0
+
+    def penalising(self) -> bool:
+        """Whether D's gradient penalties apply to the coming update (``train.penalty_until``)."""
+        until = self.cfg.train.penalty_until
+        return until is None or self.step < until
 
     def train_step(self) -> dict[str, float]:
         exp, t, dev = self.exp, self.cfg.train, self.exp.device
         G, D, objective, stab = exp.G, exp.D, exp.objective, exp.stabilisers
-        factor = self.lr_factor()
+        factor, penalise = self.lr_factor(), self.penalising()
         for group in exp.opt_g.param_groups:
             group["lr"] = t.lr_g * factor
         for group in exp.opt_d.param_groups:
@@ -246,8 +252,9 @@ class Trainer:
             real_in, fake_in = stab.d_input(real, self.step), stab.d_input(fake, self.step)
             out_real, out_fake = D.evaluate(real_in, y_real), D.evaluate(fake_in, y_real)
             loss_d = objective.d_loss(out_real.logits, out_fake.logits)
-            terms = stab.d_terms(D, real_in, y_real, out_real, out_fake, y_real)
-            penalty = objective.d_penalty(functools.partial(D, y=y_real), real_in, fake_in)
+            terms = stab.d_terms(D, real_in, y_real, out_real, out_fake, y_real, penalties=penalise)
+            penalty = (objective.d_penalty(functools.partial(D, y=y_real), real_in, fake_in)
+                       if penalise else None)
             if penalty is not None:
                 terms["penalty"] = penalty
             total_d = loss_d + sum(terms.values())
