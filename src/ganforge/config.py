@@ -41,7 +41,8 @@ class TrainConfig:
     """The optimisation schedule (Adam for both networks, k = ``n_disc`` D steps per G step).
 
     ``lr_schedule``: ``constant``, or ``linear``: the base rates until ``lr_decay_start``, then a
-    linear decay to 0 at ``steps``. ``penalty_until``: D's gradient penalties (the loss's R1 or
+    linear decay to 0 at ``steps`` (a run shorter than ``lr_decay_start`` keeps the base rates,
+    so ``--steps`` can shorten a preset). ``penalty_until``: D's gradient penalties (the loss's R1 or
     GP term and ``stabilisers.r1``) apply at steps before it and are dropped from then on, a
     smooth-then-sharpen schedule (null: throughout).
     Separate ``lr_g`` and ``lr_d`` are the two time-scale update rule (TTUR, Heusel et al. 2017).
@@ -80,9 +81,9 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise GanforgeError(f"unknown train.lr_schedule {self.lr_schedule!r}",
                                 f"choose one of: {', '.join(LR_SCHEDULES)}")
-        if not 0 <= self.lr_decay_start < self.steps:
-            raise GanforgeError(f"train.lr_decay_start={self.lr_decay_start} is outside [0, steps="
-                                f"{self.steps})", "set it to a step before train.steps, e.g. 0")
+        if self.lr_decay_start < 0:
+            raise GanforgeError(f"train.lr_decay_start={self.lr_decay_start} is negative",
+                                "set it to the step at which the linear decay starts, e.g. 0")
         if self.penalty_until is not None and self.penalty_until < 0:
             raise GanforgeError(f"train.penalty_until={self.penalty_until} is negative",
                                 "set it to the step at which to drop D's gradient penalty, or null")

@@ -188,8 +188,14 @@ def test_linear_schedule_holds_the_base_rates_until_lr_decay_start(tmp_path):
     assert [float(r["lr_G"]) for r in rows[:5]] == pytest.approx([1e-3] * 5)
 
 
-@pytest.mark.parametrize("bad", [{"lr_decay_start": 12}, {"lr_decay_start": -1},
-                                 {"penalty_until": -5}])
+def test_a_run_shorter_than_lr_decay_start_keeps_the_base_rates(tmp_path):
+    cfg = _cfg(TINY_RING_LINEAR, lr_g=1e-3, log_every=1, lr_decay_start=50)
+    run = Trainer(cfg, tmp_path / "run", progress=False).fit()
+    with (run / "metrics.csv").open() as fh:
+        assert {float(r["lr_G"]) for r in csv.DictReader(fh)} == {1e-3}
+
+
+@pytest.mark.parametrize("bad", [{"lr_decay_start": -1}, {"penalty_until": -5}])
 def test_schedule_steps_out_of_range_are_refused(bad):
     key = next(iter(bad))
     with pytest.raises(GanforgeError, match=f"train.{key}"):
