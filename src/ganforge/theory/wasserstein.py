@@ -18,9 +18,9 @@ Target: the critic's estimate within 5 % of the exact value.
   max |f(a) - f(b)| / ||a - b|| over all pairs (in float64). f / L is 1-Lipschitz on the
   samples, so this is a valid lower bound of W1, tight only if f is an optimal potential. In 1D
   (an ordered pair, optimal potential linear) the clipped critic on box-mapped inputs is exactly
-  linear and the bound is tight. In 2D the box on the weights drives first-layer units to the
-  diagonals, the critic's slope then depends on the direction, and the estimate stays about a
-  third below W1 (Gulrajani et al., 2017, Sec. 3) - the check reports it honestly.
+  linear and the bound is tight. In 2D the maximiser over the box of weights (first-layer units
+  saturated along the diagonals) is not a scaled optimal potential, and the estimate stays about
+  a third below W1 (Gulrajani et al., 2017, Sec. 3) - the check reports it honestly.
 
 The second figure is the WGAN paper's Example 1 in 1D: P_0 = U[0, w] and P_theta = U[theta,
 theta + w] slide apart; once the supports are disjoint (theta >= w) JSD(P_0 || P_theta) = log 2
