@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,7 +235,6 @@ def test_dropping_the_penalty_equals_training_without_it(tmp_path):
     non-saturating."""
     tree = {**TINY_RING, "loss": {"name": "r1", "gamma": 1.0}}
     Trainer(_cfg(tree, steps=6), tmp_path / "a", progress=False).fit()
-    import shutil
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     Trainer(_cfg(tree, penalty_until=6), tmp_path / "a", resume=True, progress=False).fit()
     plain = {**TINY_RING, "loss": {"name": "non-saturating"}}
