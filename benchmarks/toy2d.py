@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_table, write_result  # noqa: E402
+from _common import RESULTS, print_table, write_result  # noqa: E402
 from ganforge import load_config  # noqa: E402
 from ganforge.metrics.modes import mode_metrics  # noqa: E402
 from ganforge.train import Trainer  # noqa: E402
@@ -45,13 +45,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
                 "train.betas_d": [0.5, 0.9]},
     "hinge + SN": {"loss": {"name": "hinge"}, "stabilisers.spectral_norm": True},
     "pacgan4": {"stabilisers.pack": 4},
-    # ganforge's best preset within the 60 s budget: R1 keeps D smooth while G spreads over the
-    # modes, then the plain D sharpens them and both rates decay to 0 (train.penalty_until,
-    # train.lr_decay_start); 4x the steps of the others, still under a minute on one core.
+    # R1 keeps D smooth while G spreads over the modes, then the plain D sharpens them and both
+    # rates decay to 0 (train.penalty_until, train.lr_decay_start); 4x the steps of the others.
     "r1 -> sharpen": {"loss": {"name": "r1", "gamma": 0.01}, "train.steps": 10_000,
                       "train.penalty_until": 3_500, "train.lr_schedule": "linear",
                       "train.lr_decay_start": 6_500},
 }
+#: variants that are presets of their own: dataset -> preset
+PRESET_VARIANTS: dict[str, dict[str, str]] = {
+    # ganforge's best preset: a self-conditioned GAN (Liu et al., 2020), G and D conditioned on
+    # k-means clusters of D's features, so that no single G has to bridge the gaps between modes.
+    "self-conditioned": {"ring": "ring8-selfcond", "grid": "grid25-selfcond"},
+}
+ALL_VARIANTS = [*VARIANTS, *PRESET_VARIANTS]
 #: schedule keys that are step counts: --quick scales them with train.steps
 SCHEDULE_STEPS = ("train.penalty_until", "train.lr_decay_start")
 #: PacGAN, Table 1 (Lin et al., 2018): modes, high-quality %, reverse KL
@@ -63,27 +69,35 @@ TARGETS = {"ring": (8.0, 98.0, 0.02), "grid": (25.0, 97.0, 0.02)}
 N_SCORED = 2500
 
 
+def preset_for(dataset: str, variant: str) -> str:
+    return PRESET_VARIANTS.get(variant, DATASETS)[dataset]
+
+
 def one_run(dataset: str, variant: str, seed: int, fraction: float = 1.0) -> dict[str, Any]:
     """Train one (dataset, variant, seed) for ``fraction`` of its steps and score it."""
     torch.set_num_threads(1)
-    overrides = {**VARIANTS[variant], "seed": seed}
+    preset = preset_for(dataset, variant)
+    overrides = {**VARIANTS.get(variant, {}), "seed": seed}
     if fraction != 1.0:
-        full = load_config(DATASETS[dataset], overrides=overrides).train.steps
-        overrides["train.steps"] = max(1, round(full * fraction))
+        full = load_config(preset, overrides=overrides).train
+        overrides["train.steps"] = max(1, round(full.steps * fraction))
         for key in SCHEDULE_STEPS:
-            if key in overrides:
-                overrides[key] = round(overrides[key] * fraction)
-    cfg = load_config(DATASETS[dataset], overrides=overrides)
+            value = getattr(full, key.removeprefix("train."))
+            if value:
+                overrides[key] = round(value * fraction)
+    cfg = load_config(preset, overrides=overrides)
     with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()  # a self-conditioned run clusters the data when it is built
         trainer = Trainer(cfg, Path(tmp) / "run", progress=False)
-        start = time.perf_counter()
         # fit()'s update loop; its checkpoints, snapshots and plots are not part of the protocol.
         while trainer.step < cfg.train.steps:
             trainer.train_step()
         seconds = time.perf_counter() - start
-        G, data = trainer.exp.G.eval(), trainer.exp.dataset
-        with torch.no_grad():
-            x = G(G.sample_z(N_SCORED, torch.Generator().manual_seed(10_000 + seed)))
+        exp = trainer.exp
+        G, data = exp.G.eval(), exp.dataset
+        with torch.no_grad():  # a conditional G draws its labels from p(y) (the clusters' sizes)
+            y = exp.labels_for(N_SCORED, torch.Generator().manual_seed(20_000 + seed))
+            x = G(G.sample_z(N_SCORED, torch.Generator().manual_seed(10_000 + seed)), y)
     m = mode_metrics(x, data.centers, data.std)
     return {"dataset": dataset, "variant": variant, "seed": seed, "seconds": seconds,
             "steps": cfg.train.steps, **m}
@@ -100,8 +114,10 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for dataset in DATASETS:
-        for variant in VARIANTS:
+        for variant in ALL_VARIANTS:
             rs = [r for r in runs if r["dataset"] == dataset and r["variant"] == variant]
+            if not rs:
+                continue
             modes, modes_se = mean_se([r["modes"] for r in rs])
             hq, hq_se = mean_se([100 * r["high_quality"] for r in rs])
             kl, kl_se = mean_se([r["reverse_kl"] for r in rs])
@@ -120,7 +136,7 @@ def markdown_table(payload: dict[str, Any]) -> str:
     for r in payload["summary"]:
         lines.append(f"| {r['dataset']} | {r['variant']} | {r['modes']:.1f} ± {r['modes_se']:.1f} | "
                      f"{r['hq_pct']:.1f} ± {r['hq_pct_se']:.1f} | "
-                     f"{r['reverse_kl']:.2f} ± {r['reverse_kl_se']:.2f} | {r['sec_per_run']:.0f} |")
+                     f"{r['reverse_kl']:.3f} ± {r['reverse_kl_se']:.3f} | {r['sec_per_run']:.0f} |")
     for key, v in payload["published_pacgan_table1"].items():
         dataset, variant = key.split("/")
         lines.append(f"| {dataset} | *published {variant}* | {v['modes']} | {v['hq_pct']} | "
@@ -136,6 +152,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 seeds, a third of the steps")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 thread each)")
+    parser.add_argument("--variants", nargs="+", choices=ALL_VARIANTS, metavar="NAME",
+                        help="run only these variants and keep the other variants' runs from the "
+                             f"existing results file (choices: {', '.join(ALL_VARIANTS)})")
     parser.add_argument("--table", metavar="JSON", help="only print the markdown table of a results file")
     args = parser.parse_args()
     if args.table:
@@ -143,14 +162,20 @@ def main() -> None:
         return
     seeds = args.seeds or (2 if args.quick else 10)
     fraction = 1 / 3 if args.quick else 1.0
-    jobs = [(d, v, s, fraction) for d in DATASETS for v in VARIANTS for s in range(seeds)]
+    variants = args.variants or ALL_VARIANTS
+    runs = []
+    previous = RESULTS / ("toy2d" + ("_quick" if args.quick else "") + ".json")
+    if args.variants and previous.is_file():
+        runs = [r for r in json.loads(previous.read_text())["runs"] if r["variant"] not in variants]
+    jobs = [(d, v, s, fraction) for d in DATASETS for v in variants for s in range(seeds)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        runs = []
-        for run in pool.map(one_run, *zip(*jobs, strict=True)):
+        for done, run in enumerate(pool.map(one_run, *zip(*jobs, strict=True)), 1):
             runs.append(run)
-            print(f"[{len(runs)}/{len(jobs)}] {run['dataset']} {run['variant']} seed {run['seed']}: "
+            print(f"[{done}/{len(jobs)}] {run['dataset']} {run['variant']} seed {run['seed']}: "
                   f"{run['modes']} modes, {100 * run['high_quality']:.1f}% hq, "
                   f"KL {run['reverse_kl']:.3f}, {run['seconds']:.1f} s", flush=True)
+    runs.sort(key=lambda r: (list(DATASETS).index(r["dataset"]), ALL_VARIANTS.index(r["variant"]),
+                             r["seed"]))
     rows = summarise(runs)
     table = [{"dataset": r["dataset"], "variant": r["variant"],
               "modes": f"{r['modes']:.1f} ± {r['modes_se']:.1f}",
@@ -162,7 +187,7 @@ def main() -> None:
         f"{d} {v}: {m} modes / {h}% / {k}" for (d, v), (m, h, k) in PUBLISHED.items()))
     path = write_result("toy2d" + ("_quick" if args.quick else ""), {
         "quick": args.quick, "seeds": seeds, "jobs": args.jobs, "scored_samples": N_SCORED,
-        "presets": DATASETS, "variants": VARIANTS,
+        "presets": DATASETS, "variants": VARIANTS, "preset_variants": PRESET_VARIANTS,
         "published_pacgan_table1": {f"{d}/{v}": {"modes": m, "hq_pct": h, "reverse_kl": k}
                                     for (d, v), (m, h, k) in PUBLISHED.items()},
         "targets": {d: {"modes": m, "hq_pct": h, "reverse_kl": k} for d, (m, h, k) in TARGETS.items()},

@@ -167,7 +167,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, args.checkpoint, args.device)
     y = run.labels(args.n, args.class_)
     nrow = None
-    if y is not None and args.class_ is None and output.suffix == ".png":
+    if (y is not None and args.class_ is None and output.suffix == ".png"
+            and run.experiment.label_prior is None):
         nrow = math.ceil(args.n / run.num_classes)  # one grid row per class
         y = torch.arange(run.num_classes).repeat_interleave(nrow)[:args.n]
     x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y)

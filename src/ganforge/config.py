@@ -110,6 +110,11 @@ class StabiliserConfig:
     D inputs (real and fake, both phases): ``diffaugment`` policy (``color,translation,cutout``)
     and ``instance_noise`` std annealed linearly to 0 over ``instance_noise_anneal`` steps
     (default: all of train.steps).
+    Training data: ``self_condition`` K > 0 trains a self-conditioned GAN (Liu et al. 2020; needs
+    ``model.conditional`` projection or acgan): the data are labelled by k-means on D's features
+    into K clusters, G draws its labels from the clusters' sizes, and the data are clustered again
+    every ``self_condition_every`` steps (null: once, at the start). A sampled (toy 2D) dataset is
+    first drawn ``self_condition_pool`` times to give a fixed set to cluster.
     """
 
     spectral_norm: bool = False
@@ -127,9 +132,12 @@ class StabiliserConfig:
     diffaugment: str = ""
     instance_noise: float = 0.0
     instance_noise_anneal: int | None = None
+    self_condition: int = 0
+    self_condition_every: int | None = None
+    self_condition_pool: int = 20_000
 
     def __post_init__(self) -> None:
-        for name in ("pack", "mbd_kernels", "mbd_kernel_dim"):
+        for name in ("pack", "mbd_kernels", "mbd_kernel_dim", "self_condition_pool"):
             if getattr(self, name) < 1:
                 raise GanforgeError(f"stabilisers.{name} must be at least 1, got {getattr(self, name)}",
                                     f"set stabilisers.{name} to a positive integer")
@@ -145,6 +153,12 @@ class StabiliserConfig:
         if self.feature_matching_mode not in FEATURE_MATCHING_MODES:
             raise GanforgeError(f"unknown stabilisers.feature_matching_mode {self.feature_matching_mode!r}",
                                 f"choose one of: {', '.join(FEATURE_MATCHING_MODES)}")
+        if self.self_condition < 0 or self.self_condition == 1:
+            raise GanforgeError(f"stabilisers.self_condition must be 0 (off) or at least 2 clusters, "
+                                f"got {self.self_condition}", "set e.g. stabilisers.self_condition=50")
+        if self.self_condition_every is not None and self.self_condition_every < 1:
+            raise GanforgeError(f"stabilisers.self_condition_every must be at least 1 step, got "
+                                f"{self.self_condition_every}", "set a positive number of steps, or null")
         if self.instance_noise_anneal is not None and self.instance_noise_anneal < 1:
             raise GanforgeError("stabilisers.instance_noise_anneal must be at least 1 step",
                                 "set a positive number of steps, or null for the whole run")

@@ -36,8 +36,9 @@ class Run:
         return self.experiment.num_classes if self.experiment.conditional else None
 
     def labels(self, n: int, class_: int | None = None) -> torch.Tensor | None:
-        """Labels for n samples of a conditional run: all ``class_``, or 0..K-1 cycled.
-        None for an unconditional run (where asking for a class is an error)."""
+        """Labels for n samples of a conditional run: all ``class_``, or 0..K-1 cycled (in
+        proportion to the clusters' sizes for a self-conditioned run). None for an
+        unconditional run (where asking for a class is an error)."""
         if self.num_classes is None:
             if class_ is not None:
                 raise GanforgeError(f"run {self.path} is not class-conditional, so it cannot sample "
@@ -56,7 +57,7 @@ class Run:
         """``n`` samples (CPU float32) from the generator (eval mode) or its EMA copy.
 
         A conditional run needs ``labels`` (n,); by default they are :meth:`labels` (classes
-        cycled), so the samples are class-balanced."""
+        cycled), so the samples are class-balanced (or follow a self-conditioned run's prior)."""
         G = self.generator
         if ema:
             if self.ema_generator is None:
@@ -98,4 +99,6 @@ def load_run(run_dir: str | Path, checkpoint: str = "final",
     load_weights(exp.D, state["D"], "discriminator", path)
     if exp.ema is not None and state.get("ema") is not None:
         exp.ema.load_state_dict(state["ema"])
+    if state.get("self_condition") is not None:  # G's labels follow the clusters' sizes
+        exp.label_prior = state["self_condition"]["prior"]
     return Run(run_dir, cfg, int(state["step"]), exp, path)

@@ -4,12 +4,14 @@ One iteration (Goodfellow et al. 2014, Algorithm 1, with Adam):
 
     for k = 1..n_disc:   sample (x, y) ~ p_data, z ~ p_z;  update D to minimise
                          objective.d_loss + objective.d_penalty + the stabilisers' D terms
-    sample z ~ p_z (and labels y ~ U{0..K-1} for a conditional model);  update G to minimise
+    sample z ~ p_z (and labels y ~ p(y) for a conditional model);  update G to minimise
                          objective.g_loss + the stabilisers' G terms
     optionally theta_ema <- EMA(theta_G)
 
-A conditional model's fakes in the D phase reuse the real batch's labels. D sees every batch
-through the stabilisers' input transform (DiffAugment, instance noise) in both phases.
+A conditional model's fakes in the D phase reuse the real batch's labels; p(y) is uniform, or
+the clusters' sizes for a self-conditioned run (:mod:`ganforge.train.self_condition`, whose data
+are clustered again before the update of every ``self_condition_every``-th step). D sees every
+batch through the stabilisers' input transform (DiffAugment, instance noise) in both phases.
 
 Everything random flows from ``config.seed`` through three dedicated ``torch.Generator`` objects
 (data order, latent noise, fixed sample noise) plus the global torch RNG (dropout), all of which
@@ -39,6 +41,7 @@ from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkp
 from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger
 from ganforge.train.objectives import build_objective
+from ganforge.train.self_condition import SelfConditioning, check_conditioning, proportional_labels
 from ganforge.train.stabilisers import Stabilisers
 
 
@@ -113,13 +116,31 @@ class Experiment:
             self.dataset = build_dataset(cfg.data)
         if self.dataset is not None:
             sample_shape, num_classes = self.dataset.sample_shape, self.dataset.num_classes
+        #: ``concat`` | ``acgan`` | ``projection`` for a class-conditional model, else None
+        self.conditional: str | None = cfg.model.get("conditional")
+        clusters = cfg.stabilisers.self_condition
+        if clusters:  # self-conditioned: the labels are D's clusters, never the dataset's own
+            check_conditioning(self.conditional, clusters)
+            num_classes = clusters
         self.sample_shape, self.num_classes = tuple(sample_shape), num_classes
         self.G, self.D = build_models(cfg.model, self.sample_shape, num_classes,
                                       extras=cfg.stabilisers.discriminator_extras())
         self.G.to(self.device)
         self.D.to(self.device)
-        #: ``concat`` | ``acgan`` | ``projection`` for a class-conditional model, else None
-        self.conditional: str | None = cfg.model.get("conditional")
+        #: the training data (the dataset, or its self-conditioning relabelled copy)
+        self.train_data = self.dataset
+        #: p(y) for G's labels when it is not uniform (self-conditioning: the clusters' sizes)
+        self.label_prior: torch.Tensor | None = None
+        self.self_conditioning: SelfConditioning | None = None
+        if clusters and self.dataset is not None:
+            data = self.dataset
+            if isinstance(data, StreamDataset):
+                data = data.materialise(cfg.stabilisers.self_condition_pool, seed=cfg.seed)
+            self.self_conditioning = SelfConditioning(
+                data, clusters, every=cfg.stabilisers.self_condition_every, seed=cfg.seed,
+                device=self.device)
+            self.train_data = self.self_conditioning.data
+            self.cluster()
         self.objective = build_objective(cfg.loss)
         t = cfg.train
         self.stabilisers = Stabilisers(cfg.stabilisers, self.objective, self.G, self.D,
@@ -128,11 +149,22 @@ class Experiment:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=t.betas_d)
         self.ema = EMA(self.G, t.ema_decay, warmup=t.ema_warmup) if t.ema_decay else None
 
+    def cluster(self) -> None:
+        """Self-conditioning: label the training data by k-means on D's current features."""
+        self.self_conditioning.cluster(self.D)
+        self.label_prior = self.self_conditioning.prior
+
     def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Class labels for n generated samples of a conditional model: uniform draws from
-        ``generator``, or 0..K-1 cycled when it is None; None for an unconditional model."""
+        """Class labels for n generated samples of a conditional model: draws from ``generator``
+        (uniform, or from ``label_prior``), or without it 0..K-1 cycled (counts proportional to
+        ``label_prior``); None for an unconditional model."""
         if self.conditional is None:
             return None
+        if self.label_prior is not None:
+            if generator is None:
+                return proportional_labels(self.label_prior, n).to(self.device)
+            return torch.multinomial(self.label_prior, n, replacement=True,
+                                     generator=generator).to(self.device)
         if generator is None:
             return torch.arange(n, device=self.device) % self.num_classes
         return torch.randint(self.num_classes, (n,), generator=generator).to(self.device)
@@ -160,7 +192,7 @@ class Trainer:
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
         self.exp = Experiment(cfg, device, dataset=dataset)
-        self.batches = batches_for(self.exp.dataset, cfg.train.batch_size, cfg.seed)
+        self.batches = batches_for(self.exp.train_data, cfg.train.batch_size, cfg.seed)
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_z = self.exp.G.sample_z(
             cfg.train.num_fixed_samples, torch.Generator().manual_seed(cfg.seed + 2))
@@ -169,6 +201,7 @@ class Trainer:
         self._stop_requested = False
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
+            self.fixed_y = self.exp.labels_for(cfg.train.num_fixed_samples)  # the restored prior's
         for callback in self.callbacks:
             callback.setup(self)
 
@@ -189,12 +222,17 @@ class Trainer:
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
             "data": self.batches.state_dict(),
             "stabilisers": exp.stabilisers.state_dict(),
+            "self_condition": (None if exp.self_conditioning is None
+                               else exp.self_conditioning.state_dict()),
             "fixed_z": self.fixed_z.cpu(),
         }
 
     def _restore(self, path: Path) -> None:
         state = load_checkpoint(path)
         exp = self.exp
+        if (state.get("self_condition") is None) != (exp.self_conditioning is None):
+            raise GanforgeError(f"checkpoint {path} and the config disagree on self-conditioning",
+                                "resume with the run's own config.yaml")
         load_weights(exp.G, state["G"], "generator", path)
         load_weights(exp.D, state["D"], "discriminator", path)
         if (state["ema"] is None) != (exp.ema is None):
@@ -211,6 +249,9 @@ class Trainer:
         self.batches.load_state_dict(state["data"])
         if "stabilisers" in state:
             exp.stabilisers.load_state_dict(state["stabilisers"])
+        if exp.self_conditioning is not None:
+            exp.self_conditioning.load_state_dict(state["self_condition"])
+            exp.label_prior = exp.self_conditioning.prior
         self.fixed_z = state["fixed_z"].to(exp.device)
         self.step = int(state["step"])
 
@@ -239,6 +280,9 @@ class Trainer:
             group["lr"] = t.lr_g * factor
         for group in exp.opt_d.param_groups:
             group["lr"] = t.lr_d * factor
+        if exp.self_conditioning is not None and exp.self_conditioning.due(self.step):
+            exp.cluster()
+            self.fixed_y = exp.labels_for(t.num_fixed_samples)
         G.train()
         D.train()
         D.requires_grad_(True)
