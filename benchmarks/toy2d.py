@@ -10,6 +10,7 @@ the nearest mean) and reverse KL of the mode histogram. Mean and standard error 
 
     python benchmarks/toy2d.py [--quick] [--jobs 2]
     python benchmarks/toy2d.py --table benchmarks/results/toy2d.json   # the README table
+    python benchmarks/toy2d.py --figure docs/figures/toy2d_samples.png  # seed 0's samples
 
 writes benchmarks/results/toy2d.json (``--quick``: 2 seeds, a third of the steps,
 toy2d_quick.json).
@@ -73,8 +74,10 @@ def preset_for(dataset: str, variant: str) -> str:
     return PRESET_VARIANTS.get(variant, DATASETS)[dataset]
 
 
-def one_run(dataset: str, variant: str, seed: int, fraction: float = 1.0) -> dict[str, Any]:
-    """Train one (dataset, variant, seed) for ``fraction`` of its steps and score it."""
+def train_and_sample(dataset: str, variant: str, seed: int,
+                     fraction: float = 1.0) -> tuple[torch.Tensor, Any, float, int]:
+    """Train one (dataset, variant, seed) for ``fraction`` of its steps; returns (N_SCORED
+    samples, the dataset, seconds of training, steps)."""
     torch.set_num_threads(1)
     preset = preset_for(dataset, variant)
     overrides = {**VARIANTS.get(variant, {}), "seed": seed}
@@ -94,13 +97,49 @@ def one_run(dataset: str, variant: str, seed: int, fraction: float = 1.0) -> dic
             trainer.train_step()
         seconds = time.perf_counter() - start
         exp = trainer.exp
-        G, data = exp.G.eval(), exp.dataset
+        G = exp.G.eval()
         with torch.no_grad():  # a conditional G draws its labels from p(y) (the clusters' sizes)
             y = exp.labels_for(N_SCORED, torch.Generator().manual_seed(20_000 + seed))
             x = G(G.sample_z(N_SCORED, torch.Generator().manual_seed(10_000 + seed)), y)
+    return x, exp.dataset, seconds, cfg.train.steps
+
+
+def one_run(dataset: str, variant: str, seed: int, fraction: float = 1.0) -> dict[str, Any]:
+    """Train and score one (dataset, variant, seed)."""
+    x, data, seconds, steps = train_and_sample(dataset, variant, seed, fraction)
     m = mode_metrics(x, data.centers, data.std)
     return {"dataset": dataset, "variant": variant, "seed": seed, "seconds": seconds,
-            "steps": cfg.train.steps, **m}
+            "steps": steps, **m}
+
+
+def figure(path: Path, variants: tuple[str, ...] = ("non-saturating", "self-conditioned"),
+           seed: int = 0) -> Path:
+    """Samples of seed ``seed`` of each variant on both datasets, over the true modes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(DATASETS), len(variants), figsize=(4.2 * len(variants), 8.4))
+    for row, dataset in enumerate(DATASETS):
+        for col, variant in enumerate(variants):
+            x, data, _, _ = train_and_sample(dataset, variant, seed)
+            m = mode_metrics(x, data.centers, data.std)
+            ax = axes[row, col]
+            ax.scatter(*x.T.numpy(), s=2, alpha=0.4, color="tab:orange", label="generated")
+            ax.scatter(*data.centers.T.numpy(), s=30, marker="x", color="k", label="true means")
+            ax.set_title(f"{dataset}, {variant}: {m['modes']} modes, "
+                         f"{100 * m['high_quality']:.1f}% hq, KL {m['reverse_kl']:.3f}", fontsize=9)
+            ax.set_aspect("equal")
+            lim = 1.5 if dataset == "ring" else 5.5
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim))
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    fig.suptitle(f"{N_SCORED} samples each, seed {seed}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -156,7 +195,12 @@ def main() -> None:
                         help="run only these variants and keep the other variants' runs from the "
                              f"existing results file (choices: {', '.join(ALL_VARIANTS)})")
     parser.add_argument("--table", metavar="JSON", help="only print the markdown table of a results file")
+    parser.add_argument("--figure", metavar="PNG", help="only draw seed 0's samples of non-saturating "
+                                                       "and self-conditioned on both datasets")
     args = parser.parse_args()
+    if args.figure:
+        print(f"wrote {figure(Path(args.figure))}")
+        return
     if args.table:
         print(markdown_table(json.loads(Path(args.table).read_text())))
         return
