@@ -207,8 +207,9 @@ def _eval_callbacks(cfg) -> list:
         return []
     from ganforge.metrics.callback import EvalCallback
 
-    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed,
-                                     conditional=cfg.model.get("conditional") is not None)]
+    # class metrics compare with the dataset's labels, which a self-conditioned G never saw
+    labelled = cfg.model.get("conditional") is not None and not cfg.stabilisers.self_condition
+    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=labelled)]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -255,7 +256,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ev = Evaluator(dataset, metrics, extractor=args.extractor, num_samples=args.n, seed=args.seed,
                    data_name=section["name"], data_section=section, cache_dir=cache,
                    inception_path=args.inception, conditional=labels is not None or (
-                       args.samples is None and run.num_classes is not None))
+                       args.samples is None and run.num_classes is not None
+                       and not run.config.stabilisers.self_condition))
     if args.samples is None:
         labels = run.labels(ev.n)
         samples = run.sample(ev.n, ema=args.ema, seed=args.seed, labels=labels)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -200,6 +201,10 @@ def test_a_saved_run_samples_in_proportion_to_the_clusters(tmp_path):
     assert (torch.bincount(labels, minlength=12).double() - 600 * run.experiment.label_prior).abs().max() <= 1
     assert run.sample(600).shape == (600, 2)
     assert main(["sample", str(tmp_path / "run"), "-n", "30", "-o", str(tmp_path / "s.png")]) == 0
+    # cluster ids are not the dataset's classes: no class-match metrics for a self-conditioned run
+    assert main(["evaluate", str(tmp_path / "run"), "-n", "200", "-o", str(tmp_path / "e.json")]) == 0
+    metrics = json.loads((tmp_path / "e.json").read_text())["metrics"]
+    assert "modes" in metrics and not any(k.startswith("class_match") for k in metrics), metrics
 
 
 @pytest.mark.parametrize(("overrides", "fragment"), [
