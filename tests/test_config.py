@@ -27,6 +27,22 @@ def test_every_preset_resolves_and_builds_its_model(name):
     assert G.z_dim == cfg.model["z_dim"]
 
 
+@pytest.mark.parametrize("name", sorted(list_presets()))
+def test_every_shipped_preset_builds_its_experiment(name):
+    """Networks, objective and stabilisers of every preset, without loading its data."""
+    from ganforge.train import Experiment
+
+    cfg = load_config(name)
+    data = cfg.data["name"]
+    shape = {"ring8": (2,), "grid25": (2,), "digits": (1, cfg.data.get("size", 8), cfg.data.get("size", 8))}
+    labelled = cfg.model.get("conditional") and not cfg.stabilisers.self_condition
+    exp = Experiment(cfg, "cpu", sample_shape=shape.get(data, (1, 28, 28)),
+                     num_classes=10 if labelled else None)
+    if cfg.stabilisers.self_condition:
+        assert exp.num_classes == cfg.stabilisers.self_condition
+        assert exp.conditional in ("projection", "acgan")
+
+
 def test_default_is_digits_dcgan():
     cfg = load_config()
     assert cfg.data["name"] == "digits" and cfg.model["name"] == "dcgan"

@@ -52,6 +52,20 @@ def test_default_preset_makes_recognisable_digits_of_every_class(tmp_path):
     assert minutes <= 3.0
 
 
+def test_self_conditioned_digits_preset_is_sharper_and_more_even(tmp_path):
+    """digits-selfcond (the default run, conditioned on 20 clusters of D's features): measured
+    seeds 0/1 at 0.944/0.957 mean top-class probability with every digit at 7.5-11.8 % /
+    9.1-10.7 % of the samples, against 0.886/0.888 and 6.5-13.8 % / 6.0-12.6 % unconditioned."""
+    Trainer(load_config("digits-selfcond"), tmp_path / "run", progress=False).fit()
+    run = load_run(tmp_path / "run")
+    samples = run.sample(1000, seed=123)  # labels drawn in proportion to the clusters' sizes
+    confidence, shares = digit_scores(samples, digits_classifier())
+    print(f"digits-selfcond: mean top-class probability {confidence:.3f}, "
+          f"class shares {np.round(shares, 3).tolist()}")
+    assert confidence >= 0.92
+    assert shares.min() >= 0.06 and shares.max() <= 0.14
+
+
 def test_ring8_preset_covers_all_eight_modes(tmp_path):
     cfg = load_config("ring8-mlp")
     Trainer(cfg, tmp_path / "run", progress=False).fit()
