@@ -35,9 +35,8 @@ def test_every_shipped_preset_builds_its_experiment(name):
     cfg = load_config(name)
     data = cfg.data["name"]
     shape = {"ring8": (2,), "grid25": (2,), "digits": (1, cfg.data.get("size", 8), cfg.data.get("size", 8))}
-    labelled = cfg.model.get("conditional") and not cfg.stabilisers.self_condition
     exp = Experiment(cfg, "cpu", sample_shape=shape.get(data, (1, 28, 28)),
-                     num_classes=10 if labelled else None)
+                     num_classes=10 if cfg.class_conditional else None)
     if cfg.stabilisers.self_condition:
         assert exp.num_classes == cfg.stabilisers.self_condition
         assert exp.conditional in ("projection", "acgan")

@@ -167,8 +167,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, args.checkpoint, args.device)
     y = run.labels(args.n, args.class_)
     nrow = None
-    if (y is not None and args.class_ is None and output.suffix == ".png"
-            and run.experiment.label_prior is None):
+    if y is not None and args.class_ is None and output.suffix == ".png" and run.config.class_conditional:
         nrow = math.ceil(args.n / run.num_classes)  # one grid row per class
         y = torch.arange(run.num_classes).repeat_interleave(nrow)[:args.n]
     x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y)
@@ -208,8 +207,7 @@ def _eval_callbacks(cfg) -> list:
     from ganforge.metrics.callback import EvalCallback
 
     # class metrics compare with the dataset's labels, which a self-conditioned G never saw
-    labelled = cfg.model.get("conditional") is not None and not cfg.stabilisers.self_condition
-    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=labelled)]
+    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=cfg.class_conditional)]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -256,8 +254,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ev = Evaluator(dataset, metrics, extractor=args.extractor, num_samples=args.n, seed=args.seed,
                    data_name=section["name"], data_section=section, cache_dir=cache,
                    inception_path=args.inception, conditional=labels is not None or (
-                       args.samples is None and run.num_classes is not None
-                       and not run.config.stabilisers.self_condition))
+                       args.samples is None and run.config.class_conditional))
     if args.samples is None:
         labels = run.labels(ev.n)
         samples = run.sample(ev.n, ema=args.ema, seed=args.seed, labels=labels)

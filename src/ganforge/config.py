@@ -226,6 +226,12 @@ class ExperimentConfig:
     stabilisers: StabiliserConfig = field(default_factory=StabiliserConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    @property
+    def class_conditional(self) -> bool:
+        """Whether G's labels are the dataset's classes: a conditional model that is not
+        self-conditioned (whose labels are clusters of D's features)."""
+        return self.model.get("conditional") is not None and not self.stabilisers.self_condition
+
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe primitives (tuples become lists)."""
         return _plain(dataclasses.asdict(self))

@@ -129,8 +129,7 @@ class Experiment:
         self.D.to(self.device)
         #: the training data (the dataset, or its self-conditioning relabelled copy)
         self.train_data = self.dataset
-        #: p(y) for G's labels when it is not uniform (self-conditioning: the clusters' sizes)
-        self.label_prior: torch.Tensor | None = None
+        self._label_prior: torch.Tensor | None = None  # a loaded run's, see label_prior
         self.self_conditioning: SelfConditioning | None = None
         if clusters and self.dataset is not None:
             data = self.dataset
@@ -140,7 +139,7 @@ class Experiment:
                 data, clusters, every=cfg.stabilisers.self_condition_every, seed=cfg.seed,
                 device=self.device)
             self.train_data = self.self_conditioning.data
-            self.cluster()
+            self.self_conditioning.cluster(self.D)
         self.objective = build_objective(cfg.loss)
         t = cfg.train
         self.stabilisers = Stabilisers(cfg.stabilisers, self.objective, self.G, self.D,
@@ -149,10 +148,17 @@ class Experiment:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=t.betas_d)
         self.ema = EMA(self.G, t.ema_decay, warmup=t.ema_warmup) if t.ema_decay else None
 
-    def cluster(self) -> None:
-        """Self-conditioning: label the training data by k-means on D's current features."""
-        self.self_conditioning.cluster(self.D)
-        self.label_prior = self.self_conditioning.prior
+    @property
+    def label_prior(self) -> torch.Tensor | None:
+        """p(y) for G's labels when it is not uniform: a self-conditioned run's clusters' sizes
+        (from its clustering, or set from the checkpoint when the data are not loaded)."""
+        if self.self_conditioning is not None:
+            return self.self_conditioning.prior
+        return self._label_prior
+
+    @label_prior.setter
+    def label_prior(self, prior: torch.Tensor | None) -> None:
+        self._label_prior = prior
 
     def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
         """Class labels for n generated samples of a conditional model: draws from ``generator``
@@ -251,7 +257,6 @@ class Trainer:
             exp.stabilisers.load_state_dict(state["stabilisers"])
         if exp.self_conditioning is not None:
             exp.self_conditioning.load_state_dict(state["self_condition"])
-            exp.label_prior = exp.self_conditioning.prior
         self.fixed_z = state["fixed_z"].to(exp.device)
         self.step = int(state["step"])
 
@@ -281,7 +286,7 @@ class Trainer:
         for group in exp.opt_d.param_groups:
             group["lr"] = t.lr_d * factor
         if exp.self_conditioning is not None and exp.self_conditioning.due(self.step):
-            exp.cluster()
+            exp.self_conditioning.cluster(D)
             self.fixed_y = exp.labels_for(t.num_fixed_samples)
         G.train()
         D.train()
