@@ -102,12 +102,13 @@ class Experiment:
     touches the disk. ``dataset`` replaces the config's ``data`` section with your own
     :class:`ArrayDataset` or :class:`StreamDataset`. Pass ``sample_shape`` (and ``num_classes``)
     to build the networks without loading the data, e.g. to sample from a checkpoint on a
-    machine that lacks the dataset.
+    machine that lacks the dataset. ``cluster=False`` skips a self-conditioned run's first
+    clustering, for a caller that restores the labels from a checkpoint.
     """
 
     def __init__(self, cfg: ExperimentConfig, device: torch.device | str | None = None, *,
                  dataset: AnyDataset | None = None, sample_shape: tuple[int, ...] | None = None,
-                 num_classes: int | None = None) -> None:
+                 num_classes: int | None = None, cluster: bool = True) -> None:
         self.cfg = cfg
         self.device = resolve_device(str(device) if device is not None else cfg.device)
         torch.manual_seed(cfg.seed)
@@ -139,7 +140,8 @@ class Experiment:
                 data, clusters, every=cfg.stabilisers.self_condition_every, seed=cfg.seed,
                 device=self.device)
             self.train_data = self.self_conditioning.data
-            self.self_conditioning.cluster(self.D)
+            if cluster:
+                self.self_conditioning.cluster(self.D)
         self.objective = build_objective(cfg.loss)
         t = cfg.train
         self.stabilisers = Stabilisers(cfg.stabilisers, self.objective, self.G, self.D,
@@ -197,7 +199,8 @@ class Trainer:
         if not resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
-        self.exp = Experiment(cfg, device, dataset=dataset)
+        # a resumed run takes its cluster labels from the checkpoint: no k-means on the new D
+        self.exp = Experiment(cfg, device, dataset=dataset, cluster=not resume)
         self.batches = batches_for(self.exp.train_data, cfg.train.batch_size, cfg.seed)
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self.fixed_z = self.exp.G.sample_z(
