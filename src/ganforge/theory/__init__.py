@@ -5,7 +5,9 @@ writes its PNG figure(s) into ``out_dir`` and returns::
 
     {"name": str, "figures": [Path, ...], "numbers": {str: float | list}, "checks": [Check, ...]}
 
-where each check is ``{"check": what, "value": float, "target": "< 0.02", "passed": bool}``.
+where each check is ``{"check": what, "value": float, "target": "< 0.02", "passed": bool}``, or
+``passed`` None for a number that is reported beside the checks but is not a target (a known limit
+of a method, with the reason in ``target``).
 ``quick`` trades precision for time (it is what the test-suite runs); the targets are the same.
 """
 

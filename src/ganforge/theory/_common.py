@@ -74,6 +74,12 @@ def check(what: str, value: float, target: str, passed: bool) -> dict[str, Any]:
     return {"check": what, "value": float(value), "target": target, "passed": bool(passed)}
 
 
+def reported(what: str, value: float, why: str) -> dict[str, Any]:
+    """A number shown beside the checks but not a target (``passed`` is None): a known limit of a
+    method, explained by ``why`` and in docs/theory.md."""
+    return {"check": what, "value": float(value), "target": why, "passed": None}
+
+
 def result(name: str, figures: list[Path], numbers: dict[str, Any],
            checks: list[dict[str, Any]]) -> dict[str, Any]:
     return {"name": name, "figures": figures, "numbers": numbers, "checks": checks}
