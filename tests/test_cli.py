@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -71,6 +73,16 @@ def test_presets_lists_descriptions(capsys):
     out = capsys.readouterr().out
     for name in ("digits-dcgan", "mnist-mlp", "mnist-dcgan", "ring8-mlp", "grid25-mlp"):
         assert name in out
+
+
+def test_python_dash_m_ganforge_is_the_command():
+    """`python -m ganforge` (what benchmarks/first_run.py times) runs the same CLI, exit codes included."""
+    ok = subprocess.run([sys.executable, "-m", "ganforge", "presets"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "digits-dcgan" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "ganforge", "train", "no-such-preset"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
 def _idx_bytes(magic, dims, payload):

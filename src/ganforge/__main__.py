@@ -1,0 +1,5 @@
+"""``python -m ganforge`` is the ``ganforge`` command."""
+
+from ganforge.cli import main
+
+raise SystemExit(main())
