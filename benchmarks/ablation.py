@@ -39,7 +39,7 @@ from ganforge.train import Trainer  # noqa: E402
 from toy2d import mean_se  # noqa: E402
 
 TOY_PRESETS = {"ring": "ring8-modes", "grid": "grid25-modes"}
-VANILLA = {"train.lr_g": 2e-4, "train.lr_d": 2e-4}
+VANILLA = {"optim.G.lr": 2e-4, "optim.D.lr": 2e-4}
 #: remedy -> overrides on top of the vanilla toy baseline
 TOY_VARIANTS: dict[str, dict[str, Any]] = {
     "vanilla (non-saturating)": {},
@@ -54,7 +54,7 @@ TOY_VARIANTS: dict[str, dict[str, Any]] = {
                              "stabilisers.historical_averaging_d": 1e-3},
     "label smoothing 0.1": {"stabilisers.label_smoothing": 0.1},
     "instance noise 0.1 (annealed)": {"stabilisers.instance_noise": 0.1},
-    "TTUR (1e-4 / 4e-4)": {"train.lr_g": 1e-4, "train.lr_d": 4e-4},
+    "TTUR (1e-4 / 4e-4)": {"optim.G.lr": 1e-4, "optim.D.lr": 4e-4},
     "EMA 0.999": {"train.ema_decay": 0.999},
     "R1 (gamma 0.03)": {"stabilisers.r1": 0.03},
     "PacGAN4": {"stabilisers.pack": 4},
@@ -88,8 +88,7 @@ def _train(cfg) -> tuple[Trainer, float]:
 
 
 def _generator(trainer: Trainer):
-    exp = trainer.exp
-    return (exp.ema.model if exp.ema is not None else exp.G).eval()
+    return trainer.exp.sampling_network().eval()
 
 
 def toy_run(dataset: str, variant: str, seed: int, quick: bool) -> dict[str, Any]:
@@ -114,7 +113,7 @@ def _evaluate(trainer: Trainer, n: int, seed: int, conditional: bool = False) ->
     ev = Evaluator(dataset, metrics, num_samples=n, seed=0, data_name=cfg.data["name"],
                    data_section=cfg.data)
     G = _generator(trainer)
-    labels = trainer.exp.labels_for(ev.n) if conditional else None
+    labels = trainer.algorithm.labels_for(ev.n) if conditional else None
     with torch.no_grad():
         x = G(G.sample_z(ev.n, torch.Generator().manual_seed(20_000 + seed)), labels).cpu()
     scores = ev.score(x, None if labels is None else labels.cpu())

@@ -47,7 +47,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hinge + SN": {"loss": {"name": "hinge"}, "stabilisers.spectral_norm": True},
     "pacgan4": {"stabilisers.pack": 4},
     # R1 keeps D smooth while G spreads over the modes, then the plain D sharpens them and both
-    # rates decay to 0 (train.penalty_until, train.lr_decay_start); 4x the steps of the others.
+    # rates decay to 0 (algorithm.penalty_until, train.lr_decay_start); 4x the steps of the others.
     "r1 -> sharpen": {"loss": {"name": "r1", "gamma": 0.01}, "train.steps": 10_000,
                       "train.penalty_until": 3_500, "train.lr_schedule": "linear",
                       "train.lr_decay_start": 6_500},
@@ -60,7 +60,7 @@ PRESET_VARIANTS: dict[str, dict[str, str]] = {
 }
 ALL_VARIANTS = [*VARIANTS, *PRESET_VARIANTS]
 #: schedule keys that are step counts: --quick scales them with train.steps
-SCHEDULE_STEPS = ("train.penalty_until", "train.lr_decay_start")
+SCHEDULE_STEPS = ("algorithm.penalty_until", "train.lr_decay_start")
 #: PacGAN, Table 1 (Lin et al., 2018): modes, high-quality %, reverse KL
 PUBLISHED = {
     ("ring", "GAN"): (6.3, 98.2, 0.45), ("grid", "GAN"): (17.3, 94.8, 0.70),
@@ -82,10 +82,11 @@ def train_and_sample(dataset: str, variant: str, seed: int,
     preset = preset_for(dataset, variant)
     overrides = {**VARIANTS.get(variant, {}), "seed": seed}
     if fraction != 1.0:
-        full = load_config(preset, overrides=overrides).train
-        overrides["train.steps"] = max(1, round(full.steps * fraction))
+        full = load_config(preset, overrides=overrides).to_dict()
+        overrides["train.steps"] = max(1, round(full["train"]["steps"] * fraction))
         for key in SCHEDULE_STEPS:
-            value = getattr(full, key.removeprefix("train."))
+            section, name = key.split(".")
+            value = full[section].get(name)
             if value:
                 overrides[key] = round(value * fraction)
     cfg = load_config(preset, overrides=overrides)
@@ -96,12 +97,12 @@ def train_and_sample(dataset: str, variant: str, seed: int,
         while trainer.step < cfg.train.steps:
             trainer.train_step()
         seconds = time.perf_counter() - start
-        exp = trainer.exp
-        G = exp.G.eval()
+        algorithm = trainer.algorithm
+        G = algorithm.generator.eval()
         with torch.no_grad():  # a conditional G draws its labels from p(y) (the clusters' sizes)
-            y = exp.labels_for(N_SCORED, torch.Generator().manual_seed(20_000 + seed))
+            y = algorithm.labels_for(N_SCORED, torch.Generator().manual_seed(20_000 + seed))
             x = G(G.sample_z(N_SCORED, torch.Generator().manual_seed(10_000 + seed)), y)
-    return x, exp.dataset, seconds, cfg.train.steps
+    return x, trainer.exp.dataset, seconds, cfg.train.steps
 
 
 def one_run(dataset: str, variant: str, seed: int, fraction: float = 1.0) -> dict[str, Any]:

@@ -85,7 +85,8 @@ def main() -> None:
 
     gemm = gemm_flops_per_second(device, 1024 if args.quick else 2048, 3 if args.quick else 10)
     sec = statistics.median(times)
-    images = args.batch_size * (cfg.train.n_disc + 1)  # real batch for D, fake batch for G
+    # every repeat of every phase handles one batch (D: real and fake; G: fake)
+    images = args.batch_size * sum(p.repeat for p in trainer.exp.phases)
     row = {
         "preset": args.preset, "device": str(device), "batch_size": args.batch_size,
         "ms_per_step": 1000 * sec, "ms_per_step_iqr": 1000 * (

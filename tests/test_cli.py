@@ -137,7 +137,7 @@ def test_checkpoint_from_another_model_is_refused(tmp_path, capsys):
     edited["model"]["g_hidden"] = [32, 32]
     (out / "config.yaml").write_text(yaml.safe_dump(edited))
     _fails_cleanly(capsys, ["train", "--resume", str(out), "--steps", "6", "--quiet"],
-                   "does not fit this generator")
+                   "does not fit this network G")
 
 
 def test_sample_errors(tmp_path, capsys):

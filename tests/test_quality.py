@@ -92,7 +92,7 @@ def test_self_conditioned_presets_meet_the_mode_collapse_targets(tmp_path, prese
     Trainer(cfg, tmp_path / "run", progress=False).fit()
     run = load_run(tmp_path / "run")
     dataset = __import__("ganforge").build_dataset(cfg.data)
-    labels = run.experiment.labels_for(2500, torch.Generator().manual_seed(1))
+    labels = run.algorithm.labels_for(2500, torch.Generator().manual_seed(1))
     m = mode_metrics(run.sample(2500, seed=123, labels=labels), dataset.centers, dataset.std)
     print(f"{preset}: {m['modes']} modes, {m['high_quality']:.3f} high quality, "
           f"KL {m['reverse_kl']:.4f}")

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("preset", nargs="?", help="preset name (see `ganforge presets`)")
     train.add_argument("--config", help="YAML config file (merged over the preset)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set train.lr_g=1e-4 (repeatable)")
+                       help="override a config value, e.g. --set optim.G.lr=1e-4 (repeatable)")
     train.add_argument("--out", help="run directory (default: runs/PRESET-TIMESTAMP)")
     train.add_argument("--steps", type=int, help="number of generator updates")
     train.add_argument("--seed", type=int, help="random seed")
@@ -79,12 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ref", help="reference dataset for --samples (e.g. mnist, ring8, digits)")
     ev.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
                     help="reference dataset option, e.g. --data root=../shared/data/mnist (repeatable)")
-    ev.add_argument("--metrics", help="comma list from fid,kid,is,prdc,modes,class (default: all that apply)")
+    ev.add_argument("--metrics", help="comma list from fid,kid,is,prdc,modes,class (samples) and elbo,iwae "
+                                      "(likelihood models) (default: all that apply)")
     ev.add_argument("-n", type=int, default=10_000, help="samples per side (default 10000)")
     ev.add_argument("--ema", action="store_true", help="use the EMA generator")
     ev.add_argument("--seed", type=int, default=0, help="seed of the samples and the real split")
     ev.add_argument("--checkpoint", default="final", help="final | last | best | FILE.pt")
-    ev.add_argument("--extractor", default="auto", help="auto | lenet_mnist | lenet_digits | raw | inception")
+    ev.add_argument("--extractor", default="auto",
+                    help="auto | lenet_mnist | lenet_digits | lenet_fashion | raw | inception")
+    ev.add_argument("--importance-samples", type=int, default=1000, metavar="K",
+                    help="k of the importance-weighted bound (iwae metric; default 1000)")
     ev.add_argument("--inception", help="InceptionV3 weights file (for --extractor inception)")
     ev.add_argument("--cache", help="folder for cached reference statistics "
                                     "(default ~/.cache/ganforge/ref_stats)")
@@ -123,8 +127,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
         trainer = Trainer(cfg, run_dir, device=args.device, progress=not args.quiet,
                           callbacks=_eval_callbacks(cfg))
-    print(f"training {cfg.model['name']} on {cfg.data['name']} for {cfg.train.steps} steps "
-          f"on {trainer.exp.device} -> {run_dir}")
+    print(f"training {cfg.model['name']} ({cfg.algorithm['name']}) on {cfg.data['name']} for "
+          f"{cfg.train.steps} steps on {trainer.exp.device} -> {run_dir}")
     trainer.fit()
     if trainer.step >= cfg.train.steps:
         last = sorted((run_dir / "samples").glob("*.png"))
@@ -204,7 +208,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _eval_callbacks(cfg) -> list:
     if not cfg.eval.every:
         return []
-    from ganforge.metrics.callback import EvalCallback
+    from ganforge.train.eval_callback import EvalCallback
 
     # class metrics compare with the dataset's labels, which a self-conditioned G never saw
     return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=cfg.class_conditional)]
@@ -215,7 +219,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from ganforge.config import parse_override
     from ganforge.data import build_dataset
-    from ganforge.metrics.evaluate import Evaluator, format_table, parse_metrics
+    from ganforge.metrics.evaluate import Evaluator, format_table
+    from ganforge.metrics.registry import get_metric, parse_metrics
 
     if (args.run_dir is None) == (args.samples is None):
         raise GanforgeError("pass either RUN_DIR or --samples FILE.npz --ref DATASET",
@@ -224,6 +229,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise GanforgeError(f"-n must be at least 2, got {args.n}", "pass e.g. -n 10000")
     metrics = parse_metrics(args.metrics) if args.metrics else None
     options = dict(parse_override(item) for item in args.data)
+    run = None
     if args.samples is not None:
         if not args.ref:
             raise GanforgeError("--samples needs --ref DATASET", "e.g. --ref mnist --data root=DIR")
@@ -249,28 +255,67 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   "ema": args.ema, "sample_seed": args.seed}
     if not output.parent.is_dir():
         raise GanforgeError(f"directory {output.parent} does not exist", "create it first")
-    dataset = build_dataset(section)
-    cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "ganforge" / "ref_stats"
-    ev = Evaluator(dataset, metrics, extractor=args.extractor, num_samples=args.n, seed=args.seed,
-                   data_name=section["name"], data_section=section, cache_dir=cache,
-                   inception_path=args.inception, conditional=labels is not None or (
-                       args.samples is None and run.config.class_conditional))
-    if args.samples is None:
-        labels = run.labels(ev.n)
-        samples = run.sample(ev.n, ema=args.ema, seed=args.seed, labels=labels)
-    result = {"metrics": ev.score(samples, labels if "class" in ev.groups else None),
-              "baseline": ev.baseline(),
-              "generated_samples": min(len(samples), ev.n), **source, **ev.describe()}
-    print(f"{result['generated_samples']} generated vs {ev.n} real samples "
-          f"(real data: {section['name']}), extractor {ev.extractor.id} "
-          f"(sha256 {ev.extractor.checksum[:12]})")
-    if ev.n < args.n:
-        print(f"note: -n {args.n} capped to {ev.n}, half of the real data (the other half is the "
-              f"real-vs-real baseline)")
+    model_metrics = [m for m in metrics or [] if get_metric(m).source == "model"]
+    sample_metrics = None if metrics is None else [m for m in metrics if m not in model_metrics]
+    result: dict = {"metrics": {}, "baseline": {}}
+    if run is not None and (model_metrics or metrics is None):
+        result.update(_likelihood_metrics(run, section, options, model_metrics or None, args))
+    if sample_metrics != []:
+        dataset = build_dataset(section)
+        cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "ganforge" / "ref_stats"
+        conditional = labels is not None or (run is not None and run.config.class_conditional)
+        ev = Evaluator(dataset, sample_metrics, extractor=args.extractor, num_samples=args.n,
+                       seed=args.seed, data_name=section["name"], data_section=section,
+                       cache_dir=cache, inception_path=args.inception, conditional=conditional)
+        if run is not None:
+            labels = run.labels(ev.n)
+            samples = run.sample(ev.n, ema=args.ema, seed=args.seed, labels=labels)
+        result["metrics"].update(ev.score(samples, labels if "class" in ev.groups else None))
+        result["baseline"].update(ev.baseline())
+        result.update(generated_samples=min(len(samples), ev.n), **ev.describe())
+        print(f"{result['generated_samples']} generated vs {ev.n} real samples "
+              f"(real data: {section['name']}), extractor {ev.extractor.id} "
+              f"(sha256 {ev.extractor.checksum[:12]})")
+        if ev.n < args.n:
+            print(f"note: -n {args.n} capped to {ev.n}, half of the real data (the other half is the "
+                  f"real-vs-real baseline)")
+    result.update(source)
     print(format_table(result))
     atomic_write_text(output, json.dumps(result, indent=2) + "\n")
     print(f"wrote {output}")
     return 0
+
+
+def _likelihood_metrics(run, section: dict, options: dict, requested: list[str] | None,
+                        args: argparse.Namespace) -> dict:
+    """The model metrics (elbo, iwae) on held-out data: the test split of a dataset that has
+    splits, unless ``--data split=...`` says otherwise."""
+    import inspect
+
+    from ganforge.data import DATASETS, build_dataset
+    from ganforge.metrics.likelihood import evaluate_likelihood
+    from ganforge.metrics.registry import MetricContext, select_metrics
+
+    ctx = MetricContext(algorithm=run.algorithm)
+    if requested is None:
+        names = select_metrics(None, ctx, source="model")
+    else:
+        names = select_metrics(requested, ctx, source="model")
+    if not names:
+        return {}
+    held_out = dict(section)
+    if "split" not in options and "split" in inspect.signature(DATASETS.get(section["name"])).parameters:
+        held_out["split"] = "test"
+    data = build_dataset(held_out)
+    x = data.x[: args.n]
+    print(f"likelihood on {len(x)} held-out images of {held_out['name']}"
+          f"{' (' + held_out['split'] + ' split)' if 'split' in held_out else ''}, "
+          f"k = {args.importance_samples} importance samples")
+    values = evaluate_likelihood(run.algorithm, x, names, importance_samples=args.importance_samples,
+                                 seed=args.seed)
+    return {"metrics": values, "baseline": {},
+            "likelihood": {"data": held_out, "images": len(x), "importance_samples": args.importance_samples,
+                           "units": "nats per image"}}
 
 
 def cmd_theory(args: argparse.Namespace) -> int:

@@ -5,15 +5,24 @@ A config is a small tree::
     description: one line shown by `ganforge presets`
     seed: 0
     device: auto              # auto | cpu | cuda | cuda:N | mps
+    algorithm: {name: gan}                   # the way of training (train/algorithms/), its options
     data:  {name: digits, size: 16}          # keys of the dataset builder
     model: {name: dcgan, width: 64}          # keys of the model builder
-    loss:  {name: non-saturating}            # keys of the objective
+    loss:  {name: non-saturating}            # keys of the GAN objective
+    optim: {G: {name: adam, lr: 2e-4, betas: [0.5, 0.999]}, D: {...}}  # per optimiser, any torch.optim
+    phases: {D: {repeat: 2}}                 # per phase: every, repeat, start, stop
     train: {steps: 3000, batch_size: 64, ...} # TrainConfig below
     stabilisers: {spectral_norm: true, ...}  # StabiliserConfig below
 
 Resolution order: built-in defaults < preset < ``--config FILE`` < ``--set`` overrides. The
-``train`` section is type-checked here; ``data``/``model``/``loss`` sections are checked against
-their builders' signatures when the experiment is built (before anything is written to disk).
+``train``, ``stabilisers`` and ``eval`` sections are type-checked here; the other sections are
+checked by the registry that owns them (algorithm, dataset, model, objective, optimiser, metric)
+when the experiment is built, before anything is written to disk. This module imports nothing
+from ``train``, ``models`` or ``metrics``.
+
+The layout before algorithms were plug-ins kept the optimisers in ``train`` (``lr_g``, ``lr_d``,
+``betas_g``, ``betas_d``, ``n_disc``, ``penalty_until``): :func:`translate_legacy` maps those keys
+(in presets, files, ``--set`` overrides and the ``config.yaml`` of old runs) to the new sections.
 """
 
 from __future__ import annotations
@@ -38,28 +47,20 @@ LR_SCHEDULES = ("constant", "linear")
 
 @dataclass
 class TrainConfig:
-    """The optimisation schedule (Adam for both networks, k = ``n_disc`` D steps per G step).
+    """The loop's schedule, shared by every algorithm (the optimisers live in ``optim``, the
+    phases in ``phases``).
 
     ``lr_schedule``: ``constant``, or ``linear``: the base rates until ``lr_decay_start``, then a
     linear decay to 0 at ``steps`` (a run shorter than ``lr_decay_start`` keeps the base rates,
-    so ``--steps`` can shorten a preset). ``penalty_until``: D's gradient penalties (the loss's R1 or
-    GP term and ``stabilisers.r1``) apply at steps before it and are dropped from then on, a
-    smooth-then-sharpen schedule (null: throughout).
-    Separate ``lr_g`` and ``lr_d`` are the two time-scale update rule (TTUR, Heusel et al. 2017).
-    ``ema_decay`` keeps an exponential moving average of G's weights for sampling, with the
-    warm-up beta_t = min(decay, (1 + t) / (10 + t)) unless ``ema_warmup`` is false.
+    so ``--steps`` can shorten a preset). ``ema_decay`` keeps an exponential moving average of
+    the algorithm's sampling network(s) (G), with the warm-up beta_t = min(decay, (1 + t) / (10 + t))
+    unless ``ema_warmup`` is false.
     """
 
     steps: int = 2000
     batch_size: int = 64
-    n_disc: int = 1
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas_g: tuple[float, float] = (0.5, 0.999)
-    betas_d: tuple[float, float] = (0.5, 0.999)
     lr_schedule: str = "constant"
     lr_decay_start: int = 0
-    penalty_until: int | None = None
     ema_decay: float | None = None
     ema_warmup: bool = True
     log_every: int = 25
@@ -69,24 +70,18 @@ class TrainConfig:
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
-        positive = ("steps", "batch_size", "n_disc", "log_every", "sample_every",
-                    "checkpoint_every", "num_fixed_samples")
+        positive = ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
+                    "num_fixed_samples")
         for name in positive:
             if getattr(self, name) < 1:
                 raise GanforgeError(f"train.{name} must be at least 1, got {getattr(self, name)}",
                                     f"set train.{name} to a positive integer")
-        for name in ("lr_g", "lr_d"):
-            if not getattr(self, name) > 0:
-                raise GanforgeError(f"train.{name} must be positive", f"set e.g. train.{name}=2e-4")
         if self.lr_schedule not in LR_SCHEDULES:
             raise GanforgeError(f"unknown train.lr_schedule {self.lr_schedule!r}",
                                 f"choose one of: {', '.join(LR_SCHEDULES)}")
         if self.lr_decay_start < 0:
             raise GanforgeError(f"train.lr_decay_start={self.lr_decay_start} is negative",
                                 "set it to the step at which the linear decay starts, e.g. 0")
-        if self.penalty_until is not None and self.penalty_until < 0:
-            raise GanforgeError(f"train.penalty_until={self.penalty_until} is negative",
-                                "set it to the step at which to drop D's gradient penalty, or null")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise GanforgeError("train.ema_decay must lie in (0, 1)",
                                 "use e.g. 0.999, or null to disable EMA")
@@ -162,21 +157,40 @@ class StabiliserConfig:
         if self.instance_noise_anneal is not None and self.instance_noise_anneal < 1:
             raise GanforgeError("stabilisers.instance_noise_anneal must be at least 1 step",
                                 "set a positive number of steps, or null for the whole run")
-        if self.diffaugment:
-            from ganforge.train.augment import parse_policy
 
-            parse_policy(self.diffaugment)
-
-    def discriminator_extras(self):
-        """The architecture options, for :func:`ganforge.models.build`."""
-        from ganforge.models.compose import DiscriminatorExtras
-
-        mbd = (self.mbd_kernels, self.mbd_kernel_dim) if self.minibatch_discrimination else None
-        return DiscriminatorExtras(spectral_norm=self.spectral_norm, pack=self.pack,
-                                   minibatch_std=self.minibatch_std, minibatch_discrimination=mbd)
+    def is_default(self) -> bool:
+        return self == StabiliserConfig()
 
 
-EVAL_METRICS = ("fid", "kid", "is", "prdc", "modes", "class")
+@dataclass
+class PhaseConfig:
+    """When one phase of an algorithm runs (every phase has defaults set by its algorithm; these
+    keys override them): at steps ``start <= step < stop`` with ``(step - start) % every == 0``,
+    ``repeat`` times in a row. ``stop`` null: to the end."""
+
+    every: int | None = None
+    repeat: int | None = None
+    start: int | None = None
+    stop: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("every", "repeat"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise GanforgeError(f"phase {name} must be at least 1, got {value}",
+                                    f"set phases.<PHASE>.{name} to a positive integer")
+        for name in ("start", "stop"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise GanforgeError(f"phase {name} must be a step >= 0, got {value}",
+                                    f"set phases.<PHASE>.{name} to a step number, or null")
+
+    def overrides(self) -> dict[str, int | None]:
+        """The keys the config sets (None: keep the algorithm's default), ``stop`` included."""
+        out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "stop"}
+        if self.stop is not None:
+            out["stop"] = self.stop
+        return out
 
 
 @dataclass
@@ -198,20 +212,17 @@ class EvalConfig:
         if self.num_samples < 2:
             raise GanforgeError(f"eval.num_samples must be at least 2, got {self.num_samples}",
                                 "set e.g. eval.num_samples=2000")
+        # metric and extractor names are checked by the metric registry when training starts
         if isinstance(self.metrics, str):
             self.metrics = [m.strip() for m in self.metrics.split(",") if m.strip()]
         if self.metrics is not None:
             if not isinstance(self.metrics, list) or not self.metrics or not all(
-                    isinstance(m, str) and m in EVAL_METRICS for m in self.metrics):
-                raise GanforgeError(f"eval.metrics must be a list drawn from {', '.join(EVAL_METRICS)}, "
-                                    f"got {self.metrics!r}", "set e.g. eval.metrics=[fid,kid]")
+                    isinstance(m, str) for m in self.metrics):
+                raise GanforgeError(f"eval.metrics must be a list of metric names, got {self.metrics!r}",
+                                    "set e.g. eval.metrics=[fid,kid]")
         if self.best is not None and not isinstance(self.best, str):
             raise GanforgeError(f"eval.best must be a metric name, got {self.best!r}",
                                 "set e.g. eval.best=fid")
-        extractors = ("auto", "lenet_mnist", "lenet_digits", "raw", "inception")
-        if self.extractor not in extractors:
-            raise GanforgeError(f"unknown eval.extractor {self.extractor!r}",
-                                f"choose one of: {', '.join(extractors)}")
 
 
 @dataclass
@@ -219,9 +230,12 @@ class ExperimentConfig:
     description: str = ""
     seed: int = 0
     device: str = "auto"
+    algorithm: dict[str, Any] = field(default_factory=lambda: {"name": "gan"})
     data: dict[str, Any] = field(default_factory=lambda: {"name": "digits"})
     model: dict[str, Any] = field(default_factory=lambda: {"name": "dcgan"})
-    loss: dict[str, Any] = field(default_factory=lambda: {"name": "non-saturating"})
+    loss: dict[str, Any] = field(default_factory=dict)
+    optim: dict[str, Any] = field(default_factory=dict)
+    phases: dict[str, PhaseConfig] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     stabilisers: StabiliserConfig = field(default_factory=StabiliserConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -238,7 +252,48 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, tree: dict[str, Any]) -> ExperimentConfig:
-        return _from_dict(cls, tree, prefix="")
+        """Validate a config tree (the legacy layout is translated first)."""
+        tree = translate_legacy(tree)
+        if isinstance(tree.get("algorithm"), dict) and "name" not in tree["algorithm"]:
+            tree = {**tree, "algorithm": {"name": "gan", **tree["algorithm"]}}  # legacy trees: a GAN
+        phases = tree.get("phases") or {}
+        if not isinstance(phases, dict):
+            raise GanforgeError(f"phases must be a mapping of phase names, got {phases!r}",
+                                "set e.g. phases.D.repeat=2")
+        cfg = from_mapping(cls, {**tree, "phases": {}}, prefix="")
+        cfg.phases = {str(name): from_mapping(PhaseConfig, value or {}, prefix=f"phases.{name}.")
+                      for name, value in phases.items()}
+        for name in ("algorithm", "data", "model"):
+            if "name" not in getattr(cfg, name):
+                raise GanforgeError(f"the {name} section has no 'name'", f"add {name}.name")
+        return cfg
+
+
+# --------------------------------------------------------------------------- the legacy layout
+
+#: ``train.<key>`` of the layout before algorithm plug-ins -> its dotted place now
+LEGACY_KEYS = {
+    "train.lr_g": "optim.G.lr", "train.lr_d": "optim.D.lr",
+    "train.betas_g": "optim.G.betas", "train.betas_d": "optim.D.betas",
+    "train.n_disc": "phases.D.repeat", "train.penalty_until": "algorithm.penalty_until",
+}
+
+
+def translate_key(dotted: str) -> str:
+    """``train.lr_g`` -> ``optim.G.lr`` (other keys unchanged)."""
+    return LEGACY_KEYS.get(dotted, dotted)
+
+
+def translate_legacy(tree: dict[str, Any]) -> dict[str, Any]:
+    """Move the legacy ``train`` keys of a (partial) config tree to their new sections; a value
+    already set in the new place by the same tree wins only when the legacy key is absent."""
+    train = tree.get("train")
+    if not isinstance(train, dict) or not any(f"train.{k}" in LEGACY_KEYS for k in train):
+        return tree
+    out = copy.deepcopy(tree)
+    for key in [k for k in train if f"train.{k}" in LEGACY_KEYS]:
+        out = apply_overrides(out, {LEGACY_KEYS[f"train.{key}"]: out["train"].pop(key)})
+    return out
 
 
 # --------------------------------------------------------------------------- presets
@@ -344,12 +399,12 @@ def load_config(preset: str | None = None, config_file: str | Path | None = None
     if preset is None and config_file is None:
         preset = DEFAULT_PRESET
     if preset is not None:
-        tree = merge(tree, load_preset(preset))
+        tree = merge(tree, translate_legacy(load_preset(preset)))
     if config_file is not None:
-        tree = merge(tree, _read_yaml(Path(config_file), "config file"))
+        tree = merge(tree, translate_legacy(_read_yaml(Path(config_file), "config file")))
     if isinstance(overrides, list):
         overrides = dict(parse_override(item) for item in overrides)
-    tree = apply_overrides(tree, overrides or {})
+    tree = apply_overrides(tree, {translate_key(k): v for k, v in (overrides or {}).items()})
     return ExperimentConfig.from_dict(tree)
 
 
@@ -368,7 +423,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _from_dict(cls: type, tree: Any, prefix: str) -> Any:
+def from_mapping(cls: type, tree: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, type-checking every key (``prefix`` names the
+    section in errors, e.g. ``"train."``); unknown keys are errors naming the accepted ones."""
     where = prefix.rstrip(".") or "the config"
     if not isinstance(tree, dict):
         raise GanforgeError(f"{where} must be a mapping, got {type(tree).__name__}",
@@ -383,7 +440,7 @@ def _from_dict(cls: type, tree: Any, prefix: str) -> Any:
     for key, value in tree.items():
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = _from_dict(hint, value, f"{prefix}{key}.")
+            kwargs[key] = from_mapping(hint, value, f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(value, hint, f"{prefix}{key}")
     return cls(**kwargs)

@@ -95,4 +95,4 @@ def test_each_objective_trains_with_the_real_trainer(tmp_path, loss):
     stats = [trainer.train_step() for _ in range(4)]
     assert all(torch.isfinite(torch.tensor([s["loss_D"], s["loss_G"]])).all() for s in stats)
     if loss["name"] == "wgan":
-        assert all(p.abs().max() <= 0.02 + 1e-7 for p in trainer.exp.D.parameters())
+        assert all(p.abs().max() <= 0.02 + 1e-7 for p in trainer.algorithm.D.parameters())

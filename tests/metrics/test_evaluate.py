@@ -11,10 +11,11 @@ from ganforge.cli import main
 from ganforge.config import ExperimentConfig
 from ganforge.data import build_dataset
 from ganforge.errors import GanforgeError
-from ganforge.metrics.callback import EvalCallback
-from ganforge.metrics.evaluate import Evaluator, evaluate_samples, resolve_best
+from ganforge.metrics.evaluate import Evaluator, evaluate_samples
 from ganforge.metrics.fid import fid_from_features
+from ganforge.metrics.registry import MetricContext, metric_columns, metric_names, resolve_best
 from ganforge.train import Trainer
+from ganforge.train.eval_callback import EvalCallback
 from ganforge.viz.curves import read_metrics
 from tests.conftest import TINY_RING
 
@@ -62,10 +63,37 @@ def test_inapplicable_metrics_and_best_are_user_errors():
         Evaluator(build_dataset({"name": "digits"}), "modes", num_samples=100)
     with pytest.raises(GanforgeError, match="unknown metric"):
         Evaluator(ring, "fd", num_samples=100)
-    assert resolve_best("kid", ["kid_raw", "kid_std_raw"]) == ("kid_raw", False)
-    assert resolve_best("precision", ["fid_raw", "precision_raw"]) == ("precision_raw", True)
+    raw = MetricContext(extractor_id="raw", kind="points", modes="mixture")
+    assert resolve_best("kid", metric_columns(["kid"], raw)) == ("kid_raw", False)
+    assert resolve_best("precision", metric_columns(["fid", "prdc"], raw)) == ("precision_raw", True)
+    assert resolve_best("reverse_kl", metric_columns(["modes"], raw)) == ("reverse_kl", False)
     with pytest.raises(GanforgeError, match="eval.best"):
-        resolve_best("is", ["fid_raw"])
+        resolve_best("is", metric_columns(["fid"], raw))
+    with pytest.raises(GanforgeError, match="eval.best"):  # a std is not a figure of merit
+        resolve_best("kid_std", metric_columns(["kid"], raw))
+
+
+def test_registry_directions_and_applicability():
+    """Every registered metric names its columns and a direction; applicability is asked of the
+    context (the dataset's declared capabilities), never of a dataset name."""
+    assert {"fid", "kid", "is", "prdc", "modes", "class", "elbo", "iwae"} <= set(metric_names())
+    lenet = MetricContext(extractor_id="lenet_mnist", has_logits=True, labelled=True)
+    cols = metric_columns(["fid", "is", "class"], lenet)
+    assert cols == {"fid_lenet_mnist": False, "is_lenet_mnist": True, "is_std_lenet_mnist": None,
+                    "class_match_lenet_mnist": True, "intra_fid_lenet_mnist": False}
+    stacked = MetricContext(extractor_id="lenet_mnist", has_logits=True, modes="stacked")
+    assert metric_columns(["modes"], stacked) == {"modes_stacked_lenet_mnist": True,
+                                                  "kl_stacked_lenet_mnist": False}
+    from ganforge.metrics.registry import select_metrics
+
+    assert "class" not in select_metrics(None, lenet)  # only for conditional samples
+    assert "class" in select_metrics(None, MetricContext(extractor_id="lenet_mnist", has_logits=True,
+                                                         labelled=True, conditional=True))
+    assert select_metrics(None, lenet, source="model") == []  # a GAN has no likelihood
+    with pytest.raises(GanforgeError, match="likelihood"):
+        select_metrics(["iwae"], lenet)
+    with pytest.raises(GanforgeError, match="no labels"):
+        select_metrics(["class"], MetricContext(extractor_id="lenet_mnist", has_logits=True))
 
 
 def _tiny_cfg(**eval_section):

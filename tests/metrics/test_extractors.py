@@ -80,12 +80,20 @@ def test_extractor_shapes_and_resizing():
     assert f.shape == (5, 2) and lg is None
 
 
-def test_auto_extractor_choice():
-    assert auto_extractor_name("ring8") == "raw"
-    assert auto_extractor_name("mnist") == "lenet_mnist"
-    assert auto_extractor_name("stacked-mnist") == "lenet_mnist"
-    assert auto_extractor_name("digits") == "lenet_digits"
-    assert auto_extractor_name("folder") == "inception"
+def test_auto_extractor_asks_the_dataset_not_its_name():
+    from ganforge.data import ArrayDataset, build_dataset
+    from ganforge.data.mnist import SOURCES
+
+    assert auto_extractor_name(build_dataset({"name": "ring8"})) == "raw"
+    assert auto_extractor_name(build_dataset({"name": "digits"})) == "lenet_digits"
+    assert SOURCES["mnist"].extractor == "lenet_mnist"
+    assert SOURCES["fashion-mnist"].extractor == "lenet_fashion"
+    # a dataset named like a known one but declaring nothing gets InceptionV3 (images) or raw
+    impostor = ArrayDataset(torch.zeros(4, 1, 8, 8), name="digits")
+    assert auto_extractor_name(impostor) == "inception"
+    assert auto_extractor_name(ArrayDataset(torch.zeros(4, 3), name="mnist")) == "raw"
+    declared = ArrayDataset(torch.zeros(4, 1, 8, 8), name="my-scans", extractor="lenet_digits")
+    assert auto_extractor_name(declared) == "lenet_digits"
     with pytest.raises(GanforgeError, match="unknown extractor"):
         build_extractor("vgg")
 

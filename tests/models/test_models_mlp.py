@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.config import load_preset
 from ganforge.errors import GanforgeError
 from ganforge.models import build
-from ganforge.models.mlp import MNIST_PRESET, MLPDiscriminator, MLPGenerator
+from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 
 
 def linear_dims(module: nn.Module) -> list[tuple[int, int]]:
@@ -45,7 +46,7 @@ def test_images_get_a_tanh_output_in_image_shape() -> None:
 
 
 def test_seed_mnist_preset_is_the_reference_architecture() -> None:
-    G, D = build(MNIST_PRESET, (1, 28, 28))
+    G, D = build(load_preset("mnist-mlp")["model"], (1, 28, 28))
     assert G.z_dim == 100
     assert linear_dims(G) == [(100, 256), (256, 512), (512, 1024), (1024, 784)]
     assert linear_dims(D) == [(784, 1024), (1024, 512), (512, 256), (256, 1)]

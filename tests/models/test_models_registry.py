@@ -7,11 +7,11 @@ import torch
 
 import ganforge.models as models
 from ganforge.errors import GanforgeError
-from ganforge.models import base
+from ganforge.models import base, compose
 
 
 def test_reexports_and_registered_families() -> None:
-    assert models.build is base.build and models.MODELS is base.MODELS
+    assert models.build is compose.build and models.MODELS is base.MODELS
     assert models.Generator is base.Generator and models.Discriminator is base.Discriminator
     assert models.register_model is base.register_model
     assert {"dcgan", "mlp"} <= set(models.MODELS.names())

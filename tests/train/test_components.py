@@ -25,11 +25,13 @@ def test_shuffled_batches_visit_every_sample_once_per_epoch_and_resume_exactly()
         source.next()
     assert source.epoch == 1
     state = source.state_dict()
-    expected = [source.next()[0] for _ in range(30)]
+    expected = [source.next() for _ in range(30)]
+    assert set(expected[0]) == {"x", "y"}  # a batch names its fields
     clone = ShuffledBatches(ds, batch_size=100, seed=123)
     clone.load_state_dict(state)
     for want in expected:
-        assert torch.equal(clone.next()[0], want)
+        got = clone.next()
+        assert torch.equal(got["x"], want["x"]) and torch.equal(got["y"], want["y"])
 
 
 def test_shuffled_batches_reject_tiny_datasets():
@@ -42,10 +44,12 @@ def test_stream_batches_resume_exactly():
     source = StreamBatches(build_dataset({"name": "ring8"}), 64, seed=4)
     source.next()
     state = source.state_dict()
-    a = source.next()[0]
+    a = source.next()["x"]
     other = StreamBatches(build_dataset({"name": "ring8"}), 64, seed=99)
     other.load_state_dict(state)
-    assert torch.equal(other.next()[0], a)
+    assert torch.equal(other.next()["x"], a)
+    unlabelled = StreamBatches(build_dataset({"name": "moons"}), 8, seed=0)
+    assert set(unlabelled.next()) == {"x"}
 
 
 def test_ema_follows_the_warmup_formula():

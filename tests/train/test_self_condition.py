@@ -141,25 +141,25 @@ def test_training_uses_the_clusters_never_the_datasets_labels(tmp_path):
     for i, data in enumerate((pool, shuffled)):
         trainer = Trainer(cfg, tmp_path / f"run{i}", progress=False, dataset=data)
         assert trainer.exp.num_classes == 12
-        assert trainer.batches.dataset is trainer.exp.self_conditioning.data
+        assert trainer.batches.dataset is trainer.algorithm.self_conditioning.data
         for _ in range(4):
             trainer.train_step()
         runs.append(trainer)
-    assert torch.equal(runs[0].exp.train_data.y, runs[1].exp.train_data.y)
-    for a, b in zip(runs[0].exp.G.parameters(), runs[1].exp.G.parameters(), strict=True):
+    assert torch.equal(runs[0].algorithm.train_data.y, runs[1].algorithm.train_data.y)
+    for a, b in zip(runs[0].algorithm.G.parameters(), runs[1].algorithm.G.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
 def test_generator_labels_are_drawn_from_the_cluster_sizes(tmp_path):
     trainer = Trainer(_cfg(), tmp_path / "run", progress=False)
-    exp = trainer.exp
+    exp = trainer.algorithm
     prior = exp.label_prior
     assert torch.equal(prior, exp.self_conditioning.prior) and not torch.allclose(
         prior, torch.full_like(prior, 1 / 12))
     draws = exp.labels_for(20_000, torch.Generator().manual_seed(0))
     observed = torch.bincount(draws, minlength=12).numpy()
     assert chisquare(observed, prior.double().numpy() * 20_000).pvalue > 1e-3
-    fixed = torch.bincount(trainer.fixed_y, minlength=12).double()
+    fixed = torch.bincount(trainer.algorithm.fixed_y, minlength=12).double()
     assert (fixed - 40 * prior.double()).abs().max() <= 1.0
 
 
@@ -167,18 +167,20 @@ def test_reclustering_runs_on_schedule_and_resume_continues_exactly(tmp_path):
     cfg = _cfg(**{"stabilisers.self_condition_every": 3})
     whole = Trainer(cfg, tmp_path / "whole", progress=False)
     whole.fit()
-    assert whole.exp.self_conditioning.rounds == 1 + 2  # at the start, then before steps 3 and 6
+    assert whole.algorithm.self_conditioning.rounds == 1 + 2  # at the start, then before steps 3 and 6
 
     half = _cfg(**{"stabilisers.self_condition_every": 3, "train.steps": 4})
     Trainer(half, tmp_path / "split", progress=False).fit()
     resumed = Trainer(cfg, tmp_path / "split", progress=False, resume=True)
-    assert resumed.exp.self_conditioning.rounds == 2
+    assert resumed.algorithm.self_conditioning.rounds == 2
     resumed.fit()
-    assert torch.equal(resumed.exp.train_data.y, whole.exp.train_data.y)
-    assert torch.equal(resumed.exp.label_prior, whole.exp.label_prior)
-    for a, b in zip(resumed.exp.G.state_dict().values(), whole.exp.G.state_dict().values(), strict=True):
+    assert torch.equal(resumed.algorithm.train_data.y, whole.algorithm.train_data.y)
+    assert torch.equal(resumed.algorithm.label_prior, whole.algorithm.label_prior)
+    mine, theirs = resumed.algorithm.G.state_dict(), whole.algorithm.G.state_dict()
+    for a, b in zip(mine.values(), theirs.values(), strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(resumed.exp.D.state_dict().values(), whole.exp.D.state_dict().values(), strict=True):
+    mine, theirs = resumed.algorithm.D.state_dict(), whole.algorithm.D.state_dict()
+    for a, b in zip(mine.values(), theirs.values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -196,9 +198,9 @@ def test_a_saved_run_samples_in_proportion_to_the_clusters(tmp_path):
     trainer = Trainer(_cfg(), tmp_path / "run", progress=False)
     trainer.fit()
     run = load_run(tmp_path / "run")
-    assert torch.equal(run.experiment.label_prior, trainer.exp.label_prior)
+    assert torch.equal(run.algorithm.label_prior, trainer.algorithm.label_prior)
     labels = run.labels(600)
-    assert (torch.bincount(labels, minlength=12).double() - 600 * run.experiment.label_prior).abs().max() <= 1
+    assert (torch.bincount(labels, minlength=12).double() - 600 * run.algorithm.label_prior).abs().max() <= 1
     assert run.sample(600).shape == (600, 2)
     assert main(["sample", str(tmp_path / "run"), "-n", "30", "-o", str(tmp_path / "s.png")]) == 0
     # cluster ids are not the dataset's classes: no class-match metrics for a self-conditioned run
@@ -234,7 +236,7 @@ def test_self_conditioned_preset_covers_the_grid_in_a_short_run(tmp_path):
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     while trainer.step < cfg.train.steps:
         trainer.train_step()
-    exp = trainer.exp
+    exp = trainer.algorithm
     with torch.no_grad():
         x = exp.G(exp.G.sample_z(2500, torch.Generator().manual_seed(1)),
                   exp.labels_for(2500, torch.Generator().manual_seed(2)))

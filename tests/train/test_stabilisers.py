@@ -64,9 +64,9 @@ def test_resume_is_bit_identical_with_stabilisers_and_conditioning(tmp_path, tre
     b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
     _assert_same_state(a, b)
     for key in ("history_g", "history_d"):
-        if a["stabilisers"][key] is not None:
-            for name, t in a["stabilisers"][key]["averages"].items():
-                assert torch.equal(t, b["stabilisers"][key]["averages"][name])
+        if a["algorithm"]["stabilisers"][key] is not None:
+            for name, t in a["algorithm"]["stabilisers"][key]["averages"].items():
+                assert torch.equal(t, b["algorithm"]["stabilisers"][key]["averages"][name])
 
 
 def test_every_term_is_logged_and_finite(tmp_path):
@@ -100,14 +100,14 @@ def test_label_smoothing_is_the_bce_with_a_soft_real_target(tmp_path):
     tree = _tree(TINY_RING, stabilisers={"label_smoothing": 0.2})
     trainer = Trainer(ExperimentConfig.from_dict(tree), tmp_path / "run", progress=False)
     captured = {}
-    original = trainer.exp.D.evaluate
+    original = trainer.algorithm.D.evaluate
 
     def spy(x, y=None):
         out = original(x, y)
         captured.setdefault("outs", []).append(out.logits.detach())
         return out
 
-    trainer.exp.D.evaluate = spy
+    trainer.algorithm.D.evaluate = spy
     stats = trainer.train_step()
     real_logits, fake_logits = captured["outs"][:2]
     expected = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 0.8))
@@ -118,9 +118,9 @@ def test_label_smoothing_is_the_bce_with_a_soft_real_target(tmp_path):
 def test_ema_without_warmup_keeps_a_constant_decay(tmp_path):
     tree = _tree(TINY_DIGITS, train={"ema_warmup": False, "steps": 1})
     trainer = Trainer(ExperimentConfig.from_dict(tree), tmp_path / "run", progress=False)
-    before = {k: v.clone() for k, v in trainer.exp.ema.model.state_dict().items()}
+    before = {k: v.clone() for k, v in trainer.exp.emas["G"].model.state_dict().items()}
     trainer.train_step()
-    after, live = trainer.exp.ema.model.state_dict(), trainer.exp.G.state_dict()
+    after, live = trainer.exp.emas["G"].model.state_dict(), trainer.algorithm.G.state_dict()
     name = "net.project.0.weight"  # theta_ema = 0.9 theta_ema + 0.1 theta from the first update
     torch.testing.assert_close(after[name], 0.9 * before[name] + 0.1 * live[name])
 
@@ -129,8 +129,8 @@ def test_ttur_gives_each_network_its_own_learning_rate(tmp_path):
     tree = _tree(TINY_RING, train={"lr_g": 1e-4, "lr_d": 4e-4})
     trainer = Trainer(ExperimentConfig.from_dict(tree), tmp_path / "run", progress=False)
     trainer.train_step()
-    assert trainer.exp.opt_g.param_groups[0]["lr"] == 1e-4
-    assert trainer.exp.opt_d.param_groups[0]["lr"] == 4e-4
+    assert trainer.exp.optimizers["G"].param_groups[0]["lr"] == 1e-4
+    assert trainer.exp.optimizers["D"].param_groups[0]["lr"] == 4e-4
 
 
 @pytest.mark.parametrize(("overrides", "match"), [

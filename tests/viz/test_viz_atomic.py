@@ -15,7 +15,7 @@ from ganforge.viz import plot_2d_field, plot_all, save_grid
 def test_successful_writes_leave_only_the_targets(tmp_path):
     save_grid(torch.zeros(4, 1, 8, 8), tmp_path / "grid.png")
     plot_2d_field(np.zeros((3, 2)), np.ones((3, 2)), tmp_path / "field.png", resolution=10)
-    (tmp_path / "metrics.csv").write_text("step,loss_D,loss_G\n0,1,2\n1,0.5,1.5\n")
+    (tmp_path / "metrics.csv").write_text("step,loss_D,loss_G,real_score\n0,1,2,0.5\n1,0.5,1.5,0.6\n")
     plot_all(tmp_path / "metrics.csv", tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [

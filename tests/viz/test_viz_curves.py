@@ -75,7 +75,8 @@ def test_missing_columns_and_all_nan_series_still_plot_without_warnings(tmp_path
     csv_path = write_csv(tmp_path / "metrics.csv", rows=5, columns=["step", "loss_D", "fid"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(plot_all(csv_path, tmp_path / "plots")) == 3
+        # no D scores or critic values logged (e.g. a VAE): losses and gradient norms only
+        assert len(plot_all(csv_path, tmp_path / "plots")) == 2
         # All-NaN and all-zero gradient norms: nothing to put on a log axis.
         metrics = {"step": np.arange(3.0), "grad_norm_G": np.full(3, np.nan)}
         metrics["grad_norm_D"] = np.zeros(3)
@@ -90,3 +91,32 @@ def test_ema():
     assert math.isnan(out[0])
     np.testing.assert_allclose(out[1:], [4.0, 4.0, 6.0])
     np.testing.assert_allclose(ema(np.full(500, 2.5)), 2.5)
+
+
+def test_critic_runs_plot_critic_values_not_probabilities(tmp_path):
+    """A Wasserstein/hinge run logs raw critic values: scores.png shows them without a [0, 1] axis."""
+    csv_path = write_csv(tmp_path / "metrics.csv", rows=20,
+                         columns=["step", "loss_D", "loss_G", "critic_real", "critic_fake", "critic_gap"])
+    paths = plot_all(csv_path, tmp_path / "plots")
+    assert [p.name for p in paths] == ["losses.png", "scores.png", "grad_norms.png"]
+    from ganforge.viz.curves import plot_critic, read_metrics
+
+    metrics = read_metrics(csv_path)
+    metrics["critic_real"] = metrics["critic_real"] * 0 + 7.5  # far outside [0, 1]
+    import matplotlib
+
+    captured = {}
+    original = matplotlib.figure.Figure.savefig
+
+    def spy(self, *args, **kwargs):
+        captured["ylim"] = self.axes[0].get_ylim()
+        captured["labels"] = [t.get_text() for t in self.axes[0].get_legend().get_texts()]
+        return original(self, *args, **kwargs)
+
+    matplotlib.figure.Figure.savefig = spy
+    try:
+        plot_critic(metrics, tmp_path / "critic.png")
+    finally:
+        matplotlib.figure.Figure.savefig = original
+    assert captured["ylim"][1] > 7.5
+    assert any("critic_gap" in label for label in captured["labels"])

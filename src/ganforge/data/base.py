@@ -7,6 +7,17 @@ Two kinds of dataset, both yielding float32 samples scaled to [-1, 1] (images as
 * :class:`StreamDataset` — infinite, sampled on the fly from a seeded ``torch.Generator`` (toy2d).
 
 Configs name a dataset by its registry name: ``data: {name: mnist, root: ..., size: 28}``.
+
+Every dataset declares what it offers, so that algorithms, evaluation and feature extractors ask
+the dataset instead of matching its name:
+
+* ``fields``: the named tensors of its batches (``x``, and ``y`` when it has labels);
+* ``kind``: ``image`` (C, H, W) or ``points`` (a flat vector), from ``sample_shape``;
+* ``num_classes`` / ``classes``: the label set, when there is one;
+* ``extractor``: the in-project feature extractor that fits it (``lenet_mnist``, ``raw``...), or
+  None (InceptionV3 then);
+* ``modes``: ``mixture`` for a Gaussian mixture with known ``centers`` and ``std``, ``stacked``
+  for Stacked MNIST (1,000 digit triples), or None: which mode-count metric applies.
 """
 
 from __future__ import annotations
@@ -32,7 +43,8 @@ class ArrayDataset(Dataset):
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None, *, name: str = "",
-                 num_classes: int | None = None) -> None:
+                 num_classes: int | None = None, extractor: str | None = None,
+                 modes: str | None = None, classes: tuple[str, ...] | None = None) -> None:
         if y is not None and len(y) != len(x):
             raise ValueError(f"{len(x)} samples but {len(y)} labels")
         self.x = x.float().contiguous()
@@ -41,6 +53,26 @@ class ArrayDataset(Dataset):
         if num_classes is None and self.y is not None and len(self.y):
             num_classes = int(self.y.max()) + 1
         self.num_classes = num_classes
+        self.classes = classes
+        self.extractor = extractor if extractor is not None else default_extractor(self.sample_shape)
+        self.modes = modes
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return ("x",) if self.y is None else ("x", "y")
+
+    @property
+    def kind(self) -> str:
+        return data_kind(self.sample_shape)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The named tensors of the whole dataset, one entry per field."""
+        return {"x": self.x} if self.y is None else {"x": self.x, "y": self.y}
+
+    def capabilities(self) -> dict[str, object]:
+        """What the dataset declares (for ``--data`` of other datasets: the same keys)."""
+        return {"fields": self.fields, "kind": self.kind, "num_classes": self.num_classes,
+                "extractor": self.extractor, "modes": self.modes}
 
     def __len__(self) -> int:
         return len(self.x)
@@ -53,12 +85,34 @@ class ArrayDataset(Dataset):
         return tuple(self.x.shape[1:])
 
 
+def data_kind(sample_shape: tuple[int, ...]) -> str:
+    """``image`` for (C, H, W) samples, ``points`` for flat vectors."""
+    return "image" if len(sample_shape) == 3 else "points"
+
+
+def default_extractor(sample_shape: tuple[int, ...]) -> str | None:
+    """Points are compared in their own coordinates (``raw``); images need a feature network,
+    None leaves the choice to the evaluator (InceptionV3)."""
+    return "raw" if data_kind(tuple(sample_shape)) == "points" else None
+
+
 class StreamDataset(ABC):
     """An infinite dataset sampled from a seeded generator; nothing is stored."""
 
     name: str = ""
     num_classes: int | None = None
+    classes: tuple[str, ...] | None = None
     sample_shape: tuple[int, ...] = (2,)
+    extractor: str | None = "raw"
+    modes: str | None = None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return ("x",) if self.num_classes is None else ("x", "y")
+
+    @property
+    def kind(self) -> str:
+        return data_kind(self.sample_shape)
 
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator
@@ -69,7 +123,12 @@ class StreamDataset(ABC):
     def materialise(self, n: int, seed: int = 0) -> ArrayDataset:
         """A fixed finite draw, e.g. for evaluation."""
         x, y = self.sample(n, torch.Generator().manual_seed(seed))
-        return ArrayDataset(x, y, name=self.name, num_classes=self.num_classes)
+        out = ArrayDataset(x, y, name=self.name, num_classes=self.num_classes,
+                           extractor=self.extractor, modes=self.modes, classes=self.classes)
+        for attr in ("centers", "std"):  # what the mode metrics of a mixture read
+            if hasattr(self, attr):
+                setattr(out, attr, getattr(self, attr))
+        return out
 
 
 AnyDataset = ArrayDataset | StreamDataset

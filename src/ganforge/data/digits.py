@@ -27,4 +27,5 @@ def digits(size: int = 8) -> ArrayDataset:
     x = torch.from_numpy(bunch.images).float().unsqueeze(1) / 8.0 - 1.0
     x = resize_images(x, size)
     y = torch.from_numpy(bunch.target).long()
-    return ArrayDataset(x, y, name="digits", num_classes=10)
+    return ArrayDataset(x, y, name="digits", num_classes=10, extractor="lenet_digits",
+                        classes=tuple(str(d) for d in range(10)))

@@ -31,6 +31,8 @@ class IdxSource:
     mirrors: tuple[str, ...]
     md5: Mapping[str, str]
     classes: tuple[str, ...]
+    #: the in-project classifier whose features score generated samples of this dataset
+    extractor: str = "lenet_mnist"
 
 
 # Module-level so tests (and users behind a local mirror) can replace entries.
@@ -58,6 +60,7 @@ SOURCES: dict[str, IdxSource] = {
         },
         classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot"),
+        extractor="lenet_fashion",
     ),
     "kmnist": IdxSource(
         title="KMNIST",
@@ -174,9 +177,8 @@ def load_idx_dataset(name: str, root: str | None = None, split: str = "train",
     labels = np.concatenate([labels for _, labels in parts])
     x = resize_images(uint8_to_unit_range(images).unsqueeze(1), size)
     y = torch.from_numpy(labels.astype(np.int64))
-    dataset = ArrayDataset(x, y, name=name, num_classes=10)
-    dataset.classes = SOURCES[name].classes
-    return dataset
+    return ArrayDataset(x, y, name=name, num_classes=10, classes=SOURCES[name].classes,
+                        extractor=SOURCES[name].extractor)
 
 
 @register_dataset("mnist")

@@ -29,6 +29,7 @@ def stacked_mnist(root: str | None = None, split: str = "train", size: int = NAT
     x = base.x[:, 0][idx]  # (n, 3, H, W)
     digits = base.y[idx]
     y = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
-    dataset = ArrayDataset(x, y, name="stacked-mnist", num_classes=1000)
+    dataset = ArrayDataset(x, y, name="stacked-mnist", num_classes=1000, extractor="lenet_mnist",
+                           modes="stacked")
     dataset.digits = digits
     return dataset

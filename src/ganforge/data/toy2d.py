@@ -87,6 +87,7 @@ class GaussianMixture2D(StreamDataset):
             raise ValueError(
                 f"centers must have shape (K, 2) with K >= 1, got {tuple(centers.shape)}")
         self.centers = centers
+        self.modes = "mixture"
         self.std = _check_std(std)
         self.name = name
         self.num_classes = len(centers)

@@ -37,6 +37,16 @@ from ganforge.maths.regularisers import (
     instance_noise_std,
     label_smoothing_term,
 )
+from ganforge.maths.vae import (
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    iwae_bound,
+    kl_standard_normal,
+    kl_warmup_weight,
+    log_normal_diag,
+    log_normal_standard,
+    reparameterise,
+)
 
 __all__ = [
     "GENERATOR_LOSSES",
@@ -65,4 +75,12 @@ __all__ = [
     "historical_averaging_penalty",
     "instance_noise_std",
     "label_smoothing_term",
+    "bernoulli_log_likelihood",
+    "gaussian_log_likelihood",
+    "iwae_bound",
+    "kl_standard_normal",
+    "kl_warmup_weight",
+    "log_normal_diag",
+    "log_normal_standard",
+    "reparameterise",
 ]

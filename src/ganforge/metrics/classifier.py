@@ -1,5 +1,5 @@
-"""Small digit classifiers whose penultimate layer is ganforge's feature space for MNIST-family
-and 8x8 ``digits`` images.
+"""Small image classifiers whose penultimate layer is ganforge's feature space for MNIST-family,
+Fashion-MNIST and 8x8 ``digits`` images.
 
 The networks are trained by :mod:`ganforge.metrics.train_classifier` on real data with a fixed
 seed and shipped as ``weights/<name>.pt`` (a plain ``state_dict`` loaded with
@@ -54,6 +54,26 @@ class LeNetMNIST(_LeNet):
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(FEATURE_DIM, 10))
 
 
+class LeNetFashion(_LeNet):
+    """28x28 Fashion-MNIST -> conv5(16)+BN -> pool -> conv5(32)+BN -> pool -> fc(64) -> fc(10).
+
+    LeNetMNIST's layout with batch normalisation after each convolution (the convolutions then
+    carry no bias); ~114k parameters. In eval mode the BN layers use their running statistics,
+    so features are a deterministic function of each image alone.
+    """
+
+    native_size = 28
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Dropout(0.25), nn.Linear(32 * 7 * 7, FEATURE_DIM), nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(FEATURE_DIM, 10))
+
+
 class LeNetDigits(_LeNet):
     """8x8 -> conv3(16) -> conv3(32) -> pool -> fc(64) -> fc(10); ~39k parameters."""
 
@@ -69,7 +89,8 @@ class LeNetDigits(_LeNet):
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(FEATURE_DIM, 10))
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mnist": LeNetMNIST, "digits": LeNetDigits}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mnist": LeNetMNIST, "digits": LeNetDigits,
+                                              "fashion": LeNetFashion}
 
 
 def weights_dir() -> Path:
@@ -85,7 +106,7 @@ def sha256_file(path: Path) -> str:
 
 
 def read_provenance(name: str, directory: Path | None = None) -> dict[str, Any]:
-    """The provenance JSON of classifier ``name`` (``mnist`` or ``digits``)."""
+    """The provenance JSON of classifier ``name`` (a key of :data:`ARCHITECTURES`)."""
     path = (directory or weights_dir()) / f"lenet_{name}.json"
     if not path.is_file():
         raise GanforgeError(f"classifier provenance {path} is missing",

@@ -38,92 +38,80 @@ from ganforge.metrics.fid import FeatureStats, frechet_distance
 from ganforge.metrics.inception_score import inception_score_from_logits
 from ganforge.metrics.kid import kid_from_features
 from ganforge.metrics.prdc import prdc
+from ganforge.metrics.registry import (
+    HIGHER,
+    LOWER,
+    NEITHER,
+    MetricContext,
+    MetricSpec,
+    metric_columns,
+    register_metric,
+    select_metrics,
+)
 from ganforge.metrics.stacked_modes import stacked_mode_metrics
 from ganforge.metrics.stats import RunningMoments
 
-METRIC_GROUPS = ("fid", "kid", "is", "prdc", "modes", "class")
-HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "modes", "high_quality", "class")
-LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "kl", "intra")
+
+def _extractor_columns(*roots: str) -> Any:
+    def columns(ctx: MetricContext) -> dict[str, bool | None]:
+        return {f"{root}_{ctx.extractor_id}": direction for root, direction in roots}
+    return columns
 
 
-def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
-    items = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
-    items = [m for m in items if m]
-    bad = [m for m in items if m not in METRIC_GROUPS]
-    if bad or not items:
-        raise GanforgeError(f"unknown metric {bad[0]!r}" if bad else "no metrics given",
-                            f"choose from: {', '.join(METRIC_GROUPS)}")
-    return list(dict.fromkeys(items))
+def _needs_logits(what: str) -> Any:
+    def applies(ctx: MetricContext) -> tuple[str, str] | None:
+        if ctx.has_logits:
+            return None
+        return (f"{what} needs class logits, and extractor {ctx.extractor_id!r} has none",
+                "drop it from the metrics or use a classifier extractor")
+    return applies
 
 
-def metric_kind(data_name: str, dataset: AnyDataset | None = None,
-                section: dict[str, Any] | None = None) -> str:
-    """``toy`` (a 2D mixture with centres), ``stacked`` (Stacked MNIST) or ``plain``; from the
-    dataset when given, else from its name (and ``kind`` key for ``toy2d``)."""
-    if data_name == "stacked-mnist":
-        return "stacked"
-    if dataset is not None:
-        return "toy" if getattr(dataset, "centers", None) is not None else "plain"
-    if data_name in ("ring8", "grid25"):
-        return "toy"
-    if data_name == "toy2d" and (section or {}).get("kind", "ring") in ("ring", "grid"):
-        return "toy"
-    return "plain"
+def _modes_columns(ctx: MetricContext) -> dict[str, bool | None]:
+    if ctx.modes == "mixture":
+        return {"modes": HIGHER, "high_quality": HIGHER, "reverse_kl": LOWER}
+    e = ctx.extractor_id
+    return {f"modes_stacked_{e}": HIGHER, f"kl_stacked_{e}": LOWER}
 
 
-def default_metrics(extractor_id: str, kind: str) -> list[str]:
-    out = ["fid", "kid", "prdc"]
-    if extractor_id != "raw":
-        out.append("is")
-    if kind in ("toy", "stacked"):
-        out.append("modes")
-    return out
+def _modes_apply(ctx: MetricContext) -> tuple[str, str] | None:
+    if ctx.modes == "mixture" or (ctx.modes == "stacked" and ctx.has_logits):
+        return None
+    return ("mode metrics need a dataset with known modes (a toy 2D mixture: ring8, grid25, toy2d; "
+            "or stacked-mnist with a digit classifier)", "drop 'modes' from the metrics")
 
 
-def metric_columns(groups: Sequence[str], extractor_id: str, kind: str) -> list[str]:
-    e = extractor_id
-    cols: list[str] = []
-    for g in groups:
-        if g == "fid":
-            cols.append(f"fid_{e}")
-        elif g == "kid":
-            cols += [f"kid_{e}", f"kid_std_{e}"]
-        elif g == "is":
-            cols += [f"is_{e}", f"is_std_{e}"]
-        elif g == "prdc":
-            cols += [f"{m}_{e}" for m in ("precision", "recall", "density", "coverage")]
-        elif g == "modes":
-            cols += (["modes", "high_quality", "reverse_kl"] if kind == "toy"
-                     else [f"modes_stacked_{e}", f"kl_stacked_{e}"])
-        elif g == "class":
-            cols += [f"class_match_{e}", f"intra_fid_{e}"]
-    return cols
+def _class_apply(ctx: MetricContext) -> tuple[str, str] | None:
+    if ctx.modes == "stacked" or not (ctx.has_logits or ctx.modes == "mixture"):
+        return (f"class-match needs a classifier, and extractor {ctx.extractor_id!r} has none",
+                "use a classifier extractor (lenet_mnist, lenet_digits, lenet_fashion) or a toy mixture")
+    if not ctx.labelled:
+        return ("class metrics need labelled real data, and this dataset has no labels",
+                "drop 'class' from the metrics")
+    return None
 
 
-def resolve_best(best: str, columns: Sequence[str]) -> tuple[str, bool]:
-    """The column a ``best`` key names (``fid`` -> ``fid_lenet_mnist``) and whether higher is
-    better."""
-    matches = [c for c in columns if c == best] or [
-        c for c in columns if c.startswith(best + "_") and "_std_" not in c]
-    if not matches:
-        raise GanforgeError(f"eval.best={best!r} is not among the evaluated metrics ({', '.join(columns)})",
-                            "set eval.best to one of them, or add its group to eval.metrics")
-    column = matches[0]
-    root = column.split("_")[0] if column not in ("high_quality", "reverse_kl") else column
-    return column, root in HIGHER_IS_BETTER
+for _spec in (
+    MetricSpec("fid", _extractor_columns(("fid", LOWER)),
+               description="Frechet distance of the feature Gaussians"),
+    MetricSpec("kid", _extractor_columns(("kid", LOWER), ("kid_std", NEITHER)),
+               description="kernel (MMD^2, cubic polynomial) distance, unbiased"),
+    MetricSpec("is", _extractor_columns(("is", HIGHER), ("is_std", NEITHER)),
+               applies=_needs_logits("the IS-style score"),
+               description="exp E KL(p(y|x) || p(y)) with the extractor's classifier"),
+    MetricSpec("prdc", _extractor_columns(*((m, HIGHER) for m in ("precision", "recall", "density",
+                                                                   "coverage"))),
+               description="precision, recall, density, coverage (k-NN manifolds)"),
+    MetricSpec("modes", _modes_columns, applies=_modes_apply,
+               description="modes covered, high-quality share, reverse KL (toy mixtures, Stacked MNIST)"),
+    MetricSpec("class", _extractor_columns(("class_match", HIGHER), ("intra_fid", LOWER)),
+               applies=_class_apply, default=lambda ctx: ctx.conditional,
+               description="class-match accuracy and intra-class FID of class-conditional samples"),
+):
+    register_metric(_spec)
 
-
-def check_applicable(groups: Sequence[str], extractor: Extractor, kind: str) -> None:
-    if "is" in groups and not extractor.has_logits:
-        raise GanforgeError(f"the IS-style score needs class logits, and extractor {extractor.id!r} has none",
-                            "drop 'is' from the metrics or use a classifier extractor")
-    if "modes" in groups and kind == "plain":
-        raise GanforgeError("mode metrics need a toy 2D mixture (ring8, grid25, toy2d) or stacked-mnist",
-                            "drop 'modes' from the metrics")
-    if "class" in groups and not (extractor.has_logits or kind == "toy") or (
-            "class" in groups and kind == "stacked"):
-        raise GanforgeError(f"class-match needs a classifier, and extractor {extractor.id!r} has none",
-                            "use a digit classifier extractor (lenet_mnist, lenet_digits) or a toy mixture")
+#: the metrics the :class:`Evaluator` computes from samples, in the order it reports them
+SAMPLE_METRICS = ("fid", "kid", "is", "prdc", "modes", "class")
 
 
 def _dataset_id(data_section: dict[str, Any] | None, name: str) -> str:
@@ -153,23 +141,22 @@ class Evaluator:
                                 "pass e.g. -n 10000")
         self.dataset = dataset
         self.data_name = data_name or getattr(dataset, "name", "") or ""
-        self.kind = metric_kind(self.data_name, dataset)
+        self.kind = dataset.modes or "plain"
         self.extractor = extractor if isinstance(extractor, Extractor) else build_extractor(
-            extractor, self.data_name, dataset.sample_shape, inception_path)
-        self.groups = (parse_metrics(metrics) if metrics is not None
-                       else default_metrics(self.extractor.id, self.kind) + ["class"] * conditional)
-        check_applicable(self.groups, self.extractor, self.kind)
-        self.columns = metric_columns(self.groups, self.extractor.id, self.kind)
+            extractor, dataset, inception_path)
+        ctx = MetricContext.of(dataset, self.extractor, conditional=conditional)
+        self.groups = select_metrics(metrics, ctx, source="samples")
+        if not self.groups:
+            raise GanforgeError("none of the requested metrics is scored on samples",
+                                f"add one of: {', '.join(SAMPLE_METRICS)}")
+        self.directions = metric_columns(self.groups, ctx)
+        self.columns = list(self.directions)
         self.seed = seed
         self.kid_subsets, self.kid_subset_size, self.is_splits = kid_subsets, kid_subset_size, is_splits
         self.k_pr, self.k_dc = k_pr, k_dc
         self.dataset_id = _dataset_id(data_section, self.data_name)
         (self._real_a, self._labels_a), (self._real_b, self._labels_b), self.n = \
             self._split_real(num_samples)
-        if "class" in self.groups and self._labels_a is None:
-            name = self.data_name or "this dataset"
-            raise GanforgeError(f"class metrics need labelled real data, and {name} has no labels",
-                                "drop 'class' from the metrics")
         self.requested_samples = num_samples
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._stats_a = self._stats_b = None
@@ -252,7 +239,7 @@ class Evaluator:
             elif g == "prdc":
                 res = prdc(self._feats_a, feats, self.k_pr, self.k_dc)
                 out.update({f"{k}_{e}": v for k, v in res.items()})
-            elif g == "modes" and self.kind == "toy":
+            elif g == "modes" and self.kind == "mixture":
                 from ganforge.metrics.modes import mode_metrics
 
                 res = mode_metrics(x, self.dataset.centers, self.dataset.std)
@@ -275,7 +262,7 @@ class Evaluator:
         )
 
         e = self.extractor.id
-        if self.kind == "toy":  # the requested mode is the class: score by the nearest centre
+        if self.kind == "mixture":  # the requested mode is the class: score by the nearest centre
             logits = -torch.cdist(x.double(), self.dataset.centers.double())
         num_classes = int(max(int(self._labels_a.max()), int(labels.max()))) + 1
         per_class = intra_class_fid(self._feats_a, self._labels_a, feats, labels, num_classes)

@@ -7,16 +7,18 @@ count modes. Every extractor has an ``id`` that names the metrics it produces
   (Stacked MNIST) are classified channel by channel: features are the three 64-d vectors
   concatenated, logits the 1,000-way joint log-probabilities log p(d_R) + log p(d_G) + log p(d_B).
 * ``lenet_digits``: the same for scikit-learn's 8x8 digits (any size is resized to 8x8).
+* ``lenet_fashion``: the same for Fashion-MNIST (trained on its train split only).
 * ``raw``: the flattened samples themselves (toy 2D coordinates); no logits.
 * ``inception``: InceptionV3 pool3 features (2048-d), optional; needs weights on disk (see
   :func:`find_inception_weights`).
+
+``auto`` takes the extractor the dataset declares (its ``extractor`` attribute), else InceptionV3.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,7 @@ import torch.nn.functional as F
 from ganforge.errors import GanforgeError
 from ganforge.metrics.classifier import load_classifier, sha256_file
 
-MNIST_FAMILY = ("mnist", "fashion-mnist", "kmnist", "stacked-mnist")
-TOY_2D = ("ring8", "grid25", "spiral", "swissroll", "moons", "toy2d")
-EXTRACTORS = ("auto", "lenet_mnist", "lenet_digits", "raw", "inception")
+EXTRACTORS = ("auto", "lenet_mnist", "lenet_digits", "lenet_fashion", "raw", "inception")
 INCEPTION_FILES = ("inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")
 
 
@@ -200,24 +200,24 @@ def _pytorch_fid_inception(path: Path) -> torch.nn.Module:
     return model.eval()
 
 
-def auto_extractor_name(data_name: str, sample_shape: Sequence[int] | None = None) -> str:
-    """The extractor ``auto`` picks for a dataset: raw for 2D points, the matching digit
-    classifier for MNIST-family and digits images, InceptionV3 otherwise."""
-    if data_name in TOY_2D or (sample_shape is not None and len(sample_shape) == 1):
+def auto_extractor_name(dataset: Any = None) -> str:
+    """The extractor ``auto`` picks: the one the dataset declares (``dataset.extractor``; raw
+    coordinates for points), else InceptionV3."""
+    declared = getattr(dataset, "extractor", None)
+    if declared:
+        return declared
+    shape = getattr(dataset, "sample_shape", None)
+    if shape is not None and len(shape) == 1:
         return "raw"
-    if data_name in MNIST_FAMILY:
-        return "lenet_mnist"
-    if data_name == "digits":
-        return "lenet_digits"
     return "inception"
 
 
-def build_extractor(name: str, data_name: str = "", sample_shape: Sequence[int] | None = None,
-                    inception_path: str | None = None) -> Extractor:
+def build_extractor(name: str, dataset: Any = None, inception_path: str | None = None) -> Extractor:
+    """Extractor ``name`` (``auto``: the one ``dataset`` declares)."""
     if name not in EXTRACTORS:
         raise GanforgeError(f"unknown extractor {name!r}", f"choose one of: {', '.join(EXTRACTORS)}")
     if name == "auto":
-        name = auto_extractor_name(data_name, sample_shape)
+        name = auto_extractor_name(dataset)
     if name == "raw":
         return RawExtractor()
     if name == "inception":

@@ -6,7 +6,8 @@
 ``build({"name": "dcgan", "width": 32}, (1, 28, 28))`` returns ``(generator, discriminator)``.
 """
 
-from ganforge.models import dcgan, mlp  # noqa: F401  (registers the built-in families)
-from ganforge.models.base import MODELS, Discriminator, Generator, build, register_model
+from ganforge.models import dcgan, mlp, vae  # noqa: F401  (registers the built-in families)
+from ganforge.models.base import MODELS, Discriminator, Generator, register_model
+from ganforge.models.compose import build
 
 __all__ = ["MODELS", "Discriminator", "Generator", "build", "register_model"]

@@ -1,6 +1,7 @@
 """Model contracts and the model registry.
 
-A model family is one file that registers a builder::
+A model family is one file that registers a builder (:func:`ganforge.models.build` then composes
+the generic options of :mod:`ganforge.models.compose` around what it returns)::
 
     @register_model("dcgan")
     def build_dcgan(sample_shape: tuple[int, ...], num_classes: int | None = None, *, z_dim=100, ...)
@@ -12,8 +13,7 @@ arguments come from the config's ``model`` section, so an unknown key is reporte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -88,20 +88,3 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.evaluate(x, y).logits
-
-
-def build(name_or_section: str | Mapping[str, Any], sample_shape: tuple[int, ...],
-          num_classes: int | None = None, extras: Any = None,
-          **kwargs: Any) -> tuple[Generator, Discriminator]:
-    """``build("dcgan", (1, 28, 28))`` or ``build({"name": "dcgan", "width": 32}, (1, 28, 28))``.
-
-    The section may also hold the generic conditioning keys of :mod:`ganforge.models.compose`
-    (``conditional``, ``g_conditioning``); ``extras`` (a
-    :class:`~ganforge.models.compose.DiscriminatorExtras`) adds the discriminator stabilisers.
-    """
-    import ganforge.models  # noqa: F401  (registers the built-in families)
-    from ganforge.models.compose import compose
-
-    section = {"name": name_or_section} if isinstance(name_or_section, str) else dict(name_or_section)
-    section.update(kwargs)
-    return compose(section, tuple(sample_shape), num_classes, extras)

@@ -52,6 +52,14 @@ class DiscriminatorExtras:
     minibatch_std: bool = False
     minibatch_discrimination: tuple[int, int] | None = None  # (kernels B, kernel dims C)
 
+    @classmethod
+    def from_config(cls, stabilisers: Any) -> DiscriminatorExtras:
+        """The architecture options of a :class:`~ganforge.config.StabiliserConfig`."""
+        s = stabilisers
+        mbd = (s.mbd_kernels, s.mbd_kernel_dim) if s.minibatch_discrimination else None
+        return cls(spectral_norm=s.spectral_norm, pack=s.pack, minibatch_std=s.minibatch_std,
+                   minibatch_discrimination=mbd)
+
     @property
     def changes_architecture(self) -> bool:
         return self.pack > 1 or self.minibatch_std or self.minibatch_discrimination is not None
@@ -273,3 +281,18 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
     if extras.spectral_norm:
         apply_spectral_norm(D)
     return G, D
+
+
+def build(name_or_section: str | Mapping[str, Any], sample_shape: tuple[int, ...],
+          num_classes: int | None = None, extras: DiscriminatorExtras | None = None,
+          **kwargs: Any) -> tuple[Generator, Discriminator]:
+    """``build("dcgan", (1, 28, 28))`` or ``build({"name": "dcgan", "width": 32}, (1, 28, 28))``.
+
+    The section may also hold the generic conditioning keys (``conditional``,
+    ``g_conditioning``); ``extras`` adds the discriminator stabilisers.
+    """
+    import ganforge.models  # noqa: F401  (registers the built-in families)
+
+    section = {"name": name_or_section} if isinstance(name_or_section, str) else dict(name_or_section)
+    section.update(kwargs)
+    return compose(section, tuple(sample_shape), num_classes, extras)

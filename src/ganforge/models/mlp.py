@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
@@ -39,15 +38,6 @@ from ganforge.models._checks import (
     probability,
 )
 from ganforge.models.base import Discriminator, Generator, register_model
-
-#: The seed's MNIST GAN as a config ``model`` section (see the module docstring).
-MNIST_PRESET: dict[str, Any] = {
-    "name": "mlp",
-    "z_dim": 100,
-    "g_hidden": [256, 512, 1024],
-    "d_hidden": [1024, 512, 256],
-    "d_dropout": 0.3,
-}
 
 
 def _hidden_stack(in_dim: int, widths: Sequence[int], *, slope: float, batchnorm: bool = False,

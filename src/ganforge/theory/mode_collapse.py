@@ -38,7 +38,7 @@ class SampleRecorder(Callback):
     def on_step_end(self, trainer: Trainer) -> None:
         if trainer.step % self.every:
             return None
-        G = trainer.exp.G
+        G = trainer.algorithm.generator
         G.eval()
         z = G.sample_z(N_SAMPLES, torch.Generator().manual_seed(self.seed))
         self.snapshots.append((trainer.step, G(z).cpu()))
@@ -53,7 +53,7 @@ def run(out_dir: Path, seed: int = 0, quick: bool = False) -> dict[str, Any]:
         "data": {"name": "ring8", "radius": 1.0, "std": 0.01},
         "model": {"name": "mlp", "z_dim": 2, "g_hidden": [64, 64, 64], "d_hidden": [64, 64, 64]},
         "loss": {"name": "minimax"},
-        "train.steps": steps, "train.batch_size": 256, "train.lr_g": 2e-4, "train.lr_d": 8e-4,
+        "train.steps": steps, "train.batch_size": 256, "optim.G.lr": 2e-4, "optim.D.lr": 8e-4,
         "train.log_every": steps, "train.sample_every": steps, "train.checkpoint_every": steps,
     })
     recorder = SampleRecorder(steps // N_SNAPSHOTS, seed + 99)

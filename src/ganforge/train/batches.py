@@ -15,7 +15,8 @@ import torch
 from ganforge.data.base import AnyDataset, ArrayDataset, StreamDataset
 from ganforge.errors import GanforgeError
 
-Batch = tuple[torch.Tensor, torch.Tensor | None]
+#: a batch is a dict of named tensors, one per field the dataset declares (``x``, ``y``...)
+Batch = dict[str, torch.Tensor]
 
 
 class ShuffledBatches:
@@ -38,8 +39,7 @@ class ShuffledBatches:
             self.order = torch.randperm(len(self.dataset), generator=self.generator)
         index = self.order[self.position:self.position + self.batch_size]
         self.position += self.batch_size
-        y = self.dataset.y
-        return self.dataset.x[index], (None if y is None else y[index])
+        return {name: tensor[index] for name, tensor in self.dataset.tensors().items()}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch": self.epoch,
@@ -66,7 +66,8 @@ class StreamBatches:
 
     def next(self) -> Batch:
         self.drawn += self.batch_size
-        return self.dataset.sample(self.batch_size, self.generator)
+        x, y = self.dataset.sample(self.batch_size, self.generator)
+        return {"x": x} if y is None else {"x": x, "y": y}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "drawn": self.drawn}

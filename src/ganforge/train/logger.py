@@ -9,8 +9,8 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 
-COLUMNS = ["step", "epoch", "images_seen", "loss_D", "loss_G", "real_score", "fake_score",
-           "grad_norm_G", "grad_norm_D", "lr_G", "lr_D", "sec_per_step"]
+#: the loop's own columns; the algorithm and the callbacks name the rest
+POSITION = ["step", "epoch", "images_seen"]
 
 
 class MetricsLogger:
@@ -18,9 +18,9 @@ class MetricsLogger:
     so an interrupted run that is resumed from its last checkpoint has no duplicated steps."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = False, resume_step: int | None = None,
-                 extra_columns: list[str] | None = None):
+                 columns: list[str] | None = None):
         self.path = run_dir / "metrics.csv"
-        self.columns = COLUMNS + [c for c in extra_columns or [] if c not in COLUMNS]
+        self.columns = POSITION + [c for c in dict.fromkeys(columns or []) if c not in POSITION]
         if resume_step is not None and self.path.exists():
             self._truncate_after(resume_step)
         self.writer = None

@@ -10,8 +10,8 @@ import torch
 from ganforge.config import ExperimentConfig
 from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator
-from ganforge.train.checkpoint import load_checkpoint, load_weights
-from ganforge.train.trainer import Experiment
+from ganforge.train.checkpoint import load_checkpoint
+from ganforge.train.trainer import Experiment, load_networks
 
 
 @dataclass
@@ -23,17 +23,23 @@ class Run:
     checkpoint: Path
 
     @property
+    def algorithm(self):
+        return self.experiment.algorithm
+
+    @property
     def generator(self) -> Generator:
-        return self.experiment.G
+        """The network that maps latent codes to samples (G, a VAE's decoder)."""
+        return self.experiment.sampling_network(ema=False)
 
     @property
     def ema_generator(self) -> Generator | None:
-        return None if self.experiment.ema is None else self.experiment.ema.model
+        exp = self.experiment
+        return exp.sampling_network() if exp.algorithm.generator_name in exp.emas else None
 
     @property
     def num_classes(self) -> int | None:
         """K for a class-conditional run, else None."""
-        return self.experiment.num_classes if self.experiment.conditional else None
+        return self.experiment.num_classes if self.algorithm.conditional else None
 
     def labels(self, n: int, class_: int | None = None) -> torch.Tensor | None:
         """Labels for n samples of a conditional run: all ``class_``, or 0..K-1 cycled (in
@@ -45,7 +51,7 @@ class Run:
                                     f"class {class_}", "drop --class, or train with model.conditional")
             return None
         if class_ is None:
-            return self.experiment.labels_for(n).cpu()
+            return self.algorithm.labels_for(n).cpu()
         if not 0 <= class_ < self.num_classes:
             raise GanforgeError(f"class {class_} is out of range for this run's {self.num_classes} classes",
                                 f"choose a class from 0 to {self.num_classes - 1}")
@@ -94,11 +100,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "final",
     state = load_checkpoint(path)
     cfg = ExperimentConfig.from_dict(state["config"])
     exp = Experiment(cfg, device, sample_shape=tuple(state["sample_shape"]),
-                     num_classes=state["num_classes"])
-    load_weights(exp.G, state["G"], "generator", path)
-    load_weights(exp.D, state["D"], "discriminator", path)
-    if exp.ema is not None and state.get("ema") is not None:
-        exp.ema.load_state_dict(state["ema"])
-    if state.get("self_condition") is not None:  # G's labels follow the clusters' sizes
-        exp.label_prior = state["self_condition"]["prior"]
+                     num_classes=state["num_classes"], restoring=True)
+    if int(state.get("stage", 0)):
+        exp.enter_stage(int(state["stage"]))
+    load_networks(exp, state, path)
+    exp.algorithm.load_sampling_state(state["algorithm"])
     return Run(run_dir, cfg, int(state["step"]), exp, path)

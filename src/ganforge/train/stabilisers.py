@@ -81,7 +81,7 @@ class Stabilisers:
     def d_terms(self, D: nn.Module, real_in: torch.Tensor, y_real: torch.Tensor | None,
                 out_real: DiscriminatorOutput, out_fake: DiscriminatorOutput,
                 y_fake: torch.Tensor | None, *, penalties: bool = True) -> dict[str, torch.Tensor]:
-        """D's extra loss terms; ``penalties=False`` (after ``train.penalty_until``) logs R1 as 0."""
+        """D's extra loss terms; ``penalties=False`` (after ``algorithm.penalty_until``) logs R1 as 0."""
         cfg, terms = self.cfg, {}
         if cfg.label_smoothing:
             terms["label_smoothing"] = label_smoothing_term(out_real.logits, cfg.label_smoothing)

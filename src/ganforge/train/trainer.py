@@ -1,26 +1,28 @@
-"""The GAN training loop.
+"""The training loop, shared by every algorithm.
 
-One iteration (Goodfellow et al. 2014, Algorithm 1, with Adam):
+One step at ``step`` (see :mod:`ganforge.train.algorithms.base`)::
 
-    for k = 1..n_disc:   sample (x, y) ~ p_data, z ~ p_z;  update D to minimise
-                         objective.d_loss + objective.d_penalty + the stabilisers' D terms
-    sample z ~ p_z (and labels y ~ p(y) for a conditional model);  update G to minimise
-                         objective.g_loss + the stabilisers' G terms
-    optionally theta_ema <- EMA(theta_G)
+    learning rates <- base rates * schedule(step)
+    algorithm.begin_step(step)
+    for phase in phases active at step:        # e.g. D (repeat n_disc), then G
+        repeat phase.repeat times:
+            batch <- next batch (a dict of named tensors) if phase.uses_data
+            loss, stats <- algorithm.loss(phase, batch, step)
+            backward; step the phase's optimisers; algorithm.after_update(phase, step)
+    EMA copies <- EMA(networks)                 # train.ema_decay
+    step += 1; callbacks (snapshots, metrics); log; checkpoint
 
-A conditional model's fakes in the D phase reuse the real batch's labels; p(y) is uniform, or
-the clusters' sizes for a self-conditioned run (:mod:`ganforge.train.self_condition`, whose data
-are clustered again before the update of every ``self_condition_every``-th step). D sees every
-batch through the stabilisers' input transform (DiffAugment, instance noise) in both phases.
+The Trainer owns only that loop, the schedules, EMA, checkpoints, logging, callbacks, Ctrl-C and
+the progress bar; what is trained, how, and what is logged belongs to the algorithm.
 
-Everything random flows from ``config.seed`` through three dedicated ``torch.Generator`` objects
-(data order, latent noise, fixed sample noise) plus the global torch RNG (dropout), all of which
-are checkpointed: resuming from ``last.pt`` reproduces an uninterrupted run bit for bit on CPU.
+Everything random flows from ``config.seed``: the data order's own ``torch.Generator``, the
+algorithm's generators (latent noise, fixed sample noise...) and the global torch RNG (dropout),
+all of which are checkpointed: resuming from ``last.pt`` reproduces an uninterrupted run bit for
+bit on CPU.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import shutil
 import signal
@@ -33,16 +35,15 @@ import torch
 from torch import nn
 
 from ganforge.config import ExperimentConfig, save_config
-from ganforge.data.base import AnyDataset, StreamDataset, build_dataset
+from ganforge.data.base import AnyDataset, build_dataset
 from ganforge.errors import GanforgeError
-from ganforge.models.base import build as build_models
-from ganforge.train.batches import batches_for
+from ganforge.train.algorithms.base import Algorithm, Phase, build_algorithm
+from ganforge.train.batches import Batch, batches_for
+from ganforge.train.callbacks import Callback, CurvePlots, SampleSnapshots
 from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger
-from ganforge.train.objectives import build_objective
-from ganforge.train.self_condition import SelfConditioning, check_conditioning, proportional_labels
-from ganforge.train.stabilisers import Stabilisers
+from ganforge.train.optim import build_optimizers, set_lr
 
 
 def resolve_device(name: str) -> torch.device:
@@ -66,49 +67,31 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-class Callback:
-    """Hooks into the :class:`Trainer` without touching the loop.
-
-    ``columns`` names the extra ``metrics.csv`` columns the callback fills. ``on_step_end`` runs
-    after every update; a non-empty dict it returns is written on that step's log row (a row is
-    logged at that step even off the ``log_every`` grid).
-    """
-
-    columns: tuple[str, ...] = ()
-
-    def setup(self, trainer: Trainer) -> None:
-        """Runs at the end of ``Trainer.__init__``, before anything is written: raise
-        :class:`GanforgeError` here for a problem that must leave no run directory behind."""
-
-    def on_fit_start(self, trainer: Trainer) -> None:
-        pass
-
-    def on_step_end(self, trainer: Trainer) -> dict[str, float] | None:
-        return None
-
-    def on_fit_end(self, trainer: Trainer) -> None:
-        pass
-
-
-def grad_norm(module: nn.Module) -> float:
-    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
+def grad_norm(module: nn.Module | torch.optim.Optimizer) -> float:
+    """||grad||_2 over a module's parameters, or over the parameters an optimiser updates."""
+    if isinstance(module, torch.optim.Optimizer):
+        params = [p for group in module.param_groups for p in group["params"]]
+    else:
+        params = list(module.parameters())
+    grads = [p.grad.detach().flatten() for p in params if p.grad is not None]
     return float(torch.linalg.vector_norm(torch.cat(grads))) if grads else 0.0
 
 
 class Experiment:
-    """The networks, data and optimisers a config describes; shared by training and sampling.
+    """The data, algorithm (its networks), optimisers and EMA copies a config describes; shared
+    by training and sampling.
 
-    Building validates every section (unknown keys, missing data, bad sizes) before anything
-    touches the disk. ``dataset`` replaces the config's ``data`` section with your own
-    :class:`ArrayDataset` or :class:`StreamDataset`. Pass ``sample_shape`` (and ``num_classes``)
-    to build the networks without loading the data, e.g. to sample from a checkpoint on a
-    machine that lacks the dataset. ``cluster=False`` skips a self-conditioned run's first
-    clustering, for a caller that restores the labels from a checkpoint.
+    Building validates every section (unknown keys, missing data, bad sizes, unknown phases and
+    optimisers) before anything touches the disk. ``dataset`` replaces the config's ``data``
+    section with your own :class:`ArrayDataset` or :class:`StreamDataset`. Pass ``sample_shape``
+    (and ``num_classes``) to build the networks without loading the data, e.g. to sample from a
+    checkpoint on a machine that lacks the dataset. ``restoring``: a checkpoint is loaded next,
+    so the algorithm may skip one-off initial work (a self-conditioned run's first clustering).
     """
 
     def __init__(self, cfg: ExperimentConfig, device: torch.device | str | None = None, *,
                  dataset: AnyDataset | None = None, sample_shape: tuple[int, ...] | None = None,
-                 num_classes: int | None = None, cluster: bool = True) -> None:
+                 num_classes: int | None = None, restoring: bool = False) -> None:
         self.cfg = cfg
         self.device = resolve_device(str(device) if device is not None else cfg.device)
         torch.manual_seed(cfg.seed)
@@ -117,65 +100,61 @@ class Experiment:
             self.dataset = build_dataset(cfg.data)
         if self.dataset is not None:
             sample_shape, num_classes = self.dataset.sample_shape, self.dataset.num_classes
-        #: ``concat`` | ``acgan`` | ``projection`` for a class-conditional model, else None
-        self.conditional: str | None = cfg.model.get("conditional")
-        clusters = cfg.stabilisers.self_condition
-        if clusters:  # self-conditioned: the labels are D's clusters, never the dataset's own
-            check_conditioning(self.conditional, clusters)
-            num_classes = clusters
-        self.sample_shape, self.num_classes = tuple(sample_shape), num_classes
-        self.G, self.D = build_models(cfg.model, self.sample_shape, num_classes,
-                                      extras=cfg.stabilisers.discriminator_extras())
-        self.G.to(self.device)
-        self.D.to(self.device)
-        #: the training data (the dataset, or its self-conditioning relabelled copy)
-        self.train_data = self.dataset
-        self._label_prior: torch.Tensor | None = None  # a loaded run's, see label_prior
-        self.self_conditioning: SelfConditioning | None = None
-        if clusters and self.dataset is not None:
-            data = self.dataset
-            if isinstance(data, StreamDataset):
-                data = data.materialise(cfg.stabilisers.self_condition_pool, seed=cfg.seed)
-            self.self_conditioning = SelfConditioning(
-                data, clusters, every=cfg.stabilisers.self_condition_every, seed=cfg.seed,
-                device=self.device)
-            self.train_data = self.self_conditioning.data
-            if cluster:
-                self.self_conditioning.cluster(self.D)
-        self.objective = build_objective(cfg.loss)
-        t = cfg.train
-        self.stabilisers = Stabilisers(cfg.stabilisers, self.objective, self.G, self.D,
-                                       total_steps=t.steps, seed=cfg.seed)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=t.betas_g)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=t.betas_d)
-        self.ema = EMA(self.G, t.ema_decay, warmup=t.ema_warmup) if t.ema_decay else None
+        self.sample_shape = tuple(sample_shape)
+        self.algorithm: Algorithm = build_algorithm(
+            cfg, self.dataset, sample_shape=self.sample_shape, num_classes=num_classes,
+            device=self.device, restoring=restoring)
+        self.num_classes = self.algorithm.num_classes
+        self.phases = self._configured_phases()
+        self.build_optimizers()
+        self.emas: dict[str, EMA] = {}
+        if cfg.train.ema_decay:
+            self.emas = {name: self._ema(name) for name in self.algorithm.ema_networks}
+
+    def _configured_phases(self) -> list[Phase]:
+        phases = self.algorithm.phases()
+        names = [p.name for p in phases]
+        unknown = [name for name in self.cfg.phases if name not in names]
+        if unknown:
+            raise GanforgeError(f"unknown phase {unknown[0]!r} for algorithm {self.algorithm.name!r}",
+                                f"its phases are: {', '.join(names)}")
+        return [p.configured(self.cfg.phases[p.name]) if p.name in self.cfg.phases else p
+                for p in phases]
+
+    def build_optimizers(self) -> None:
+        """Fresh optimisers for the algorithm's current networks (at the start, and at a stage
+        change)."""
+        self.optimizers, self.base_lrs = build_optimizers(
+            self.algorithm.optimizers(), self.cfg.optim, self.algorithm.name)
+        for phase in self.phases:
+            missing = [name for name in phase.optimizers if name not in self.optimizers]
+            if missing:
+                raise GanforgeError(f"phase {phase.name!r} steps unknown optimiser {missing[0]!r}",
+                                    f"the optimisers are: {', '.join(self.optimizers)}")
+
+    def _ema(self, name: str) -> EMA:
+        t = self.cfg.train
+        return EMA(self.algorithm.networks[name], t.ema_decay, warmup=t.ema_warmup)
+
+    def enter_stage(self, stage: int) -> None:
+        """Let the algorithm change its networks for ``stage``; fresh optimisers, fresh EMA
+        copies of the networks that changed."""
+        changed = self.algorithm.enter_stage(stage)
+        self.build_optimizers()
+        for name in changed:
+            if name in self.emas:
+                self.emas[name] = self._ema(name)
 
     @property
-    def label_prior(self) -> torch.Tensor | None:
-        """p(y) for G's labels when it is not uniform: a self-conditioned run's clusters' sizes
-        (from its clustering, or set from the checkpoint when the data are not loaded)."""
-        if self.self_conditioning is not None:
-            return self.self_conditioning.prior
-        return self._label_prior
+    def networks(self) -> dict[str, nn.Module]:
+        return self.algorithm.networks
 
-    @label_prior.setter
-    def label_prior(self, prior: torch.Tensor | None) -> None:
-        self._label_prior = prior
-
-    def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Class labels for n generated samples of a conditional model: draws from ``generator``
-        (uniform, or from ``label_prior``), or without it 0..K-1 cycled (counts proportional to
-        ``label_prior``); None for an unconditional model."""
-        if self.conditional is None:
-            return None
-        if self.label_prior is not None:
-            if generator is None:
-                return proportional_labels(self.label_prior, n).to(self.device)
-            return torch.multinomial(self.label_prior, n, replacement=True,
-                                     generator=generator).to(self.device)
-        if generator is None:
-            return torch.arange(n, device=self.device) % self.num_classes
-        return torch.randint(self.num_classes, (n,), generator=generator).to(self.device)
+    def sampling_network(self, ema: bool = True) -> nn.Module:
+        """The generator, or its EMA copy when there is one and ``ema``."""
+        name = self.algorithm.generator_name
+        if ema and name in self.emas:
+            return self.emas[name].model
+        return self.algorithm.networks[name]
 
 
 class Trainer:
@@ -195,22 +174,22 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.callbacks = list(callbacks)
+        self.callbacks = [*callbacks, SampleSnapshots(), CurvePlots()]
         if not resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
-        # a resumed run takes its cluster labels from the checkpoint: no k-means on the new D
-        self.exp = Experiment(cfg, device, dataset=dataset, cluster=not resume)
-        self.batches = batches_for(self.exp.train_data, cfg.train.batch_size, cfg.seed)
-        self.noise = torch.Generator().manual_seed(cfg.seed + 1)
-        self.fixed_z = self.exp.G.sample_z(
-            cfg.train.num_fixed_samples, torch.Generator().manual_seed(cfg.seed + 2))
-        self.fixed_y = self.exp.labels_for(cfg.train.num_fixed_samples)  # 0..K-1 cycled
+        self.exp = Experiment(cfg, device, dataset=dataset, restoring=resume)
+        self.algorithm = self.exp.algorithm
+        if self.algorithm.train_data is None:
+            raise GanforgeError("the trainer needs data", "give the config a data section")
+        self.batches = batches_for(self.algorithm.train_data, cfg.train.batch_size, cfg.seed)
         self.step = 0
+        self.stage = 0
+        self.images_seen = 0
+        self.finished = False
         self._stop_requested = False
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
-            self.fixed_y = self.exp.labels_for(cfg.train.num_fixed_samples)  # the restored prior's
         for callback in self.callbacks:
             callback.setup(self)
 
@@ -222,46 +201,33 @@ class Trainer:
             "sample_shape": list(exp.sample_shape),
             "num_classes": exp.num_classes,
             "step": self.step,
-            "G": exp.G.state_dict(),
-            "D": exp.D.state_dict(),
-            "ema": None if exp.ema is None else exp.ema.state_dict(),
-            "opt_g": exp.opt_g.state_dict(),
-            "opt_d": exp.opt_d.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "noise": self.noise.get_state(),
+            "stage": self.stage,
+            "images_seen": self.images_seen,
+            "nets": {name: net.state_dict() for name, net in exp.networks.items()},
+            "ema": {name: ema.state_dict() for name, ema in exp.emas.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in exp.optimizers.items()},
+            "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
             "data": self.batches.state_dict(),
-            "stabilisers": exp.stabilisers.state_dict(),
-            "self_condition": (None if exp.self_conditioning is None
-                               else exp.self_conditioning.state_dict()),
-            "fixed_z": self.fixed_z.cpu(),
+            "algorithm": self.algorithm.state_dict(),
         }
 
     def _restore(self, path: Path) -> None:
         state = load_checkpoint(path)
         exp = self.exp
-        if (state.get("self_condition") is None) != (exp.self_conditioning is None):
-            raise GanforgeError(f"checkpoint {path} and the config disagree on self-conditioning",
-                                "resume with the run's own config.yaml")
-        load_weights(exp.G, state["G"], "generator", path)
-        load_weights(exp.D, state["D"], "discriminator", path)
-        if (state["ema"] is None) != (exp.ema is None):
-            raise GanforgeError(f"checkpoint {path} and the config disagree on EMA",
-                                "resume with the run's own config.yaml")
-        if exp.ema is not None:
-            exp.ema.load_state_dict(state["ema"])
-        exp.opt_g.load_state_dict(state["opt_g"])
-        exp.opt_d.load_state_dict(state["opt_d"])
+        if int(state.get("stage", 0)) != self.stage:
+            self.stage = int(state["stage"])
+            exp.enter_stage(self.stage)
+        self.algorithm.load_state_dict(state["algorithm"])  # first: it checks the config agrees
+        load_networks(exp, state, path)
+        for name, opt in exp.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
         torch.set_rng_state(state["rng"]["torch"])
-        self.noise.set_state(state["rng"]["noise"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.batches.load_state_dict(state["data"])
-        if "stabilisers" in state:
-            exp.stabilisers.load_state_dict(state["stabilisers"])
-        if exp.self_conditioning is not None:
-            exp.self_conditioning.load_state_dict(state["self_condition"])
-        self.fixed_z = state["fixed_z"].to(exp.device)
         self.step = int(state["step"])
+        self.images_seen = int(state.get("images_seen", 0))
 
     def save(self, name: str) -> Path:
         return save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / name)
@@ -275,80 +241,49 @@ class Trainer:
             return 1.0 - (self.step - t.lr_decay_start) / (t.steps - t.lr_decay_start)
         return 1.0
 
-    def penalising(self) -> bool:
-        """Whether D's gradient penalties apply to the coming update (``train.penalty_until``)."""
-        until = self.cfg.train.penalty_until
-        return until is None or self.step < until
+    def _next_batch(self) -> Batch:
+        batch = self.batches.next()
+        self.images_seen += len(batch["x"])
+        return batch
 
     def train_step(self) -> dict[str, float]:
-        exp, t, dev = self.exp, self.cfg.train, self.exp.device
-        G, D, objective, stab = exp.G, exp.D, exp.objective, exp.stabilisers
-        factor, penalise = self.lr_factor(), self.penalising()
-        for group in exp.opt_g.param_groups:
-            group["lr"] = t.lr_g * factor
-        for group in exp.opt_d.param_groups:
-            group["lr"] = t.lr_d * factor
-        if exp.self_conditioning is not None and exp.self_conditioning.due(self.step):
-            exp.self_conditioning.cluster(D)
-            self.fixed_y = exp.labels_for(t.num_fixed_samples)
-        G.train()
-        D.train()
-        D.requires_grad_(True)
-        for _ in range(t.n_disc):
-            real, y_real = self.batches.next()
-            real = real.to(dev, non_blocking=True)
-            y_real = y_real.to(dev) if exp.conditional is not None else None
-            z = G.sample_z(t.batch_size, self.noise, dev)
-            with torch.no_grad():
-                fake = G(z, y_real)
-            real_in, fake_in = stab.d_input(real, self.step), stab.d_input(fake, self.step)
-            out_real, out_fake = D.evaluate(real_in, y_real), D.evaluate(fake_in, y_real)
-            loss_d = objective.d_loss(out_real.logits, out_fake.logits)
-            terms = stab.d_terms(D, real_in, y_real, out_real, out_fake, y_real, penalties=penalise)
-            penalty = (objective.d_penalty(functools.partial(D, y=y_real), real_in, fake_in)
-                       if penalise else None)
-            if penalty is not None:
-                terms["penalty"] = penalty
-            total_d = loss_d + sum(terms.values())
-            exp.opt_d.zero_grad(set_to_none=True)
-            total_d.backward()
-            norm_d = grad_norm(D)
-            exp.opt_d.step()
-            objective.after_d_step(D)
-            stab.after_d_step(D)
-
-        D.requires_grad_(False)  # G's phase needs gradients through D, not for D's weights
-        z = G.sample_z(t.batch_size, self.noise, dev)
-        y_fake = exp.labels_for(t.batch_size, self.noise)
-        out_g = D.evaluate(stab.d_input(G(z, y_fake), self.step), y_fake)
-        real_features = None
-        if stab.needs_real_features_for_g:
-            with torch.no_grad():
-                real_features = D.evaluate(real_in, y_real).features
-        loss_g = objective.g_loss(out_g.logits)
-        g_terms = stab.g_terms(G, out_g, y_fake, real_features)
-        total_g = (loss_g if stab.keeps_adversarial_g_loss else 0.0) + sum(g_terms.values())
-        exp.opt_g.zero_grad(set_to_none=True)
-        total_g.backward()
-        norm_g = grad_norm(G)
-        exp.opt_g.step()
-        D.requires_grad_(True)
-        stab.after_g_step(G)
-        if exp.ema is not None:
-            exp.ema.update(G)
+        exp, algo = self.exp, self.algorithm
+        stage = algo.stage_at(self.step)
+        if stage != self.stage:
+            self.stage = stage
+            exp.enter_stage(stage)
+        factor = self.lr_factor()
+        for name, opt in exp.optimizers.items():
+            set_lr(opt, exp.base_lrs[name], factor)
+        algo.begin_step(self.step)
+        algo.train()
+        stats: dict[str, float] = {}
+        for phase in exp.phases:
+            if not phase.active(self.step):
+                continue
+            optimizers = [exp.optimizers[name] for name in phase.optimizers]
+            trained = {id(p) for opt in optimizers for g in opt.param_groups for p in g["params"]}
+            # a phase differentiates through the other networks, not for their weights
+            for net in exp.networks.values():
+                for p in net.parameters():
+                    p.requires_grad_(id(p) in trained)
+            for _ in range(phase.repeat):
+                batch = self._next_batch() if phase.uses_data else None
+                loss, phase_stats = algo.loss(phase.name, batch, self.step)
+                for opt in optimizers:
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                norms = {f"grad_norm_{name}": grad_norm(exp.optimizers[name]) for name in phase.optimizers}
+                for opt in optimizers:
+                    opt.step()
+                algo.after_update(phase.name, self.step)
+            stats.update({f"loss_{phase.name}": loss.item(), **norms, **phase_stats})
+        for net in exp.networks.values():
+            net.requires_grad_(True)
+        for name, ema in exp.emas.items():
+            ema.update(exp.networks[name])
         self.step += 1
-        stats = {k: v.item() for k, v in {**terms, **g_terms}.items() if k != "penalty"}
-        if self.cfg.stabilisers.instance_noise:
-            stats["instance_noise"] = stab.noise_std(self.step - 1)
-        return {
-            "loss_D": total_d.item(),
-            "loss_G": total_g.item(),  # a tensor: FM's replace mode always adds its own term
-            "real_score": torch.sigmoid(out_real.logits.detach()).mean().item(),
-            "fake_score": torch.sigmoid(out_fake.logits.detach()).mean().item(),
-            "grad_norm_D": norm_d,
-            "grad_norm_G": norm_g,
-            **stats,
-        }
+        return stats
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> Path:
@@ -356,12 +291,13 @@ class Trainer:
         t = self.cfg.train
         created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        lr_columns = [f"lr_{name}" for name in self.exp.optimizers]
         try:
             save_config(self.cfg, self.run_dir / "config.yaml")
             logger = MetricsLogger(self.run_dir, t.tensorboard,
                                    resume_step=self.step if self.step else None,
-                                   extra_columns=[*self.exp.stabilisers.columns(self.exp.conditional),
-                                                  *(c for cb in self.callbacks for c in cb.columns)])
+                                   columns=[*self.algorithm.columns, *lr_columns, "sec_per_step",
+                                            *(c for cb in self.callbacks for c in cb.columns)])
         except BaseException:
             if created:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -370,7 +306,8 @@ class Trainer:
             callback.on_fit_start(self)
         sums: dict[str, float] = {}
         n_in_window, window_start = 0, time.perf_counter()
-        with self._graceful_interrupt(), _progress(self.progress, t.steps, self.step) as bar:
+        with self._graceful_interrupt(), _progress(self.progress, t.steps, self.step,
+                                                   self.algorithm) as bar:
             while self.step < t.steps and not self._stop_requested:
                 stats = self.train_step()
                 for key, value in stats.items():
@@ -382,69 +319,37 @@ class Trainer:
                 if self.step % t.log_every == 0 or self.step == t.steps or extra:
                     row = {k: v / n_in_window for k, v in sums.items()}
                     row.update(extra)
-                    row.update(self._position(), lr_G=self.exp.opt_g.param_groups[0]["lr"],
-                               lr_D=self.exp.opt_d.param_groups[0]["lr"],
-                               sec_per_step=(time.perf_counter() - window_start) / n_in_window)
+                    row.update(self._position(), sec_per_step=(time.perf_counter() - window_start)
+                               / n_in_window)
+                    row.update({f"lr_{name}": opt.param_groups[0]["lr"]
+                                for name, opt in self.exp.optimizers.items()})
                     logger.log(row)
                     bar.update(self.step, row)
                     sums, n_in_window, window_start = {}, 0, time.perf_counter()
-                if self.step % t.sample_every == 0:
-                    self.snapshot()
                 if self.step % t.checkpoint_every == 0:
                     self.save("last.pt")
                     self.save(f"step_{self.step:07d}.pt")
         logger.close()
+        self.finished = self.step >= t.steps
+        if self.finished:
+            self.save("last.pt")
+            self.save("final.pt")
         for callback in self.callbacks:
             callback.on_fit_end(self)
-        if self._stop_requested and self.step < t.steps:
+        if not self.finished:
             self.save("last.pt")
             print(f"interrupted at step {self.step}; saved {self.run_dir / 'checkpoints/last.pt'}"
                   f" — continue with: ganforge train --resume {self.run_dir}")
-            return self.run_dir
-        self.save("last.pt")
-        self.save("final.pt")
-        self.snapshot()
-        self.plot_curves()
         return self.run_dir
 
     def _position(self) -> dict[str, int]:
-        images = self.step * self.cfg.train.batch_size * self.cfg.train.n_disc
-        return {"step": self.step, "epoch": self.batches.epoch, "images_seen": images}
+        return {"step": self.step, "epoch": self.batches.epoch, "images_seen": self.images_seen}
 
     # ------------------------------------------------------------------ artefacts
-    @torch.no_grad()
     def snapshot(self) -> Path:
-        """A PNG of the fixed noise batch (images) or a real-vs-fake scatter over D's field (2D)."""
-        from ganforge import viz
-
-        G = self.exp.ema.model if self.exp.ema is not None else self.exp.G
-        was_training = G.training
-        G.eval()
-        fake = G(self.fixed_z, self.fixed_y).cpu()
-        G.train(was_training)
+        """The algorithm's picture of its fixed inputs at this step (EMA generator if any)."""
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fake.dim() == 4:  # a conditional run's fixed labels cycle 0..K-1: one column per class
-            return viz.save_grid(fake, path, nrow=self.exp.num_classes if self.exp.conditional else None)
-        dataset = self.exp.dataset
-        if isinstance(dataset, StreamDataset):
-            real = dataset.materialise(len(fake), seed=self.cfg.seed + 3).x
-        else:
-            real = dataset.x[: len(fake)]
-        D = self.exp.D
-        D.eval()
-        centers = getattr(dataset, "centers", None)
-        pack = getattr(D, "pack", 1)  # a PacGAN D scores packs: show D(x) on a pack of m copies of x
-
-        def prob_fn(pts: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid(D(pts.repeat_interleave(pack, dim=0).to(self.exp.device))).cpu()
-
-        # a conditional D has one field per class: show the points alone
-        field = prob_fn if self.exp.conditional is None else None
-        out = viz.plot_2d_field(real, fake, path, prob_fn=field, title=f"step {self.step}",
-                                centers=centers)
-        D.train()
-        return out
+        return self.algorithm.snapshot(path, self.exp.sampling_network(), self.step)
 
     def plot_curves(self) -> list[Path]:
         from ganforge import viz
@@ -473,9 +378,24 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
 
+def load_networks(exp: Experiment, state: dict[str, Any], path: Path) -> None:
+    """The checkpoint's weights (and EMA copies) into the experiment's networks."""
+    missing = [name for name in exp.networks if name not in state["nets"]]
+    if missing:
+        raise GanforgeError(f"checkpoint {path} has no weights for network {missing[0]!r}",
+                            "it was written by another algorithm: use the run's own config.yaml")
+    for name, net in exp.networks.items():
+        load_weights(net, state["nets"][name], f"network {name}", path)
+    if set(state["ema"]) != set(exp.emas):
+        raise GanforgeError(f"checkpoint {path} and the config disagree on EMA",
+                            "resume with the run's own config.yaml")
+    for name, ema in exp.emas.items():
+        ema.load_state_dict(state["ema"][name])
+
+
 @contextmanager
-def _progress(enabled: bool, total: int, start: int):
-    """A rich progress bar with ETA and the live losses and scores."""
+def _progress(enabled: bool, total: int, start: int, algorithm: Algorithm):
+    """A rich progress bar with ETA and the algorithm's live losses and scores."""
     if not enabled:
         yield _NoBar()
         return
@@ -492,7 +412,7 @@ def _progress(enabled: bool, total: int, start: int):
                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}")]
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task("train", total=total, completed=start, stats="")
-        yield _RichBar(progress, task)
+        yield _RichBar(progress, task, algorithm)
 
 
 class _NoBar:
@@ -501,12 +421,11 @@ class _NoBar:
 
 
 class _RichBar:
-    def __init__(self, progress, task) -> None:
-        self.progress, self.task = progress, task
+    def __init__(self, progress, task, algorithm: Algorithm) -> None:
+        self.progress, self.task, self.algorithm = progress, task, algorithm
 
     def update(self, step: int, row: dict[str, float]) -> None:
-        stats = (f"loss_D {row['loss_D']:.3f}  loss_G {row['loss_G']:.3f}  "
-                 f"D(x) {row['real_score']:.2f}  D(G(z)) {row['fake_score']:.2f}")
-        if not all(math.isfinite(row[k]) for k in ("loss_D", "loss_G")):
+        stats = self.algorithm.progress_text(row)
+        if not all(math.isfinite(v) for k, v in row.items() if k.startswith("loss_")):
             stats += "  [red]non-finite loss"
         self.progress.update(self.task, completed=step, stats=stats)

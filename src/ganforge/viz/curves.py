@@ -122,9 +122,16 @@ def _finish(fig: Figure, ax: Axes, path: str | os.PathLike[str]) -> Path:
     return save_figure(fig, path)
 
 
+def _prefixed(metrics: Metrics, prefix: str, default: Sequence[str]) -> list[tuple[str, str]]:
+    """The columns named ``prefix*`` (one per phase or network), else ``default``."""
+    names = [c for c in metrics if c.startswith(prefix)] or list(default)
+    return [(c, c) for c in names]
+
+
 def plot_losses(metrics: Metrics, path: str | os.PathLike[str]) -> Path:
-    """PNG of ``loss_D`` and ``loss_G`` against step: raw (faint) and EMA-smoothed (solid)."""
-    fig, ax = _plot_series(metrics, [("loss_D", "loss_D"), ("loss_G", "loss_G")], "loss", "Losses")
+    """PNG of every phase's loss (``loss_D``, ``loss_G``, ``loss_vae``...) against step: raw
+    (faint) and EMA-smoothed (solid)."""
+    fig, ax = _plot_series(metrics, _prefixed(metrics, "loss_", ("loss_D", "loss_G")), "loss", "Losses")
     return _finish(fig, ax, path)
 
 
@@ -132,8 +139,11 @@ def plot_scores(metrics: Metrics, path: str | os.PathLike[str]) -> Path:
     """PNG of ``real_score`` (mean D(x)) and ``fake_score`` (mean D(G(z))) against step.
 
     The y axis is fixed to [0, 1]; a dashed line marks 0.5, the optimal discriminator's output
-    D* = 1/2 everywhere once p_g = p_data.
+    D* = 1/2 everywhere once p_g = p_data. A run whose D is a critic (Wasserstein, hinge, least
+    squares losses) logs raw values instead, plotted by :func:`plot_critic`.
     """
+    if "real_score" not in metrics and "critic_real" in metrics:
+        return plot_critic(metrics, path)
     fig, ax = _plot_series(
         metrics,
         [("real_score", "real_score = mean D(x)"), ("fake_score", "fake_score = mean D(G(z))")],
@@ -145,11 +155,26 @@ def plot_scores(metrics: Metrics, path: str | os.PathLike[str]) -> Path:
     return _finish(fig, ax, path)
 
 
-def plot_grad_norms(metrics: Metrics, path: str | os.PathLike[str]) -> Path:
-    """PNG of ``grad_norm_G`` and ``grad_norm_D`` against step on a log-scale y axis."""
+def plot_critic(metrics: Metrics, path: str | os.PathLike[str]) -> Path:
+    """PNG of a critic's mean raw outputs on real and generated samples and their difference
+    (for the Wasserstein losses the critic's estimate of W1); no probability axis."""
     fig, ax = _plot_series(
         metrics,
-        [("grad_norm_G", "grad_norm_G"), ("grad_norm_D", "grad_norm_D")],
+        [("critic_real", "critic_real = mean f(x)"), ("critic_fake", "critic_fake = mean f(G(z))"),
+         ("critic_gap", "critic_gap = mean f(x) - mean f(G(z))")],
+        "critic output",
+        "Critic values",
+    )
+    ax.axhline(0.0, color="k", linestyle=":", linewidth=0.8)
+    return _finish(fig, ax, path)
+
+
+def plot_grad_norms(metrics: Metrics, path: str | os.PathLike[str]) -> Path:
+    """PNG of every network's gradient norm (``grad_norm_G``, ``grad_norm_D``...) against step
+    on a log-scale y axis."""
+    fig, ax = _plot_series(
+        metrics,
+        _prefixed(metrics, "grad_norm_", ("grad_norm_G", "grad_norm_D")),
         "gradient norm",
         "Gradient norms",
         smooth=False,
@@ -164,9 +189,10 @@ def plot_grad_norms(metrics: Metrics, path: str | os.PathLike[str]) -> Path:
 def plot_all(
     metrics_csv_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]
 ) -> list[Path]:
-    """Write ``losses.png``, ``scores.png`` and ``grad_norms.png`` for a metrics CSV to ``out_dir``.
+    """Write ``losses.png``, ``scores.png`` (a GAN's D(x)/D(G(z)) or critic values; skipped
+    when the run logs neither) and ``grad_norms.png`` for a metrics CSV to ``out_dir``.
 
-    Creates ``out_dir`` as needed and returns the three paths in that order. A CSV without data
+    Creates ``out_dir`` as needed and returns the paths in that order. A CSV without data
     rows writes nothing (``out_dir`` is not created) and returns ``[]``.
     """
     metrics = read_metrics(metrics_csv_path)
@@ -174,8 +200,8 @@ def plot_all(
         return []
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [
-        plot_losses(metrics, out / "losses.png"),
-        plot_scores(metrics, out / "scores.png"),
-        plot_grad_norms(metrics, out / "grad_norms.png"),
-    ]
+    paths = [plot_losses(metrics, out / "losses.png")]
+    if any(c in metrics for c in ("real_score", "critic_real")):
+        paths.append(plot_scores(metrics, out / "scores.png"))
+    paths.append(plot_grad_norms(metrics, out / "grad_norms.png"))
+    return paths

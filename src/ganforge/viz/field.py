@@ -114,11 +114,13 @@ def plot_2d_field(
     bounds: Sequence[float] | None = None,
     resolution: int = 200,
     chunk_size: int = 8192,
+    field_label: str = "D(x)",
 ) -> Path:
     """Write a PNG of ``real`` (N, 2) and ``fake`` (M, 2) points, optionally over D(x).
 
     With ``prob_fn`` the background is a filled contour of ``prob_fn`` evaluated by
-    :func:`evaluate_field` (levels 0..1, colour bar labelled "D(x)", dashed line at D = 0.5).
+    :func:`evaluate_field` (levels 0..1, colour bar labelled "D(x)", dashed line at D = 0.5). With
+    another ``field_label`` (a critic's raw values, say) the levels follow the field's range.
     ``bounds`` ``(xmin, xmax, ymin, ymax)`` defaults to :func:`auto_bounds` of real, fake and
     ``centers``; ``centers`` (K, 2) are drawn as black crosses. Non-finite points are skipped.
     The axes have equal aspect. Written atomically; returns ``path`` as a Path.
@@ -134,13 +136,16 @@ def plot_2d_field(
     ax = fig.add_subplot()
     if prob_fn is not None:
         xs, ys, probs = evaluate_field(prob_fn, box, resolution, chunk_size)
-        filled = ax.contourf(
-            xs, ys, probs, levels=np.linspace(0.0, 1.0, 21), cmap="Greys", alpha=0.5, vmin=0, vmax=1
-        )
-        if np.nanmin(probs) < 0.5 < np.nanmax(probs):
-            ax.contour(xs, ys, probs, levels=[0.5], colors="k", linewidths=0.8, linestyles="--")
-        bar = fig.colorbar(filled, ax=ax, ticks=np.linspace(0.0, 1.0, 6))
-        bar.set_label("D(x)")
+        if field_label == "D(x)":
+            filled = ax.contourf(xs, ys, probs, levels=np.linspace(0.0, 1.0, 21), cmap="Greys",
+                                 alpha=0.5, vmin=0, vmax=1)
+            if np.nanmin(probs) < 0.5 < np.nanmax(probs):
+                ax.contour(xs, ys, probs, levels=[0.5], colors="k", linewidths=0.8, linestyles="--")
+            bar = fig.colorbar(filled, ax=ax, ticks=np.linspace(0.0, 1.0, 6))
+        else:
+            filled = ax.contourf(xs, ys, probs, levels=20, cmap="Greys", alpha=0.5)
+            bar = fig.colorbar(filled, ax=ax)
+        bar.set_label(field_label)
     _scatter(ax, real_pts, fake_pts, centre_pts)
     ax.set_xlim(box[0], box[1])
     ax.set_ylim(box[2], box[3])

@@ -1,4 +1,5 @@
-"""Metrics during training: :class:`EvalCallback` plugs an :class:`Evaluator` into the Trainer.
+"""Metrics during training: :class:`EvalCallback` plugs an :class:`~ganforge.metrics.evaluate.Evaluator`
+into the Trainer.
 
 Every ``every`` steps (and at the last step) it draws ``num_samples`` samples from the generator
 (the EMA copy when the run has one) with a fixed noise seed, scores them against real half A, and
@@ -21,58 +22,48 @@ import torch
 from ganforge._io import atomic_write_text
 from ganforge.config import EvalConfig
 from ganforge.data.base import AnyDataset
-from ganforge.errors import GanforgeError
-from ganforge.metrics.evaluate import (
-    Evaluator,
-    default_metrics,
-    metric_columns,
-    metric_kind,
-    resolve_best,
-)
-from ganforge.metrics.extractors import auto_extractor_name, build_extractor
-from ganforge.train.trainer import Callback, Trainer
+from ganforge.metrics.evaluate import Evaluator
+from ganforge.metrics.extractors import build_extractor
+from ganforge.metrics.registry import resolve_best
+from ganforge.train.callbacks import Callback
+from ganforge.train.trainer import Trainer
 
 
 class EvalCallback(Callback):
     """Scores the generator every ``every`` steps; see the module docstring."""
 
-    def __init__(self, every: int, data_name: str, metrics: list[str] | None = None,
-                 num_samples: int = 2000, best: str | None = None, extractor: str = "auto",
-                 seed: int = 0, data_section: dict | None = None, conditional: bool = False) -> None:
+    def __init__(self, every: int, metrics: list[str] | None = None, num_samples: int = 2000,
+                 best: str | None = None, extractor: str = "auto", seed: int = 0,
+                 data_section: dict | None = None, conditional: bool = False) -> None:
         self.every, self.num_samples, self.seed = every, num_samples, seed
         self.conditional = conditional
-        self.data_name, self.data_section = data_name, data_section
-        self.extractor_name = extractor if extractor != "auto" else auto_extractor_name(data_name)
-        self.kind = metric_kind(data_name, section=data_section)
+        self.data_section = data_section
+        self.extractor_name = extractor
         self.groups = metrics
-        ext_id = "raw" if self.extractor_name == "raw" else self.extractor_name
-        groups = metrics or default_metrics(ext_id, self.kind) + ["class"] * conditional
-        self.columns = tuple(metric_columns(groups, ext_id, self.kind))
-        self.best_column, self.higher_better = (resolve_best(best, self.columns) if best
-                                                else (None, False))
+        self.best = best
+        self.best_column: str | None = None
+        self.higher_better = False
         self.best_value = math.nan
         self.evaluator: Evaluator | None = None
 
     @classmethod
     def from_config(cls, cfg_eval: EvalConfig, data: dict, seed: int = 0,
                     conditional: bool = False) -> EvalCallback:
-        return cls(cfg_eval.every or 0, data["name"], cfg_eval.metrics, cfg_eval.num_samples,
-                   cfg_eval.best, cfg_eval.extractor, seed, data, conditional)
+        return cls(cfg_eval.every or 0, cfg_eval.metrics, cfg_eval.num_samples, cfg_eval.best,
+                   cfg_eval.extractor, seed, data, conditional)
 
     def prepare(self, dataset: AnyDataset) -> Evaluator:
-        """Build the extractor and the real reference (call before training so that a missing
-        weights file or an inapplicable metric fails before anything is written)."""
+        """Build the extractor and the real reference, and resolve the columns and the ``best``
+        metric (call before training so that a missing weights file or an inapplicable metric
+        fails before anything is written)."""
         if self.evaluator is None:
-            extractor = build_extractor(self.extractor_name, self.data_name, dataset.sample_shape)
-            evaluator = Evaluator(dataset, self.groups, extractor=extractor,
-                                  num_samples=self.num_samples, seed=self.seed,
-                                  data_name=self.data_name, data_section=self.data_section,
-                                  conditional=self.conditional)
-            if tuple(evaluator.columns) != self.columns:
-                raise GanforgeError(f"metrics {', '.join(evaluator.columns)} do not match the "
-                                    f"expected columns {', '.join(self.columns)} for this dataset",
-                                    "set eval.metrics and eval.extractor explicitly")
-            self.evaluator = evaluator
+            extractor = build_extractor(self.extractor_name, dataset)
+            self.evaluator = Evaluator(dataset, self.groups, extractor=extractor,
+                                       num_samples=self.num_samples, seed=self.seed,
+                                       data_section=self.data_section, conditional=self.conditional)
+            self.columns = tuple(self.evaluator.columns)
+            if self.best:
+                self.best_column, self.higher_better = resolve_best(self.best, self.evaluator.directions)
         return self.evaluator
 
     def setup(self, trainer: Trainer) -> None:
@@ -101,13 +92,12 @@ class EvalCallback(Callback):
     def on_step_end(self, trainer: Trainer) -> dict[str, float] | None:
         if not self.every or (trainer.step % self.every and trainer.step != trainer.cfg.train.steps):
             return None
-        exp = trainer.exp
-        G = exp.ema.model if exp.ema is not None else exp.G
+        G = trainer.exp.sampling_network()
         was_training = G.training
         G.eval()
         noise = torch.Generator().manual_seed(self.seed + 12345)
         n = self.evaluator.n
-        labels = exp.labels_for(n)  # conditional runs: classes cycled, so every class is scored
+        labels = trainer.algorithm.labels_for(n)  # conditional runs: classes cycled, every class scored
         x = G.sample(n, noise, labels)
         G.train(was_training)
         if not torch.isfinite(x).all():

@@ -1,0 +1,20 @@
+"""Ways of training, one file each, registered by name in :data:`ALGORITHMS`.
+
+* ``gan`` — a generator against a discriminator: every loss, stabiliser and conditioning mode
+  (:mod:`.gan`).
+* ``vae`` — the variational autoencoder, trained on the ELBO (:mod:`.vae`).
+
+Configs choose one with ``algorithm: {name: ..., <its options>}``; see :mod:`.base` for the contract.
+"""
+
+from ganforge.train.algorithms import gan, vae  # noqa: F401  (registers the built-in algorithms)
+from ganforge.train.algorithms.base import (
+    ALGORITHMS,
+    Algorithm,
+    OptimizerSpec,
+    Phase,
+    build_algorithm,
+    register_algorithm,
+)
+
+__all__ = ["ALGORITHMS", "Algorithm", "OptimizerSpec", "Phase", "build_algorithm", "register_algorithm"]

@@ -1,0 +1,203 @@
+"""The contract between the Trainer and a way of training (an *algorithm*).
+
+The Trainer owns the loop, the schedules, EMA, checkpoints, logging and callbacks; an algorithm
+owns everything that makes one family train differently (in the spirit of stylegan2-ada's
+loss/phase split)::
+
+    networks      named nn.Modules built through the model registry, e.g. {"G": ..., "D": ...}
+    optimizers    named specs: which parameters each optimiser updates and its defaults
+    phases        Phase(name, optimizers, every, repeat, start, stop, uses_data)
+    loss(phase, batch, step) -> (loss, stats)     one update's objective for one phase
+
+One training step at ``step`` runs, for every phase active at ``step`` in the order declared,
+``repeat`` times: draw a batch (a dict of named tensors, when the phase ``uses_data``),
+``loss``, ``backward``, a step of the phase's optimisers, ``after_update``. Phase settings come
+from the algorithm's defaults, overridden per phase by the config's ``phases`` section:
+n_disc, pretraining ranges, lazy regularisation intervals and TTUR are all phase settings.
+
+A new family that trains differently is one subclass registered with
+``@register_algorithm("name")``; see DEVELOPERS.md for a worked example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ganforge.config import ExperimentConfig, PhaseConfig
+from ganforge.data.base import AnyDataset
+from ganforge.errors import GanforgeError
+from ganforge.registry import Registry
+
+ALGORITHMS: Registry = Registry("algorithm")
+register_algorithm = ALGORITHMS.register
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One kind of update: ``optimizers`` step on ``loss(name, ...)``, at steps
+    ``start <= step < stop`` (``stop`` None: to the end) with ``(step - start) % every == 0``,
+    ``repeat`` times in a row; a new batch is drawn for each repeat when ``uses_data``."""
+
+    name: str
+    optimizers: tuple[str, ...]
+    every: int = 1
+    repeat: int = 1
+    start: int = 0
+    stop: int | None = None
+    uses_data: bool = True
+
+    def active(self, step: int) -> bool:
+        if step < self.start or (self.stop is not None and step >= self.stop):
+            return False
+        return (step - self.start) % self.every == 0
+
+    def configured(self, cfg: PhaseConfig) -> Phase:
+        return dataclasses.replace(self, **cfg.overrides())
+
+
+@dataclass
+class OptimizerSpec:
+    """Which parameters one optimiser updates, and its default settings (the config's
+    ``optim.<name>`` keys override them: ``name`` any ``torch.optim`` class, ``lr``, its other
+    keyword arguments, and ``lr_mult``: {submodule prefix: factor} for per-module rates)."""
+
+    module: nn.Module
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+class Algorithm:
+    """Base class of the training algorithms; see the module docstring.
+
+    Subclasses set ``networks`` (an ordered dict of modules on the experiment's device) in
+    ``__init__`` and implement :meth:`optimizers`, :meth:`phases` and :meth:`loss`. Everything
+    random must come from generators the algorithm checkpoints in :meth:`state_dict` (or from
+    the global torch RNG, which the Trainer checkpoints).
+    """
+
+    name: ClassVar[str] = ""
+    #: the batch fields the algorithm reads; the dataset must declare them
+    required_fields: ClassVar[tuple[str, ...]] = ("x",)
+    #: the network that turns latent codes into samples (``sample``, the latent tools)
+    generator_name: ClassVar[str] = "G"
+    #: networks that get an EMA copy when ``train.ema_decay`` is set
+    ema_networks: ClassVar[tuple[str, ...]] = ("G",)
+    #: metrics.csv columns the stats of :meth:`loss` fill (after step, epoch, images_seen)
+    columns: tuple[str, ...] = ()
+
+    networks: dict[str, nn.Module]
+
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
+                 sample_shape: tuple[int, ...], num_classes: int | None,
+                 device: torch.device) -> None:
+        self.cfg = cfg
+        self.dataset = dataset
+        self.sample_shape = tuple(sample_shape)
+        self.num_classes = num_classes
+        self.device = device
+        self.check_dataset(dataset)
+
+    # ------------------------------------------------------------------ what the Trainer asks
+    @classmethod
+    def check_dataset(cls, dataset: AnyDataset | None) -> None:
+        """One-line error when the dataset lacks a field this algorithm reads."""
+        if dataset is None:
+            return
+        missing = [f for f in cls.required_fields if f not in dataset.fields]
+        if missing:
+            have = ", ".join(dataset.fields)
+            raise GanforgeError(
+                f"algorithm {cls.name!r} needs batches with field {missing[0]!r}, and dataset "
+                f"{getattr(dataset, 'name', '') or 'given'!r} has only: {have}",
+                "choose a dataset with that field (see docs/training.md) or another algorithm")
+
+    @property
+    def train_data(self) -> AnyDataset | None:
+        """The data the Trainer draws batches from (the dataset, unless the algorithm relabels it)."""
+        return self.dataset
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        raise TypeError(f"{type(self).__name__} must define optimizers()")
+
+    def phases(self) -> list[Phase]:
+        raise TypeError(f"{type(self).__name__} must define phases()")
+
+    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
+             step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The scalar the phase's optimisers minimise, and stats to log (plain floats)."""
+        raise TypeError(f"{type(self).__name__} must define loss()")
+
+    def begin_step(self, step: int) -> None:
+        """Runs before the phases of every step (e.g. re-clustering the data)."""
+
+    def after_update(self, phase: str, step: int) -> None:
+        """Runs after every optimiser step of ``phase`` (weight clipping, running averages)."""
+
+    def progress_text(self, row: Mapping[str, float]) -> str:
+        """The live part of the progress bar, from one logged row."""
+        return "  ".join(f"{c} {row[c]:.3f}" for c in self.columns[:4] if c in row)
+
+    # ------------------------------------------------------------------ stages (growth)
+    def stage_at(self, step: int) -> int:
+        """The stage the run is in at ``step`` (0 for algorithms that never change shape)."""
+        return 0
+
+    def enter_stage(self, stage: int) -> tuple[str, ...]:
+        """Change the networks for ``stage`` (e.g. grow them); returns the names of the networks
+        that changed. The Trainer then builds fresh optimisers, and fresh EMA copies of the changed
+        networks; on resume it calls this before loading the checkpoint's weights."""
+        return ()
+
+    # ------------------------------------------------------------------ sampling and artefacts
+    @property
+    def generator(self) -> nn.Module:
+        return self.networks[self.generator_name]
+
+    def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Conditioning labels for n samples (None for an unconditional algorithm)."""
+        return None
+
+    @property
+    def conditional(self) -> str | None:
+        return None
+
+    def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
+        """Write a picture of the current samples (fixed inputs) to ``path``."""
+        raise TypeError(f"{type(self).__name__} must define snapshot()")
+
+    def train(self, mode: bool = True) -> None:
+        for net in self.networks.values():
+            net.train(mode)
+
+    def named_networks(self) -> Iterator[tuple[str, nn.Module]]:
+        yield from self.networks.items()
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """The algorithm's own state (RNGs, running averages); weights are the Trainer's."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def load_sampling_state(self, state: dict[str, Any]) -> None:
+        """What a loaded run needs to sample without its data (default: the whole state)."""
+        self.load_state_dict(state)
+
+
+def build_algorithm(cfg: ExperimentConfig, dataset: AnyDataset | None, *,
+                    sample_shape: tuple[int, ...], num_classes: int | None,
+                    device: torch.device, restoring: bool = False) -> Algorithm:
+    """The algorithm ``cfg.algorithm`` names, its options checked against its signature.
+    ``restoring``: the caller loads a checkpoint next, so one-off initial work may be skipped."""
+    import ganforge.train.algorithms  # noqa: F401  (registers the built-in algorithms)
+
+    section = dict(cfg.algorithm)
+    return ALGORITHMS.build(section, cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
+                            device=device, restoring=restoring)

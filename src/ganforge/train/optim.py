@@ -1,0 +1,112 @@
+"""Optimisers from config: ``optim: {<name>: {name: adam, lr: 2e-4, betas: [0.5, 0.999], ...}}``.
+
+Each algorithm names its optimisers and gives defaults (:class:`OptimizerSpec`); the config's
+keys override them. ``name`` is any ``torch.optim`` optimiser (case-insensitive: ``adam``,
+``AdamW``, ``sgd``, ``rmsprop``...); every other key is passed to its constructor and checked
+against its signature, except ``lr_mult``: ``{submodule prefix: factor}`` puts the parameters
+under that prefix in a group of their own with learning rate ``lr * factor`` (StyleGAN's mapping
+network at 0.01, say). Learning-rate schedules scale each group's base rate (:func:`set_lr`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.registry import check_kwargs
+from ganforge.train.algorithms.base import OptimizerSpec
+
+
+def _optimizer_classes() -> dict[str, type[torch.optim.Optimizer]]:
+    return {name.lower(): cls for name, cls in vars(torch.optim).items()
+            if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)
+            and cls is not torch.optim.Optimizer}
+
+
+def _check_settings(where: str, settings: Mapping[str, Any]) -> None:
+    lr = settings.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise GanforgeError(f"{where}.lr must be a finite number > 0, got {lr!r}",
+                            f"set e.g. {where}.lr=2e-4")
+    betas = settings.get("betas")
+    if betas is not None:
+        ok = isinstance(betas, (list, tuple)) and len(betas) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in betas)
+        if not ok:
+            raise GanforgeError(f"{where}.betas must be two numbers in [0, 1), got {betas!r}",
+                                f"set e.g. {where}.betas=[0.5,0.999]")
+
+
+def _param_groups(spec: OptimizerSpec, lr: float, lr_mult: Mapping[str, Any],
+                  where: str) -> list[dict[str, Any]]:
+    if not isinstance(lr_mult, Mapping):
+        raise GanforgeError(f"{where}.lr_mult must map submodule names to factors, got {lr_mult!r}",
+                            f"set e.g. {where}.lr_mult={{mapping: 0.01}}")
+    named = list(spec.module.named_parameters())
+    groups: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for prefix, factor in lr_mult.items():
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < math.inf:
+            raise GanforgeError(f"{where}.lr_mult.{prefix} must be a finite number > 0, got {factor!r}",
+                                "set e.g. 0.01")
+        params = [(n, p) for n, p in named if (n == prefix or n.startswith(prefix + ".")) and n not in taken]
+        if not params:
+            raise GanforgeError(f"{where}.lr_mult names {prefix!r}, which holds no parameters",
+                                "use the name of a submodule of that network")
+        taken.update(n for n, _ in params)
+        groups.append({"params": [p for _, p in params], "lr": lr * factor})
+    rest = [p for n, p in named if n not in taken]
+    return ([{"params": rest, "lr": lr}] if rest else []) + groups
+
+
+def build_optimizer(name: str, spec: OptimizerSpec,
+                    config: Mapping[str, Any] | None) -> tuple[torch.optim.Optimizer, list[float]]:
+    """One optimiser and its groups' base learning rates (config keys over the spec's defaults)."""
+    where = f"optim.{name}"
+    settings = {**spec.defaults, **(config or {})}
+    kind = str(settings.pop("name", "adam"))
+    classes = _optimizer_classes()
+    if kind.lower() not in classes:
+        raise GanforgeError(f"unknown optimiser {where}.name={kind!r}",
+                            f"choose a torch.optim class, e.g.: {', '.join(sorted(classes)[:8])}, ...")
+    cls = classes[kind.lower()]
+    lr_mult = settings.pop("lr_mult", None) or {}
+    _check_settings(where, settings)
+    if "betas" in settings:
+        settings["betas"] = tuple(float(b) for b in settings["betas"])
+    lr = float(settings.pop("lr"))
+    check_kwargs(cls, {**settings, "lr": lr}, f"optimiser {where} ({cls.__name__})", skip=1)
+    groups = _param_groups(spec, lr, lr_mult, where)
+    optimizer = cls(groups, lr=lr, **settings)
+    return optimizer, [g["lr"] for g in optimizer.param_groups]
+
+
+def build_optimizers(specs: Mapping[str, OptimizerSpec], config: Mapping[str, Any],
+                     algorithm: str) -> tuple[dict[str, torch.optim.Optimizer], dict[str, list[float]]]:
+    """Every optimiser an algorithm declares; unknown names in ``config`` are errors."""
+    if not isinstance(config, Mapping):
+        raise GanforgeError(f"optim must map optimiser names to settings, got {config!r}",
+                            f"set e.g. optim.{next(iter(specs))}.lr=1e-3")
+    unknown = [k for k in config if k not in specs]
+    if unknown:
+        raise GanforgeError(f"unknown optimiser {unknown[0]!r} for algorithm {algorithm!r}",
+                            f"its optimisers are: {', '.join(specs)}")
+    optimizers, base_lrs = {}, {}
+    for name, spec in specs.items():
+        section = config.get(name) or {}
+        if not isinstance(section, Mapping):
+            raise GanforgeError(f"optim.{name} must be a mapping of settings, got {section!r}",
+                                f"set e.g. optim.{name}.lr=1e-3")
+        optimizers[name], base_lrs[name] = build_optimizer(name, spec, section)
+    return optimizers, base_lrs
+
+
+def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float) -> None:
+    """Every group's rate = its base rate * ``factor`` (the schedule's multiplier)."""
+    for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+        group["lr"] = base * factor
