@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", help="FILE.npz holding samples as array x, instead of RUN_DIR")
     ev.add_argument("--ref", help="reference dataset for --samples (e.g. mnist, ring8, digits)")
     ev.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
-                    help="reference dataset option, e.g. --data root=../shared/data/mnist (repeatable)")
+                    help="reference dataset option, e.g. --data root=DIR --data split=test (repeatable)")
     ev.add_argument("--metrics", help="comma list from fid,kid,is,prdc,modes,class (samples) and elbo,iwae "
                                       "(likelihood models) (default: all that apply)")
     ev.add_argument("-n", type=int, default=10_000, help="samples per side (default 10000)")

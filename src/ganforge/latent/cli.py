@@ -1,8 +1,9 @@
 """``ganforge latent RUN ACTION ...``: latent-space pictures of a trained run.
 
 Actions: ``interpolate`` (PNG strip or animated GIF along a lerp/slerp path), ``arithmetic``
-(mean(a) - mean(b) + mean(c)), ``truncate`` (psi and threshold truncation, one row per setting)
-and ``neighbours`` (nearest real samples of generated ones). Wiring into the main CLI is two
+(mean(a) - mean(b) + mean(c)), ``truncate`` (psi and threshold truncation, one row per setting),
+``neighbours`` (nearest real samples of generated ones) and ``manifold`` (the decoded grid over a
+2-d latent plane). Wiring into the main CLI is two
 calls: ``add_latent_parser(sub)`` in ``build_parser`` and ``"latent": cmd_latent`` in the
 command table. Every user mistake raises :class:`~ganforge.errors.GanforgeError` before any file
 is written, and files are written atomically.
@@ -29,7 +30,7 @@ STREAM_REAL_N = 10_000
 def add_latent_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``latent`` command (with its four actions) to ``subparsers``; returns its parser."""
     latent = subparsers.add_parser(
-        "latent", help="latent-space pictures: interpolate, arithmetic, truncate, neighbours",
+        "latent", help="latent-space pictures: interpolate, arithmetic, truncate, neighbours, manifold",
         description="Latent-space tools for a trained run (see docs/latent.md).")
     latent.add_argument("run_dir", metavar="RUN", help="run directory written by `ganforge train`")
     actions = latent.add_subparsers(dest="latent_action", metavar="ACTION", required=True)
@@ -113,6 +114,12 @@ def add_latent_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     near.add_argument("--class", dest="label", type=int, metavar="K",
                       help="conditional runs: generate class K and search real samples of class K "
                            "(default: classes cycled, all real samples)")
+    mani = actions.add_parser(
+        "manifold", parents=[common], help="a 2-d latent space: the decoded grid over the plane",
+        description="Decode an n x n grid of codes over a 2-d latent plane (Kingma & Welling 2014, "
+                    "Fig. 4): Gaussian quantiles by default, or an even grid on [-extent, extent]^2.")
+    mani.add_argument("-n", type=int, default=20, help="grid points per side (default 20)")
+    mani.add_argument("--extent", type=float, help="even grid on [-extent, extent]^2 instead of quantiles")
     return latent
 
 
@@ -344,8 +351,24 @@ def _neighbours(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifold(args: argparse.Namespace) -> int:
+    from ganforge.latent.manifold import latent_manifold, manifold_codes
+    from ganforge.viz import save_grid
+
+    out = _output(args.output, (".png",), "manifold")
+    manifold_codes(args.n, args.extent)  # argument checks before loading anything
+    run, G = _load(args)
+    if _is_points(G):
+        raise GanforgeError("the manifold figure decodes images, and this run generates 2-D points",
+                            "use `latent interpolate` or `latent truncate` on a 2-D run")
+    save_grid(latent_manifold(G, args.n, args.extent), out, nrow=args.n)
+    grid = "Gaussian quantiles" if args.extent is None else f"[-{args.extent}, {args.extent}]^2"
+    print(f"wrote the {args.n} x {args.n} manifold ({grid}, step {run.step}) to {out}")
+    return 0
+
+
 ACTIONS = {"interpolate": _interpolate, "arithmetic": _arithmetic, "truncate": _truncate,
-           "neighbours": _neighbours}
+           "neighbours": _neighbours, "manifold": _manifold}
 
 
 def cmd_latent(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from ganforge.metrics.registry import (
     NEITHER,
     MetricContext,
     MetricSpec,
+    get_metric,
     metric_columns,
     register_metric,
     select_metrics,
@@ -91,20 +93,77 @@ def _class_apply(ctx: MetricContext) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One sample set as the metrics see it: the samples, their features and logits under the
+    evaluator's extractor, their feature statistics, and the labels they were generated for."""
+
+    x: torch.Tensor
+    feats: torch.Tensor | None
+    logits: torch.Tensor | None
+    stats: FeatureStats | None
+    labels: torch.Tensor | None
+
+
+def _fid(ev: Evaluator, s: Scored) -> dict[str, float]:
+    a = ev._stats_a
+    return {f"fid_{ev.extractor.id}": frechet_distance(a.mu, a.sigma, s.stats.mu, s.stats.sigma)}
+
+
+def _kid(ev: Evaluator, s: Scored) -> dict[str, float]:
+    mean, std = kid_from_features(ev._feats_a, s.feats, ev.kid_subsets, ev.kid_subset_size, ev.seed)
+    return {f"kid_{ev.extractor.id}": mean, f"kid_std_{ev.extractor.id}": std}
+
+
+def _is(ev: Evaluator, s: Scored) -> dict[str, float]:
+    mean, std = inception_score_from_logits(s.logits, min(ev.is_splits, len(s.logits)))
+    return {f"is_{ev.extractor.id}": mean, f"is_std_{ev.extractor.id}": std}
+
+
+def _prdc(ev: Evaluator, s: Scored) -> dict[str, float]:
+    return {f"{k}_{ev.extractor.id}": v for k, v in prdc(ev._feats_a, s.feats, ev.k_pr, ev.k_dc).items()}
+
+
+def _modes(ev: Evaluator, s: Scored) -> dict[str, float]:
+    if ev.kind == "mixture":
+        from ganforge.metrics.modes import mode_metrics
+
+        res = mode_metrics(s.x, ev.dataset.centers, ev.dataset.std)
+        return {"modes": float(res["modes"]), "high_quality": res["high_quality"],
+                "reverse_kl": res["reverse_kl"]}
+    assert isinstance(ev.extractor, LeNetExtractor)
+    res = stacked_mode_metrics(ev.extractor.classify_channels(s.x))
+    e = ev.extractor.id
+    return {f"modes_stacked_{e}": float(res["modes"]), f"kl_stacked_{e}": res["kl"]}
+
+
+def _class(ev: Evaluator, s: Scored) -> dict[str, float]:
+    from ganforge.metrics.conditional import class_match_accuracy, intra_class_fid, mean_intra_class_fid
+
+    logits = s.logits
+    if ev.kind == "mixture":  # the requested mode is the class: score by the nearest centre
+        logits = -torch.cdist(s.x.double(), ev.dataset.centers.double())
+    num_classes = int(max(int(ev._labels_a.max()), int(s.labels.max()))) + 1
+    per_class = intra_class_fid(ev._feats_a, ev._labels_a, s.feats, s.labels, num_classes)
+    e = ev.extractor.id
+    return {f"class_match_{e}": class_match_accuracy(logits, s.labels),
+            f"intra_fid_{e}": mean_intra_class_fid(per_class)}
+
+
 for _spec in (
-    MetricSpec("fid", _extractor_columns(("fid", LOWER)),
+    MetricSpec("fid", _extractor_columns(("fid", LOWER)), compute=_fid,
                description="Frechet distance of the feature Gaussians"),
-    MetricSpec("kid", _extractor_columns(("kid", LOWER), ("kid_std", NEITHER)),
+    MetricSpec("kid", _extractor_columns(("kid", LOWER), ("kid_std", NEITHER)), compute=_kid,
                description="kernel (MMD^2, cubic polynomial) distance, unbiased"),
-    MetricSpec("is", _extractor_columns(("is", HIGHER), ("is_std", NEITHER)),
+    MetricSpec("is", _extractor_columns(("is", HIGHER), ("is_std", NEITHER)), compute=_is,
                applies=_needs_logits("the IS-style score"),
                description="exp E KL(p(y|x) || p(y)) with the extractor's classifier"),
     MetricSpec("prdc", _extractor_columns(*((m, HIGHER) for m in ("precision", "recall", "density",
-                                                                   "coverage"))),
+                                                                   "coverage"))), compute=_prdc,
                description="precision, recall, density, coverage (k-NN manifolds)"),
-    MetricSpec("modes", _modes_columns, applies=_modes_apply,
+    MetricSpec("modes", _modes_columns, applies=_modes_apply, compute=_modes, needs_features=False,
                description="modes covered, high-quality share, reverse KL (toy mixtures, Stacked MNIST)"),
-    MetricSpec("class", _extractor_columns(("class_match", HIGHER), ("intra_fid", LOWER)),
+    MetricSpec("class", _extractor_columns(("class_match", HIGHER), ("intra_fid", LOWER)), compute=_class,
                applies=_class_apply, default=lambda ctx: ctx.conditional,
                description="class-match accuracy and intra-class FID of class-conditional samples"),
 ):
@@ -184,9 +243,9 @@ class Evaluator:
         return (ds.x[a], None if y is None else y[a]), (ds.x[b], None if y is None else y[b]), n
 
     def _needs_features(self) -> bool:
-        return any(g in self.groups for g in ("kid", "is", "prdc", "class")) or (
-            "fid" in self.groups and self._stats_a is None) or (
-            "modes" in self.groups and self.kind == "stacked")
+        """Whether the real halves' features are needed (FID alone can be served from the cache)."""
+        return any(get_metric(g).needs_features for g in self.groups if g != "fid") or (
+            "fid" in self.groups and self._stats_a is None)
 
     def _cache_paths(self) -> tuple[Path, Path] | None:
         if self.cache_dir is None:
@@ -224,50 +283,12 @@ class Evaluator:
     # ------------------------------------------------------------------ scoring
     def _score(self, x: torch.Tensor, feats: torch.Tensor | None, logits: torch.Tensor | None,
                stats: FeatureStats | None, labels: torch.Tensor | None = None) -> dict[str, float]:
-        e, out = self.extractor.id, {}
-        for g in self.groups:
-            if g == "fid":
-                a = self._stats_a
-                out[f"fid_{e}"] = frechet_distance(a.mu, a.sigma, stats.mu, stats.sigma)
-            elif g == "kid":
-                mean, std = kid_from_features(self._feats_a, feats, self.kid_subsets,
-                                              self.kid_subset_size, self.seed)
-                out[f"kid_{e}"], out[f"kid_std_{e}"] = mean, std
-            elif g == "is":
-                mean, std = inception_score_from_logits(logits, min(self.is_splits, len(logits)))
-                out[f"is_{e}"], out[f"is_std_{e}"] = mean, std
-            elif g == "prdc":
-                res = prdc(self._feats_a, feats, self.k_pr, self.k_dc)
-                out.update({f"{k}_{e}": v for k, v in res.items()})
-            elif g == "modes" and self.kind == "mixture":
-                from ganforge.metrics.modes import mode_metrics
-
-                res = mode_metrics(x, self.dataset.centers, self.dataset.std)
-                out.update(modes=float(res["modes"]), high_quality=res["high_quality"],
-                           reverse_kl=res["reverse_kl"])
-            elif g == "modes":
-                assert isinstance(self.extractor, LeNetExtractor)
-                res = stacked_mode_metrics(self.extractor.classify_channels(x))
-                out[f"modes_stacked_{e}"], out[f"kl_stacked_{e}"] = float(res["modes"]), res["kl"]
-            elif g == "class":
-                out.update(self._class_metrics(x, feats, logits, labels))
+        """Every requested metric's :attr:`MetricSpec.compute` on one sample set."""
+        scored = Scored(x, feats, logits, stats, labels)
+        out: dict[str, float] = {}
+        for name in self.groups:
+            out.update(get_metric(name).compute(self, scored))
         return out
-
-    def _class_metrics(self, x: torch.Tensor, feats: torch.Tensor, logits: torch.Tensor | None,
-                       labels: torch.Tensor) -> dict[str, float]:
-        from ganforge.metrics.conditional import (
-            class_match_accuracy,
-            intra_class_fid,
-            mean_intra_class_fid,
-        )
-
-        e = self.extractor.id
-        if self.kind == "mixture":  # the requested mode is the class: score by the nearest centre
-            logits = -torch.cdist(x.double(), self.dataset.centers.double())
-        num_classes = int(max(int(self._labels_a.max()), int(labels.max()))) + 1
-        per_class = intra_class_fid(self._feats_a, self._labels_a, feats, labels, num_classes)
-        return {f"class_match_{e}": class_match_accuracy(logits, labels),
-                f"intra_fid_{e}": mean_intra_class_fid(per_class)}
 
     def score(self, samples: torch.Tensor | np.ndarray,
               labels: torch.Tensor | np.ndarray | None = None) -> dict[str, float]:
@@ -293,7 +314,7 @@ class Evaluator:
             raise GanforgeError(f"need at least 2 samples, got {len(x)}", "generate more samples")
         self._ensure_real()
         feats = logits = stats = None
-        if any(g in self.groups for g in ("fid", "kid", "is", "prdc", "class")):
+        if any(get_metric(g).needs_features for g in self.groups):
             feats, logits = self.extractor(x)
             stats = self._stats(feats)
         return self._score(x, feats, logits, stats, labels)

@@ -2,8 +2,8 @@
 
 Each algorithm names its optimisers and gives defaults (:class:`OptimizerSpec`); the config's
 keys override them. ``name`` is any ``torch.optim`` optimiser (case-insensitive: ``adam``,
-``AdamW``, ``sgd``, ``rmsprop``...); every other key is passed to its constructor and checked
-against its signature, except ``lr_mult``: ``{submodule prefix: factor}`` puts the parameters
+``AdamW``, ``sgd``, ``rmsprop``...; naming another class than the default keeps only the default
+``lr``); every other key is passed to its constructor and checked against its signature, except ``lr_mult``: ``{submodule prefix: factor}`` puts the parameters
 under that prefix in a group of their own with learning rate ``lr * factor`` (StyleGAN's mapping
 network at 0.01, say). Learning-rate schedules scale each group's base rate (:func:`set_lr`).
 """
@@ -68,7 +68,12 @@ def build_optimizer(name: str, spec: OptimizerSpec,
                     config: Mapping[str, Any] | None) -> tuple[torch.optim.Optimizer, list[float]]:
     """One optimiser and its groups' base learning rates (config keys over the spec's defaults)."""
     where = f"optim.{name}"
-    settings = {**spec.defaults, **(config or {})}
+    defaults = dict(spec.defaults)
+    chosen = (config or {}).get("name")
+    if chosen is not None and str(chosen).lower() != str(defaults.get("name", "adam")).lower():
+        # another optimiser class: the default's own keywords (Adam's betas) do not carry over
+        defaults = {"lr": defaults["lr"]} if "lr" in defaults else {}
+    settings = {**defaults, **(config or {})}
     kind = str(settings.pop("name", "adam"))
     classes = _optimizer_classes()
     if kind.lower() not in classes:

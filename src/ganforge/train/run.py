@@ -73,7 +73,7 @@ class Run:
         if labels is None:
             labels = self.labels(n)
         G.eval()
-        return G.sample(n, torch.Generator().manual_seed(seed), labels, batch_size)
+        return self.algorithm.sample(n, torch.Generator().manual_seed(seed), labels, G, batch_size)
 
 
 def find_checkpoint(run_dir: Path, which: str = "final") -> Path:

@@ -175,6 +175,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.callbacks = [*callbacks, SampleSnapshots(), CurvePlots()]
+        if cfg.train.flush_denormal:
+            # The flag is per thread and inherited by threads created later: set it before the
+            # first tensor operation creates torch's worker threads (the CLI does).
+            torch.set_flush_denormal(True)
         if not resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")

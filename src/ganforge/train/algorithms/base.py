@@ -159,6 +159,16 @@ class Algorithm:
     def generator(self) -> nn.Module:
         return self.networks[self.generator_name]
 
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None, network: nn.Module | None = None,
+               batch_size: int = 1000) -> torch.Tensor:
+        """``n`` samples (CPU) from ``network`` (default: the generator; pass its EMA copy), codes
+        drawn from ``generator``; ``labels`` (n,) for a conditional algorithm. The train/eval mode
+        is left to the caller."""
+        net = self.generator if network is None else network
+        return net.sample(n, generator, labels, batch_size)
+
     def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
         """Conditioning labels for n samples (None for an unconditional algorithm)."""
         return None

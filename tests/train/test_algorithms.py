@@ -1,0 +1,320 @@
+"""The training core: algorithms as plug-ins, phases and optimisers from config, stages, the
+legacy layout, and proof that the GAN moved into its algorithm unchanged."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from ganforge.cli import main
+from ganforge.config import ExperimentConfig, load_config
+from ganforge.data import ArrayDataset
+from ganforge.errors import GanforgeError
+from ganforge.train import ALGORITHMS, Algorithm, Experiment, Phase, Trainer, load_run
+from ganforge.train.algorithms import OptimizerSpec, register_algorithm
+from ganforge.train.checkpoint import load_checkpoint
+from tests.conftest import TINY_DIGITS, TINY_RING
+from tests.train.golden import record
+from tests.train.test_trainer import _assert_same_state
+
+GOLDEN = Path(record.__file__).parent
+
+
+def _cfg(tree=TINY_RING, **sections) -> ExperimentConfig:
+    out = {**tree}
+    for key, value in sections.items():
+        out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
+    return ExperimentConfig.from_dict(out)
+
+
+# --------------------------------------------------------------------------- unchanged behaviour
+
+
+def _golden() -> dict:
+    return json.loads(record.DIGESTS.read_text())
+
+
+@pytest.mark.parametrize("name", list(record.RUNS))
+def test_the_gan_algorithm_reproduces_the_pre_refactor_runs_tensor_for_tensor(name, one_thread):
+    """200 seeded steps of each preset (and of configs that switch on every stabiliser and loss
+    branch), digested before the training core was redesigned: G, D, the EMA copy and both
+    optimiser states are identical."""
+    golden = _golden()
+    if golden["cpu"] != record.cpu_model():
+        pytest.skip(f"digests recorded on {golden['cpu']!r}; kernels differ on {record.cpu_model()!r}")
+    if name == "mnist-projection" and not (record.MNIST / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip("the MNIST test split is not beside the repo")
+    with tempfile.TemporaryDirectory() as tmp:
+        assert record.run_digests(name, Path(tmp) / name) == golden["runs"][name]
+
+
+def test_run_directories_of_the_legacy_layout_load_and_sample_as_before(tmp_path):
+    expected = torch.load(GOLDEN / "legacy_samples.pt", weights_only=True)
+    for name in ("legacy_ring", "legacy_digits"):
+        run = load_run(GOLDEN / name)
+        assert torch.equal(run.sample(16, seed=0), expected[name])
+        if name + "_ema" in expected:
+            assert torch.equal(run.sample(16, seed=0, ema=True), expected[name + "_ema"])
+    # and a legacy run resumes under the new trainer (its config.yaml is translated on reading)
+    shutil.copytree(GOLDEN / "legacy_digits", tmp_path / "run")
+    cfg = load_config(config_file=tmp_path / "run" / "config.yaml", overrides={"train.steps": 8})
+    assert cfg.optim["G"]["lr"] == 2e-4 and cfg.phases["D"].repeat == 1
+    trainer = Trainer(cfg, tmp_path / "run", resume=True, progress=False)
+    assert trainer.step == 6 and trainer.images_seen == 6 * 16
+    trainer.fit()
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["step"] == 8
+
+
+def test_the_legacy_config_layout_is_translated_at_every_level(tmp_path):
+    new = load_config("ring8-mlp")
+    legacy_file = tmp_path / "legacy.yaml"
+    legacy_file.write_text("train: {lr_g: 3.0e-4, n_disc: 2, betas_d: [0.0, 0.9], penalty_until: 7}\n")
+    old = load_config("ring8-mlp", legacy_file)
+    assert old.optim["G"]["lr"] == 3e-4 and old.optim["D"]["lr"] == new.optim["D"]["lr"]
+    assert old.optim["D"]["betas"] == [0.0, 0.9] and old.phases["D"].repeat == 2
+    assert old.algorithm == {"name": "gan", "penalty_until": 7}
+    # a legacy --set override beats the new-layout preset, and a new-layout one beats a legacy file
+    assert load_config("ring8-mlp", overrides=["train.lr_d=1e-3"]).optim["D"]["lr"] == 1e-3
+    assert load_config("ring8-mlp", legacy_file, ["optim.G.lr=5e-5"]).optim["G"]["lr"] == 5e-5
+    # a whole legacy tree (a run's old config.yaml) becomes the same config as the new layout
+    tree = new.to_dict()
+    legacy_tree = {**tree, "optim": {}, "phases": {}, "algorithm": {"name": "gan"},
+                   "train": {**tree["train"], "lr_g": 1e-4, "lr_d": 4e-4, "betas_g": [0.5, 0.999],
+                             "betas_d": [0.5, 0.999], "n_disc": 1, "penalty_until": 30000}}
+    translated = ExperimentConfig.from_dict(legacy_tree)
+    for opt in ("G", "D"):
+        assert {k: translated.optim[opt][k] for k in ("lr", "betas")} == {
+            k: new.optim[opt][k] for k in ("lr", "betas")}
+    assert translated.algorithm == new.algorithm
+    assert translated.phases["D"].repeat == 1
+
+
+def test_every_shipped_preset_uses_the_new_layout():
+    from ganforge.config import LEGACY_KEYS, list_presets, load_preset
+
+    for name in list_presets():
+        train = load_preset(name).get("train", {})
+        assert not [k for k in train if f"train.{k}" in LEGACY_KEYS], name
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def _weights(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_phase_repeat_is_n_disc_and_counts_the_batches(tmp_path):
+    legacy = ExperimentConfig.from_dict({**TINY_RING, "train": {**TINY_RING["train"], "n_disc": 3}})
+    new = _cfg(phases={"D": {"repeat": 3}})
+    assert legacy.phases["D"].repeat == new.phases["D"].repeat == 3
+    trainer = Trainer(new, tmp_path / "run", progress=False)
+    trainer.train_step()
+    assert trainer.images_seen == 3 * 32
+
+
+def test_phase_every_start_and_stop_decide_when_a_phase_runs(tmp_path):
+    """G trains every second step from step 2 (D alone before: pretraining), D stops at step 5."""
+    cfg = _cfg(phases={"G": {"every": 2, "start": 2}, "D": {"stop": 5}})
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    G, D = trainer.algorithm.G, trainer.algorithm.D
+    changed = []
+    for _ in range(8):
+        g0, d0 = _weights(G), _weights(D)
+        trainer.train_step()
+        changed.append((any(not torch.equal(a, b) for a, b in zip(g0, _weights(G), strict=True)),
+                        any(not torch.equal(a, b) for a, b in zip(d0, _weights(D), strict=True))))
+    assert [g for g, _ in changed] == [False, False, True, False, True, False, True, False]
+    assert [d for _, d in changed] == [True] * 5 + [False] * 3
+    assert Phase("G", ("G",), every=2, start=2).active(4) and not Phase("G", ("G",), stop=3).active(3)
+
+
+@pytest.mark.parametrize("phases, fragment", [
+    ({"Dreg": {"every": 16}}, "unknown phase 'Dreg' for algorithm 'gan'.*its phases are: D, G"),
+    ({"D": {"repeat": 0}}, "phase repeat must be at least 1"),
+    ({"G": {"start": -1}}, "phase start must be a step >= 0"),
+    ({"D": {"often": 2}}, "unknown key 'phases.D.often'"),
+])
+def test_bad_phase_settings_are_one_line_errors(phases, fragment):
+    with pytest.raises(GanforgeError, match=fragment) as info:
+        Experiment(_cfg(phases=phases))
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- optimisers
+
+
+def test_optimisers_are_any_torch_optim_class_with_checked_keywords():
+    exp = Experiment(_cfg(optim={"D": {"name": "SGD", "lr": 0.05, "momentum": 0.9},
+                                 "G": {"name": "rmsprop", "lr": 1e-3}}))
+    assert isinstance(exp.optimizers["D"], torch.optim.SGD)
+    assert exp.optimizers["D"].defaults["momentum"] == 0.9
+    assert isinstance(exp.optimizers["G"], torch.optim.RMSprop)
+    default = Experiment(_cfg())
+    assert isinstance(default.optimizers["G"], torch.optim.Adam)
+    assert default.optimizers["G"].defaults["betas"] == (0.5, 0.999)
+
+
+def test_lr_mult_gives_a_submodule_its_own_scheduled_rate(tmp_path):
+    cfg = _cfg(optim={"G": {"lr": 1e-3, "lr_mult": {"out": 0.01}}},
+               train={"lr_schedule": "linear", "lr_decay_start": 0, "steps": 4})
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    opt = trainer.exp.optimizers["G"]
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-3, 1e-5])
+    out_params = {id(p) for p in trainer.algorithm.G.out.parameters()}
+    assert {id(p) for p in opt.param_groups[1]["params"]} == out_params
+    trainer.train_step()
+    trainer.train_step()  # step 1 of 4: factor 3/4
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.75e-3, 0.75e-5])
+
+
+@pytest.mark.parametrize("optim, fragment", [
+    ({"C": {"lr": 1e-3}}, "unknown optimiser 'C' for algorithm 'gan'.*its optimisers are: G, D"),
+    ({"G": {"name": "adamm"}}, "unknown optimiser optim.G.name='adamm'"),
+    ({"G": {"momentum": 0.9}}, "unknown key 'momentum' for optimiser optim.G"),
+    ({"D": {"betas": [0.5, 1.0]}}, r"optim.D.betas must be two numbers in \[0, 1\)"),
+    ({"D": {"lr": float("inf")}}, "optim.D.lr must be a finite number > 0"),
+    ({"G": {"lr_mult": {"nope": 0.1}}}, "lr_mult names 'nope', which holds no parameters"),
+])
+def test_bad_optimiser_settings_are_one_line_errors(optim, fragment):
+    with pytest.raises(GanforgeError, match=fragment) as info:
+        Experiment(_cfg(optim=optim))
+    assert "\n" not in str(info.value)
+
+
+def test_cli_refuses_unknown_phases_optimisers_and_metrics_writing_nothing(tmp_path, capsys):
+    for flags, fragment in ((["--set", "phases.Dreg.every=16"], "unknown phase 'Dreg'"),
+                            (["--set", "optim.E.lr=1e-3"], "unknown optimiser 'E'"),
+                            (["--eval-every", "2", "--set", "eval.metrics=[iwae]"], "likelihood"),
+                            (["--set", "algorithm.name=diffusion"], "unknown algorithm 'diffusion'")):
+        out = tmp_path / "run"
+        assert main(["train", "ring8-mlp", "--steps", "2", "--quiet", "--out", str(out), *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0] and not out.exists()
+
+
+# --------------------------------------------------------------------------- the algorithm contract
+
+
+class _Growing(Algorithm):
+    """A toy algorithm for the stage hook: a linear map x -> w x fitted to 3 x, which gains a
+    second layer at step 3 (stage 1)."""
+
+    name = "growing-test"
+    generator_name = "net"
+    ema_networks = ("net",)
+    columns = ("loss_fit", "grad_norm_fit")
+
+    def __init__(self, cfg, dataset, *, sample_shape, num_classes, device, restoring=False):
+        super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device)
+        self.net = nn.Sequential(nn.Linear(2, 2))
+        self.networks = {"net": self.net}
+        self.grown_at: list[int] = []
+
+    def optimizers(self):
+        return {"fit": OptimizerSpec(self.net, {"name": "adam", "lr": 1e-2})}
+
+    def phases(self):
+        return [Phase("fit", ("fit",))]
+
+    def loss(self, phase, batch, step):
+        x = batch["x"]
+        return ((self.net(x) - 3 * x) ** 2).mean(), {}
+
+    def stage_at(self, step):
+        return int(step >= 3)
+
+    def enter_stage(self, stage):
+        if stage == 1 and len(self.net) == 1:
+            self.net.append(nn.Linear(2, 2))
+            self.grown_at.append(stage)
+            return ("net",)
+        return ()
+
+    def snapshot(self, path, generator, step):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        return path
+
+
+@pytest.fixture
+def growing():
+    if "growing-test" not in ALGORITHMS:
+        register_algorithm("growing-test")(_Growing)
+    yield
+
+
+def test_a_stage_change_grows_the_networks_with_fresh_optimisers_and_resumes(tmp_path, growing):
+    tree = {**TINY_RING, "algorithm": {"name": "growing-test"},
+            "train": {**TINY_RING["train"], "steps": 6, "checkpoint_every": 4}}
+    cfg = ExperimentConfig.from_dict(tree)
+    full = Trainer(cfg, tmp_path / "full", progress=False)
+    for _ in range(3):
+        full.train_step()
+    assert len(full.algorithm.net) == 1 and full.stage == 0
+    full.train_step()  # step 3: stage 1
+    assert len(full.algorithm.net) == 2 and full.stage == 1
+    opt = full.exp.optimizers["fit"]
+    assert len(opt.param_groups[0]["params"]) == 4
+    assert all(opt.state[p]["step"] == 1 for p in opt.param_groups[0]["params"])  # fresh state
+    full.fit()
+    half = ExperimentConfig.from_dict({**tree, "train": {**tree["train"], "steps": 4}})
+    Trainer(half, tmp_path / "split", progress=False).fit()
+    resumed = Trainer(cfg, tmp_path / "split", resume=True, progress=False)
+    assert resumed.stage == 1 and len(resumed.algorithm.net) == 2  # grown before loading weights
+    resumed.fit()
+    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
+    b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
+    assert a["stage"] == b["stage"] == 1
+    for name, t in a["nets"]["net"].items():
+        assert torch.equal(t, b["nets"]["net"][name])
+    with (tmp_path / "full" / "metrics.csv").open() as fh:
+        assert {"loss_fit", "grad_norm_fit", "lr_fit"} <= set(next(csv.DictReader(fh)))
+
+
+def test_an_algorithm_refuses_a_dataset_without_the_fields_it_reads():
+    class Paired:
+        name, fields, sample_shape, num_classes = "edges2shoes", ("src", "tgt"), (1, 8, 8), None
+
+    with pytest.raises(GanforgeError, match="algorithm 'vae' needs batches with field 'x'.*src, tgt"):
+        ALGORITHMS.get("vae").check_dataset(Paired())
+    unlabelled = ArrayDataset(torch.rand(64, 1, 8, 8) * 2 - 1)
+    cfg = _cfg(TINY_DIGITS, model={"conditional": "projection"})
+    with pytest.raises(GanforgeError, match="needs labelled data"):
+        Experiment(cfg, dataset=unlabelled)
+
+
+def test_critic_losses_log_critic_values_not_probabilities(tmp_path):
+    run = Trainer(_cfg(loss={"name": "wgan-gp"}, train={"log_every": 1}), tmp_path / "run",
+                  progress=False).fit()
+    with (run / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert "real_score" not in rows[0] and "fake_score" not in rows[0]
+    for row in rows:
+        gap = float(row["critic_real"]) - float(row["critic_fake"])
+        assert float(row["critic_gap"]) == pytest.approx(gap, rel=1e-4, abs=1e-5)
+    assert (run / "plots" / "scores.png").is_file()
+    probs = Trainer(_cfg(train={"log_every": 1}), tmp_path / "ns", progress=False).fit()
+    with (probs / "metrics.csv").open() as fh:
+        row = next(csv.DictReader(fh))
+    assert "critic_gap" not in row and 0 <= float(row["real_score"]) <= 1
+
+
+def test_the_same_checkpoint_means_the_same_state_after_resume(tmp_path):
+    """Resume reproduces an uninterrupted run with a non-default phase and optimiser setup."""
+    tree = {**TINY_RING, "phases": {"D": {"repeat": 2}, "G": {"every": 2}},
+            "optim": {"D": {"name": "rmsprop", "lr": 5e-4}}}
+    steps = tree["train"]["steps"]
+    Trainer(ExperimentConfig.from_dict(tree), tmp_path / "full", progress=False).fit()
+    half = {**tree, "train": {**tree["train"], "steps": steps // 2}}
+    Trainer(ExperimentConfig.from_dict(half), tmp_path / "split", progress=False).fit()
+    Trainer(ExperimentConfig.from_dict(tree), tmp_path / "split", resume=True, progress=False).fit()
+    _assert_same_state(load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt"),
+                       load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt"))
