@@ -258,9 +258,9 @@ def test_a_stage_change_grows_the_networks_with_fresh_optimisers_and_resumes(tmp
     full = Trainer(cfg, tmp_path / "full", progress=False)
     for _ in range(3):
         full.train_step()
-    assert len(full.algorithm.net) == 1 and full.stage == 0
+    assert len(full.algorithm.net) == 1 and full.exp.stage == 0
     full.train_step()  # step 3: stage 1
-    assert len(full.algorithm.net) == 2 and full.stage == 1
+    assert len(full.algorithm.net) == 2 and full.exp.stage == 1
     opt = full.exp.optimizers["fit"]
     assert len(opt.param_groups[0]["params"]) == 4
     assert all(opt.state[p]["step"] == 1 for p in opt.param_groups[0]["params"])  # fresh state
@@ -268,7 +268,8 @@ def test_a_stage_change_grows_the_networks_with_fresh_optimisers_and_resumes(tmp
     half = ExperimentConfig.from_dict({**tree, "train": {**tree["train"], "steps": 4}})
     Trainer(half, tmp_path / "split", progress=False).fit()
     resumed = Trainer(cfg, tmp_path / "split", resume=True, progress=False)
-    assert resumed.stage == 1 and len(resumed.algorithm.net) == 2  # grown before loading weights
+    assert resumed.exp.stage == 1 and len(resumed.algorithm.net) == 2  # grown before loading weights
+    assert load_run(tmp_path / "split").experiment.stage == 1  # and when loaded for sampling
     resumed.fit()
     a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
     b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")

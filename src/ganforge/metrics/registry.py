@@ -18,7 +18,7 @@ or ``model`` (a model quantity on held-out data, e.g. a VAE's ELBO; computed by 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ganforge.errors import GanforgeError
@@ -60,7 +60,6 @@ class MetricSpec:
     compute: Callable[..., dict[str, float]] | None = None
     needs_features: bool = True
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 METRICS: dict[str, MetricSpec] = {}

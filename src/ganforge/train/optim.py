@@ -3,9 +3,10 @@
 Each algorithm names its optimisers and gives defaults (:class:`OptimizerSpec`); the config's
 keys override them. ``name`` is any ``torch.optim`` optimiser (case-insensitive: ``adam``,
 ``AdamW``, ``sgd``, ``rmsprop``...; naming another class than the default keeps only the default
-``lr``); every other key is passed to its constructor and checked against its signature, except ``lr_mult``: ``{submodule prefix: factor}`` puts the parameters
-under that prefix in a group of their own with learning rate ``lr * factor`` (StyleGAN's mapping
-network at 0.01, say). Learning-rate schedules scale each group's base rate (:func:`set_lr`).
+``lr``); every other key is passed to its constructor and checked against its signature, except
+``lr_mult``: ``{submodule prefix: factor}`` puts the parameters under that prefix in a group of
+their own with learning rate ``lr * factor`` (StyleGAN's mapping network at 0.01, say).
+Learning-rate schedules scale each group's base rate (:func:`set_lr`).
 """
 
 from __future__ import annotations

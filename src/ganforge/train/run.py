@@ -101,8 +101,6 @@ def load_run(run_dir: str | Path, checkpoint: str = "final",
     cfg = ExperimentConfig.from_dict(state["config"])
     exp = Experiment(cfg, device, sample_shape=tuple(state["sample_shape"]),
                      num_classes=state["num_classes"], restoring=True)
-    if int(state.get("stage", 0)):
-        exp.enter_stage(int(state["stage"]))
     load_networks(exp, state, path)
     exp.algorithm.load_sampling_state(state["algorithm"])
     return Run(run_dir, cfg, int(state["step"]), exp, path)

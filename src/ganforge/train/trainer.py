@@ -105,6 +105,7 @@ class Experiment:
             cfg, self.dataset, sample_shape=self.sample_shape, num_classes=num_classes,
             device=self.device, restoring=restoring)
         self.num_classes = self.algorithm.num_classes
+        self.stage = 0
         self.phases = self._configured_phases()
         self.build_optimizers()
         self.emas: dict[str, EMA] = {}
@@ -137,8 +138,11 @@ class Experiment:
         return EMA(self.algorithm.networks[name], t.ema_decay, warmup=t.ema_warmup)
 
     def enter_stage(self, stage: int) -> None:
-        """Let the algorithm change its networks for ``stage``; fresh optimisers, fresh EMA
-        copies of the networks that changed."""
+        """Let the algorithm change its networks for ``stage`` (when it is not the current one);
+        fresh optimisers, fresh EMA copies of the networks that changed."""
+        if stage == self.stage:
+            return
+        self.stage = stage
         changed = self.algorithm.enter_stage(stage)
         self.build_optimizers()
         for name in changed:
@@ -188,7 +192,6 @@ class Trainer:
             raise GanforgeError("the trainer needs data", "give the config a data section")
         self.batches = batches_for(self.algorithm.train_data, cfg.train.batch_size, cfg.seed)
         self.step = 0
-        self.stage = 0
         self.images_seen = 0
         self.finished = False
         self._stop_requested = False
@@ -205,7 +208,7 @@ class Trainer:
             "sample_shape": list(exp.sample_shape),
             "num_classes": exp.num_classes,
             "step": self.step,
-            "stage": self.stage,
+            "stage": exp.stage,
             "images_seen": self.images_seen,
             "nets": {name: net.state_dict() for name, net in exp.networks.items()},
             "ema": {name: ema.state_dict() for name, ema in exp.emas.items()},
@@ -219,10 +222,8 @@ class Trainer:
     def _restore(self, path: Path) -> None:
         state = load_checkpoint(path)
         exp = self.exp
-        if int(state.get("stage", 0)) != self.stage:
-            self.stage = int(state["stage"])
-            exp.enter_stage(self.stage)
-        self.algorithm.load_state_dict(state["algorithm"])  # first: it checks the config agrees
+        exp.enter_stage(int(state.get("stage", 0)))
+        self.algorithm.load_state_dict(state["algorithm"])  # before the weights: it checks the config
         load_networks(exp, state, path)
         for name, opt in exp.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
@@ -252,10 +253,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         exp, algo = self.exp, self.algorithm
-        stage = algo.stage_at(self.step)
-        if stage != self.stage:
-            self.stage = stage
-            exp.enter_stage(stage)
+        exp.enter_stage(algo.stage_at(self.step))
         factor = self.lr_factor()
         for name, opt in exp.optimizers.items():
             set_lr(opt, exp.base_lrs[name], factor)
@@ -383,7 +381,9 @@ class Trainer:
 
 
 def load_networks(exp: Experiment, state: dict[str, Any], path: Path) -> None:
-    """The checkpoint's weights (and EMA copies) into the experiment's networks."""
+    """The checkpoint's weights (and EMA copies) into the experiment's networks, grown to the
+    checkpoint's stage first."""
+    exp.enter_stage(int(state.get("stage", 0)))
     missing = [name for name in exp.networks if name not in state["nets"]]
     if missing:
         raise GanforgeError(f"checkpoint {path} has no weights for network {missing[0]!r}",

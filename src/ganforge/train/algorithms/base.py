@@ -22,7 +22,7 @@ A new family that trains differently is one subclass registered with
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -184,9 +184,6 @@ class Algorithm:
     def train(self, mode: bool = True) -> None:
         for net in self.networks.values():
             net.train(mode)
-
-    def named_networks(self) -> Iterator[tuple[str, nn.Module]]:
-        yield from self.networks.items()
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
