@@ -19,6 +19,7 @@ Protocol:
   (real-vs-real floor: the other 5,000 test images).
 
     python benchmarks/vae.py [--quick] [--root DIR] [--run EXISTING_RUN_DIR]
+    python benchmarks/vae.py --figure docs/figures/vae-nll-vs-time.png   # from results/vae.json
 """
 
 from __future__ import annotations
@@ -116,6 +117,35 @@ def fid_rows(vae_run: Path, vae_seconds: float, root: Path, quick: bool) -> list
     return rows
 
 
+def plot_curve(result: dict, path: Path) -> Path:
+    """-ELBO and the IWAE bound on the test images against training minutes, with the published
+    number as a dashed line."""
+    from matplotlib.figure import Figure
+
+    curve = result["curve"]
+    minutes = [row["train_seconds"] / 60 for row in curve]
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(minutes, [row["neg_elbo"] for row in curve], marker="o", label="-ELBO")
+    ax.plot(minutes, [row["nll_iwae"] for row in curve], marker="o",
+            label=f"IWAE bound, k = {curve[0]['k']}")
+    final = result["final"]["nll_iwae"]
+    ax.plot([result["train_wall_seconds"] / 60], [final], marker="*", markersize=12, linestyle="",
+            label=f"final, k = {result['importance_samples']}, all test images: {final:.2f}")
+    ax.axhline(PUBLISHED["nll"], color="k", linestyle="--", linewidth=1,
+               label=f"published VAE (Exemplar VAE table): {PUBLISHED['nll']}")
+    ax.set_xlabel("training time on 2 CPU cores (minutes)")
+    ax.set_ylabel("nats per test image")
+    ax.set_title(f"fashion-vae on dynamically binarised Fashion-MNIST (first {curve[0]['test_images']} "
+                 "test images)", fontsize="small")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3,000 steps, small k (a smoke run)")
@@ -123,7 +153,14 @@ def main() -> None:
     parser.add_argument("--run", type=Path, help="evaluate this finished fashion-vae run instead of training")
     parser.add_argument("--train-seconds", type=float,
                         help="with --run: the measured wall time of its `ganforge train` process")
+    parser.add_argument("--figure", type=Path, help="only draw results/vae.json's curve into this PNG")
     args = parser.parse_args()
+    if args.figure is not None:
+        import json
+
+        result = json.loads((Path(__file__).parent / "results" / "vae.json").read_text())
+        print(f"wrote {plot_curve(result, args.figure)}")
+        return
     if not (args.root / "t10k-images-idx3-ubyte.gz").exists():
         sys.exit(f"Fashion-MNIST not found in {args.root}; pass --root DIR")
     torch.set_num_threads(2)
