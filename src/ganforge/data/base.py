@@ -35,7 +35,37 @@ DATASETS: Registry = Registry("dataset")
 register_dataset = DATASETS.register
 
 
-class ArrayDataset(Dataset):
+def data_kind(sample_shape: tuple[int, ...]) -> str:
+    """``image`` for (C, H, W) samples, ``points`` for flat vectors."""
+    return "image" if len(sample_shape) == 3 else "points"
+
+
+def default_extractor(sample_shape: tuple[int, ...]) -> str | None:
+    """Points are compared in their own coordinates (``raw``); images need a feature network,
+    None leaves the choice to the evaluator (InceptionV3)."""
+    return "raw" if data_kind(tuple(sample_shape)) == "points" else None
+
+
+class Declared:
+    """What every dataset declares (see the module docstring); ``fields`` comes from the class."""
+
+    name: str
+    num_classes: int | None
+    sample_shape: tuple[int, ...]
+    extractor: str | None
+    modes: str | None
+    fields: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return data_kind(self.sample_shape)
+
+    def capabilities(self) -> dict[str, object]:
+        return {"fields": self.fields, "kind": self.kind, "num_classes": self.num_classes,
+                "extractor": self.extractor, "modes": self.modes}
+
+
+class ArrayDataset(Declared, Dataset):
     """A finite in-memory dataset.
 
     ``x``: float32 tensor (N, C, H, W) or (N, 2) with values in [-1, 1].
@@ -61,18 +91,9 @@ class ArrayDataset(Dataset):
     def fields(self) -> tuple[str, ...]:
         return ("x",) if self.y is None else ("x", "y")
 
-    @property
-    def kind(self) -> str:
-        return data_kind(self.sample_shape)
-
     def tensors(self) -> dict[str, torch.Tensor]:
         """The named tensors of the whole dataset, one entry per field."""
         return {"x": self.x} if self.y is None else {"x": self.x, "y": self.y}
-
-    def capabilities(self) -> dict[str, object]:
-        """What the dataset declares (for ``--data`` of other datasets: the same keys)."""
-        return {"fields": self.fields, "kind": self.kind, "num_classes": self.num_classes,
-                "extractor": self.extractor, "modes": self.modes}
 
     def __len__(self) -> int:
         return len(self.x)
@@ -85,18 +106,7 @@ class ArrayDataset(Dataset):
         return tuple(self.x.shape[1:])
 
 
-def data_kind(sample_shape: tuple[int, ...]) -> str:
-    """``image`` for (C, H, W) samples, ``points`` for flat vectors."""
-    return "image" if len(sample_shape) == 3 else "points"
-
-
-def default_extractor(sample_shape: tuple[int, ...]) -> str | None:
-    """Points are compared in their own coordinates (``raw``); images need a feature network,
-    None leaves the choice to the evaluator (InceptionV3)."""
-    return "raw" if data_kind(tuple(sample_shape)) == "points" else None
-
-
-class StreamDataset(ABC):
+class StreamDataset(Declared, ABC):
     """An infinite dataset sampled from a seeded generator; nothing is stored."""
 
     name: str = ""
@@ -109,10 +119,6 @@ class StreamDataset(ABC):
     @property
     def fields(self) -> tuple[str, ...]:
         return ("x",) if self.num_classes is None else ("x", "y")
-
-    @property
-    def kind(self) -> str:
-        return data_kind(self.sample_shape)
 
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator
