@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="random seed")
     train.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from checkpoints/last.pt")
+    train.add_argument("--force", action="store_true",
+                       help="start afresh in an existing --out run directory (deletes what ganforge "
+                            "wrote there; anything else there is refused)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--eval-every", type=int, metavar="N",
                        help="score the generator every N steps (sets eval.every; see eval.* keys)")
@@ -111,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.eval_every is not None:
         overrides.append(f"eval.every={args.eval_every}")
     if args.resume:
-        if args.preset or args.config or args.overrides or args.seed is not None:
+        if args.preset or args.config or args.overrides or args.seed is not None or args.force:
             raise GanforgeError("--resume continues a run with its own config",
                                 "pass only --resume RUN_DIR (and optionally --steps, --device)")
         run_dir = Path(args.resume)
@@ -125,6 +128,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(args.preset, args.config, overrides)
         name = args.preset or (Path(args.config).stem if args.config else DEFAULT_PRESET)
         run_dir = Path(args.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if args.force and run_dir.is_dir():
+            from ganforge.train.rundir import clear_run
+
+            clear_run(run_dir)
         trainer = Trainer(cfg, run_dir, device=args.device, progress=not args.quiet,
                           callbacks=_eval_callbacks(cfg))
     print(f"training {cfg.model['name']} ({cfg.algorithm['name']}) on {cfg.data['name']} for "

@@ -43,6 +43,7 @@ from ganforge.errors import GanforgeError
 
 DEFAULT_PRESET = "digits-dcgan"
 LR_SCHEDULES = ("constant", "linear")
+NONFINITE_ACTIONS = ("rollback", "stop", "skip")
 
 
 @dataclass
@@ -60,6 +61,13 @@ class TrainConfig:
     Bernoulli decoder's logits for the always-black border pixels run below -87, where the
     gradient sigmoid(l) is subnormal and CPU arithmetic many times slower (fashion-vae: 8 ms per
     step instead of 12).
+
+    ``on_nonfinite``: what a non-finite loss or gradient norm does (checked before the optimiser
+    step, so the weights never take a NaN update): ``rollback`` (default) restores the last
+    checkpoint, halves every learning rate and retries, at most ``nonfinite_retries`` times,
+    then stops; ``stop`` stops at once; ``skip`` drops that update and goes on. Stopping is a
+    one-line error naming the step and the likely cause; no checkpoint holding a non-finite
+    tensor is ever written.
     """
 
     steps: int = 2000
@@ -69,6 +77,8 @@ class TrainConfig:
     ema_decay: float | None = None
     ema_warmup: bool = True
     flush_denormal: bool = False
+    on_nonfinite: str = "rollback"
+    nonfinite_retries: int = 3
     log_every: int = 25
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -82,6 +92,12 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise GanforgeError(f"train.{name} must be at least 1, got {getattr(self, name)}",
                                     f"set train.{name} to a positive integer")
+        if self.on_nonfinite not in NONFINITE_ACTIONS:
+            raise GanforgeError(f"unknown train.on_nonfinite {self.on_nonfinite!r}",
+                                f"choose one of: {', '.join(NONFINITE_ACTIONS)}")
+        if self.nonfinite_retries < 0:
+            raise GanforgeError(f"train.nonfinite_retries must be >= 0, got {self.nonfinite_retries}",
+                                "set e.g. train.nonfinite_retries=3")
         if self.lr_schedule not in LR_SCHEDULES:
             raise GanforgeError(f"unknown train.lr_schedule {self.lr_schedule!r}",
                                 f"choose one of: {', '.join(LR_SCHEDULES)}")

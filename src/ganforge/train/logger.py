@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
 
+from ganforge._io import atomic_write_text
 from ganforge.errors import GanforgeError
 
 #: the loop's own columns; the algorithm and the callbacks name the rest
@@ -22,7 +24,7 @@ class MetricsLogger:
         self.path = run_dir / "metrics.csv"
         self.columns = POSITION + [c for c in dict.fromkeys(columns or []) if c not in POSITION]
         if resume_step is not None and self.path.exists():
-            self._truncate_after(resume_step)
+            self.truncate_after(resume_step)
         self.writer = None
         if tensorboard:
             try:
@@ -33,13 +35,17 @@ class MetricsLogger:
                                     "train.tensorboard=false") from None
             self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
-    def _truncate_after(self, step: int) -> None:
+    def truncate_after(self, step: int) -> None:
+        """Drop the rows past ``step`` (a resume, a rollback), rewriting the file atomically."""
+        if not self.path.exists():
+            return
         with self.path.open(newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if r.get("step") and int(r["step"]) <= step]
-        with self.path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, out.getvalue())
 
     def log(self, row: dict[str, Any]) -> None:
         new_file = not self.path.exists() or self.path.stat().st_size == 0

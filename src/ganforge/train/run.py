@@ -73,20 +73,41 @@ class Run:
         if labels is None:
             labels = self.labels(n)
         G.eval()
-        return self.algorithm.sample(n, torch.Generator().manual_seed(seed), labels, G, batch_size)
+        x = self.algorithm.sample(n, torch.Generator().manual_seed(seed), labels, G, batch_size)
+        if not torch.isfinite(x).all():
+            raise GanforgeError(f"the generator of {self.path} (step {self.step}) outputs NaN or inf",
+                                "its training diverged: sample an earlier checkpoint (--checkpoint "
+                                "step_NNNNNNN.pt) or retrain with lower learning rates")
+        return x
+
+
+CHECKPOINT_NAMES = ("final", "last", "best")
 
 
 def find_checkpoint(run_dir: Path, which: str = "final") -> Path:
-    """``final.pt`` if the run finished, else ``last.pt``; or an explicit file name/path."""
+    """``final``: ``final.pt`` if the run finished, else ``last.pt``; ``last``; ``best`` (kept by
+    ``eval.best``); or a file name in ``checkpoints/`` or a path ending in ``.pt``. Anything
+    else, or a file that is not there, is a one-line error."""
     if which.endswith(".pt"):
         candidate = Path(which)
-        return candidate if candidate.is_absolute() or candidate.exists() else (
-            run_dir / "checkpoints" / which)
-    for name in (f"{which}.pt", "last.pt"):
+        if not (candidate.is_absolute() or candidate.exists()):
+            candidate = run_dir / "checkpoints" / which
+        if not candidate.is_file():
+            raise GanforgeError(f"checkpoint {which} does not exist in {run_dir / 'checkpoints'}",
+                                "pass final, last, best or one of the files there")
+        return candidate
+    if which not in CHECKPOINT_NAMES:
+        raise GanforgeError(f"unknown checkpoint {which!r}",
+                            "pass final, last, best or a FILE.pt (e.g. step_0001000.pt)")
+    names = ("final.pt", "last.pt") if which == "final" else (f"{which}.pt",)
+    for name in names:
         candidate = run_dir / "checkpoints" / name
         if candidate.is_file():
             return candidate
-    raise GanforgeError(f"{run_dir} has no checkpoints/final.pt or last.pt",
+    if which == "best":
+        raise GanforgeError(f"{run_dir} has no checkpoints/best.pt",
+                            "train with eval.every and eval.best to keep one, or pass final or last")
+    raise GanforgeError(f"{run_dir} has no checkpoints/{' or '.join(names)}",
                         "point at a run directory written by `ganforge train`")
 
 

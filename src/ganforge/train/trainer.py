@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import shutil
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,15 @@ from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkp
 from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger
 from ganforge.train.optim import build_optimizers, set_lr
+from ganforge.train.rundir import LOCK_NAME, RunLock, remove_partial_writes
+
+
+class NonFinite(Exception):
+    """A non-finite loss or gradient norm, caught before the optimiser step."""
+
+    def __init__(self, step: int, phase: str, what: str) -> None:
+        super().__init__(f"{what} of phase {phase} at step {step}")
+        self.step, self.phase, self.what = step, phase, what
 
 
 def resolve_device(name: str) -> torch.device:
@@ -183,7 +193,7 @@ class Trainer:
             # The flag is per thread and inherited by threads created later: set it before the
             # first tensor operation creates torch's worker threads (the CLI does).
             torch.set_flush_denormal(True)
-        if not resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
+        if not resume and self.run_dir.exists() and any(p.name != LOCK_NAME for p in self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
         self.exp = Experiment(cfg, device, dataset=dataset, restoring=resume)
@@ -193,10 +203,19 @@ class Trainer:
         self.batches = batches_for(self.algorithm.train_data, cfg.train.batch_size, cfg.seed)
         self.step = 0
         self.images_seen = 0
+        #: multiplier of every learning rate, halved by each non-finite rollback
+        self.lr_scale = 1.0
+        self.rollbacks = 0
+        self.last_saved_step = 0
         self.finished = False
         self._stop_requested = False
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
+            self.last_saved_step = self.step
+            if self.step >= cfg.train.steps:
+                raise GanforgeError(
+                    f"run {self.run_dir} already reached step {self.step}, and train.steps is "
+                    f"{cfg.train.steps}", f"pass --steps N with N > {self.step} to train it further")
         for callback in self.callbacks:
             callback.setup(self)
 
@@ -210,6 +229,8 @@ class Trainer:
             "step": self.step,
             "stage": exp.stage,
             "images_seen": self.images_seen,
+            "lr_scale": self.lr_scale,
+            "rollbacks": self.rollbacks,
             "nets": {name: net.state_dict() for name, net in exp.networks.items()},
             "ema": {name: ema.state_dict() for name, ema in exp.emas.items()},
             "optimizers": {name: opt.state_dict() for name, opt in exp.optimizers.items()},
@@ -233,9 +254,22 @@ class Trainer:
         self.batches.load_state_dict(state["data"])
         self.step = int(state["step"])
         self.images_seen = int(state.get("images_seen", 0))
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self.rollbacks = int(state.get("rollbacks", 0))
 
     def save(self, name: str) -> Path:
-        return save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / name)
+        """Write ``checkpoints/NAME``; refused (GanforgeError) when a weight is not finite."""
+        for net_name, net in self.exp.networks.items():
+            for key, tensor in net.state_dict().items():
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    raise GanforgeError(
+                        f"refusing to write checkpoint {name}: {net_name}.{key} is not finite at "
+                        f"step {self.step}", "lower the learning rates, or resume from an earlier "
+                        "checkpoint")
+        path = save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / name)
+        if name == "last.pt":
+            self.last_saved_step = self.step
+        return path
 
     # ------------------------------------------------------------------ one update
     def lr_factor(self) -> float:
@@ -254,7 +288,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         exp, algo = self.exp, self.algorithm
         exp.enter_stage(algo.stage_at(self.step))
-        factor = self.lr_factor()
+        factor = self.lr_factor() * self.lr_scale
         for name, opt in exp.optimizers.items():
             set_lr(opt, exp.base_lrs[name], factor)
         algo.begin_step(self.step)
@@ -276,6 +310,14 @@ class Trainer:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
                 norms = {f"grad_norm_{name}": grad_norm(exp.optimizers[name]) for name in phase.optimizers}
+                if not math.isfinite(loss.item()) or not all(map(math.isfinite, norms.values())):
+                    what = "the loss" if not math.isfinite(loss.item()) else "the gradient"
+                    if self.cfg.train.on_nonfinite != "skip":
+                        raise NonFinite(self.step, phase.name, what)
+                    for opt in optimizers:  # skip: drop this update
+                        opt.zero_grad(set_to_none=True)
+                    stats["nonfinite_skipped"] = stats.get("nonfinite_skipped", 0.0) + 1
+                    continue
                 for opt in optimizers:
                     opt.step()
                 algo.after_update(phase.name, self.step)
@@ -290,16 +332,34 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def fit(self) -> Path:
         """Train to ``train.steps``; returns the run directory. Safe to call on a resumed run."""
-        t = self.cfg.train
         created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.run_dir)
+        try:
+            lock.acquire()
+        except BaseException:
+            if created:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+        try:
+            return self._fit(created)
+        finally:
+            lock.release()
+
+    def _fit(self, created: bool) -> Path:
+        t = self.cfg.train
+        remove_partial_writes(self.run_dir)
         lr_columns = [f"lr_{name}" for name in self.exp.optimizers]
+        if t.on_nonfinite == "skip":
+            lr_columns.append("nonfinite_skipped")
         try:
             save_config(self.cfg, self.run_dir / "config.yaml")
             logger = MetricsLogger(self.run_dir, t.tensorboard,
                                    resume_step=self.step if self.step else None,
                                    columns=[*self.algorithm.columns, *lr_columns, "sec_per_step",
                                             *(c for cb in self.callbacks for c in cb.columns)])
+            if not (self.run_dir / "checkpoints" / "last.pt").is_file():
+                self.save("last.pt")  # step 0: a run killed before its first checkpoint resumes
         except BaseException:
             if created:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -311,7 +371,12 @@ class Trainer:
         with self._graceful_interrupt(), _progress(self.progress, t.steps, self.step,
                                                    self.algorithm) as bar:
             while self.step < t.steps and not self._stop_requested:
-                stats = self.train_step()
+                try:
+                    stats = self.train_step()
+                except NonFinite as err:
+                    self._recover(err, logger)
+                    sums, n_in_window, window_start = {}, 0, time.perf_counter()
+                    continue
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value
                 n_in_window += 1
@@ -343,6 +408,26 @@ class Trainer:
             print(f"interrupted at step {self.step}; saved {self.run_dir / 'checkpoints/last.pt'}"
                   f" — continue with: ganforge train --resume {self.run_dir}")
         return self.run_dir
+
+    def _recover(self, err: NonFinite, logger: MetricsLogger) -> None:
+        """``rollback``: back to ``last.pt`` with halved learning rates; else a one-line error."""
+        t = self.cfg.train
+        rates = ", ".join(f"optim.{name}.lr={opt.param_groups[0]['lr']:.3g}"
+                          for name, opt in self.exp.optimizers.items())
+        if t.on_nonfinite == "rollback" and self.rollbacks < t.nonfinite_retries:
+            scale, rollbacks = self.lr_scale * 0.5, self.rollbacks + 1
+            self._restore(self.run_dir / "checkpoints" / "last.pt")
+            self.lr_scale, self.rollbacks = scale, rollbacks
+            logger.truncate_after(self.step)
+            print(f"ganforge: {err} is not finite; rolled back to step {self.step} with the learning "
+                  f"rates x{scale:g} (retry {rollbacks} of {t.nonfinite_retries})", file=sys.stderr)
+            return
+        tried = f" after {self.rollbacks} rollbacks" if self.rollbacks else ""
+        raise GanforgeError(
+            f"training diverged: {err} is not finite{tried} (rates {rates}); checkpoints/last.pt "
+            f"holds the last finite state, step {self.last_saved_step}",
+            "lower the learning rates (e.g. optim.D.lr=2e-4), or add a stabiliser such as "
+            "stabilisers.spectral_norm=true") from None
 
     def _position(self) -> dict[str, int]:
         return {"step": self.step, "epoch": self.batches.epoch, "images_seen": self.images_seen}

@@ -1,0 +1,240 @@
+"""Faults: non-finite updates, concurrent writers, interrupted writes, finished runs, bad
+checkpoint names. Each test reproduces a failure of the reliability review and checks the fix."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ganforge.cli import main
+from ganforge.config import ExperimentConfig
+from ganforge.errors import GanforgeError
+from ganforge.train import Callback, Trainer, load_run
+from ganforge.train.checkpoint import load_checkpoint
+from ganforge.train.rundir import RunLock, remove_partial_writes
+from tests.conftest import REPO, TINY_RING
+from tests.train.test_trainer import _assert_same_state
+
+
+def _cfg(**train) -> ExperimentConfig:
+    return ExperimentConfig.from_dict({**TINY_RING, "train": {**TINY_RING["train"], **train}})
+
+
+def _finite_checkpoints(run) -> None:
+    for path in (run / "checkpoints").glob("*.pt"):
+        for net in load_checkpoint(path)["nets"].values():
+            assert all(torch.isfinite(t).all() for t in net.values() if t.is_floating_point()), path
+
+
+# --------------------------------------------------------------------------- non-finite updates
+
+
+def test_the_diverging_command_stops_with_one_line_and_only_finite_checkpoints(tmp_path, capsys):
+    """`ganforge train ring8-mlp --steps 300 --set train.lr_d=1e6 --set train.lr_g=1e6` used to
+    exit 0 with NaN in every row and checkpoint."""
+    run = tmp_path / "run"
+    code = main(["train", "ring8-mlp", "--steps", "300", "--set", "train.lr_d=1e6", "--set",
+                 "train.lr_g=1e6", "--out", str(run), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert [line for line in err if "rolled back" in line][-1].endswith("(retry 3 of 3)")
+    assert err[-1].startswith("ganforge: error: training diverged: the loss of phase D at step")
+    assert "lower the learning rates" in err[-1] and "Traceback" not in "\n".join(err)
+    _finite_checkpoints(run)
+    assert not (run / "checkpoints" / "final.pt").exists()
+
+
+def test_stop_stops_at_once_and_skip_drops_the_bad_updates(tmp_path, capsys):
+    bad = {"optim": {"G": {"lr": 1e6}, "D": {"lr": 1e6}}}
+    cfg = ExperimentConfig.from_dict({**TINY_RING, **bad, "train": {**TINY_RING["train"],
+                                                                     "on_nonfinite": "stop"}})
+    with pytest.raises(GanforgeError, match="training diverged.*at step") as info:
+        Trainer(cfg, tmp_path / "stop", progress=False).fit()
+    assert "rollbacks" not in str(info.value) and "rolled back" not in capsys.readouterr().err
+    cfg = ExperimentConfig.from_dict({**TINY_RING, **bad, "train": {**TINY_RING["train"],
+                                                                     "on_nonfinite": "skip"}})
+    run = Trainer(cfg, tmp_path / "skip", progress=False).fit()
+    with (run / "metrics.csv").open() as fh:
+        skipped = [float(r["nonfinite_skipped"] or 0) for r in csv.DictReader(fh)]
+    assert sum(skipped) > 0
+    _finite_checkpoints(run)
+
+
+class _NanOnce(Callback):
+    """Makes the algorithm's loss NaN once, at ``step`` (a transient fault)."""
+
+    def __init__(self, step: int) -> None:
+        self.at, self.done = step, False
+
+    def setup(self, trainer) -> None:
+        original = trainer.algorithm.loss
+
+        def loss(phase, batch, step):
+            value, stats = original(phase, batch, step)
+            if step == self.at and not self.done:
+                self.done = True
+                return value * float("nan"), stats
+            return value, stats
+
+        trainer.algorithm.loss = loss
+
+
+def test_rollback_recovers_from_a_transient_fault_with_halved_rates(tmp_path, capsys):
+    run = Trainer(_cfg(checkpoint_every=4, log_every=1), tmp_path / "run", progress=False,
+                  callbacks=[_NanOnce(step=9)]).fit()
+    assert "rolled back to step 8 with the learning rates x0.5" in capsys.readouterr().err
+    final = load_checkpoint(run / "checkpoints" / "final.pt")
+    assert final["step"] == 12 and final["lr_scale"] == 0.5 and final["rollbacks"] == 1
+    with (run / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    steps = [int(r["step"]) for r in rows]
+    assert steps == list(range(1, 13))  # the rows past the rollback point were rewritten once
+    assert float(rows[-1]["lr_G"]) == pytest.approx(2e-4 * 0.5)
+
+
+def test_a_non_finite_checkpoint_is_never_written_and_sample_refuses_nan(tmp_path, capsys):
+    trainer = Trainer(_cfg(), tmp_path / "run", progress=False)
+    trainer.fit()
+    with torch.no_grad():
+        next(trainer.algorithm.G.parameters()).fill_(float("nan"))
+    with pytest.raises(GanforgeError, match="refusing to write checkpoint last.pt: G"):
+        trainer.save("last.pt")
+    _finite_checkpoints(tmp_path / "run")
+    # a checkpoint corrupted by hand: sampling refuses the NaN output
+    path = tmp_path / "run" / "checkpoints" / "final.pt"
+    state = torch.load(path, weights_only=True)
+    key = next(iter(state["nets"]["G"]))
+    state["nets"]["G"][key].fill_(float("nan"))
+    torch.save(state, path)
+    assert main(["sample", str(tmp_path / "run"), "-n", "8", "-o", str(tmp_path / "s.npz")]) == 2
+    assert "outputs NaN or inf" in capsys.readouterr().err and not (tmp_path / "s.npz").exists()
+
+
+# --------------------------------------------------------------------------- concurrent writers
+
+
+def test_a_second_writer_gets_one_line_and_a_dead_holder_leaves_no_lock(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "ring8-mlp", "--steps", "4", "--out", str(run), "--quiet"]) == 0
+    with RunLock(run):  # another process writing (flock is per open file, so this stands in)
+        assert main(["train", "--resume", str(run), "--steps", "8", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "being written by another ganforge process" in err[0]
+        new = tmp_path / "new"
+        new.mkdir()
+        with RunLock(new):
+            assert main(["train", "ring8-mlp", "--steps", "2", "--out", str(new), "--quiet"]) == 2
+    # the lock file of a finished (or killed) process does not block: flock died with it
+    (run / ".lock").write_text("999999")
+    assert main(["train", "--resume", str(run), "--steps", "8", "--quiet"]) == 0
+
+
+def test_two_real_processes_never_share_a_run_directory(tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "ganforge", "train", "ring8-mlp", "--out", str(run), "--quiet",
+               "--steps", "100000", "--set", "train.checkpoint_every=50000"]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while not (run / "checkpoints" / "last.pt").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        resume = [sys.executable, "-m", "ganforge", "train", "--resume", str(run), "--quiet",
+                  "--steps", "200000"]
+        second = subprocess.run(resume, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert "being written by another ganforge process" in second.stderr
+        assert second.stderr.count("\n") == 1
+    finally:
+        first.kill()
+        first.wait()
+
+
+# --------------------------------------------------------------------------- interrupted writes
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path):
+    class Crash(Callback):
+        def on_step_end(self, trainer):
+            if trainer.step == 2:
+                raise RuntimeError("power cut")
+
+    cfg = _cfg(checkpoint_every=100)
+    Trainer(cfg, tmp_path / "full", progress=False).fit()
+    with pytest.raises(RuntimeError, match="power cut"):
+        Trainer(cfg, tmp_path / "cut", progress=False, callbacks=[Crash()]).fit()
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 0
+    Trainer(cfg, tmp_path / "cut", resume=True, progress=False).fit()
+    _assert_same_state(load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt"),
+                       load_checkpoint(tmp_path / "cut" / "checkpoints" / "final.pt"))
+
+
+def test_leftover_temporary_files_are_removed_and_metrics_are_rewritten_atomically(tmp_path,
+                                                                                   monkeypatch):
+    run = Trainer(_cfg(steps=6), tmp_path / "run", progress=False).fit()
+    leftovers = [run / "checkpoints" / ".last.pt.4242.0badc0de.tmp", run / ".metrics.csv.17.deadbeef.tmp",
+                 run / "samples" / ".step_0000006.png.9.00000000.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    keep = run / "checkpoints" / "notes.tmp"
+    keep.write_text("mine")
+    assert sorted(remove_partial_writes(run)) == sorted(leftovers)
+    assert keep.exists()
+    before = (run / "metrics.csv").read_text()
+    import ganforge.train.logger as logger
+
+    def crash(path, text):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(logger, "atomic_write_text", crash)
+    with pytest.raises(OSError):
+        logger.MetricsLogger(run, columns=["loss_D"], resume_step=3)
+    assert (run / "metrics.csv").read_text() == before  # never left at 0 bytes
+
+
+def test_force_restarts_a_run_directory_and_refuses_foreign_files(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "ring8-mlp", "--steps", "2", "--out", str(run), "--quiet"]) == 0
+    assert main(["train", "ring8-mlp", "--steps", "3", "--out", str(run), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["train", "ring8-mlp", "--steps", "3", "--out", str(run), "--quiet", "--force"]) == 0
+    assert load_checkpoint(run / "checkpoints" / "final.pt")["step"] == 3
+    (run / "thesis.tex").write_text("precious")
+    assert main(["train", "ring8-mlp", "--steps", "3", "--out", str(run), "--quiet", "--force"]) == 2
+    assert "thesis.tex" in capsys.readouterr().err and (run / "thesis.tex").exists()
+
+
+# --------------------------------------------------------------------------- finished runs, names
+
+
+def test_resuming_a_finished_run_with_fewer_steps_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "ring8-mlp", "--steps", "5", "--out", str(run), "--quiet"]) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()}
+    config = (run / "config.yaml").read_text()
+    assert main(["train", "--resume", str(run), "--steps", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "already reached step 5" in err and "--steps N with N > 5" in err
+    assert {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()} == before
+    assert (run / "config.yaml").read_text() == config
+
+
+@pytest.mark.parametrize("which, fragment", [
+    ("bogus", "unknown checkpoint 'bogus'"),
+    ("best", "has no checkpoints/best.pt"),
+    ("step_0000099.pt", "checkpoint step_0000099.pt does not exist"),
+])
+def test_a_checkpoint_that_does_not_exist_is_an_error_not_a_fallback(tmp_path, capsys, which, fragment):
+    run = tmp_path / "run"
+    assert main(["train", "ring8-mlp", "--steps", "2", "--out", str(run), "--quiet"]) == 0
+    with pytest.raises(GanforgeError, match=fragment):
+        load_run(run, which)
+    for command in (["sample", str(run), "-o", str(tmp_path / "s.npz")],
+                    ["evaluate", str(run), "-n", "100"],
+                    ["latent", str(run), "truncate", "-o", str(tmp_path / "t.png")]):
+        assert main([*command, "--checkpoint", which]) == 2
+        assert fragment in capsys.readouterr().err
