@@ -43,3 +43,82 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Atomically write ``text`` (UTF-8) to ``path``."""
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+#: kernel pseudo-filesystems: never a place for a run directory or an output file
+SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def _special(path: Path) -> bool:
+    text = str(path)
+    return any(text == root or text.startswith(root + os.sep) for root in SPECIAL_ROOTS)
+
+
+def check_output_dir(path: str | os.PathLike[str], what: str) -> Path:
+    """Refuse (GanforgeError) a directory ``path`` that cannot be created or written: an
+    existing non-directory, a kernel pseudo-filesystem, an ancestor that is a file or is not
+    writable. Creates nothing."""
+    from ganforge.errors import GanforgeError
+
+    path = Path(path).expanduser().absolute()
+    fix = "choose another folder"
+    if _special(path):
+        raise GanforgeError(f"{what} {path} is on a kernel pseudo-filesystem", fix)
+    if path.exists() and not path.is_dir():
+        raise GanforgeError(f"{what} {path} exists and is not a directory", fix)
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise GanforgeError(f"{what} {path} lies below {ancestor}, which is not a directory", fix)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise GanforgeError(f"{what} {path} cannot be created: {ancestor} is not writable", fix)
+    return path
+
+
+def check_output_file(path: str | os.PathLike[str], what: str) -> Path:
+    """Refuse (GanforgeError) an output file ``path`` that cannot be written: an existing
+    directory, a missing or unwritable folder, a kernel pseudo-filesystem. Creates nothing."""
+    from ganforge.errors import GanforgeError
+
+    path = Path(path).expanduser()
+    where = path.absolute()
+    if _special(where):
+        raise GanforgeError(f"{what} {path} is on a kernel pseudo-filesystem", "write somewhere else")
+    if path.is_dir():
+        raise GanforgeError(f"{what} {path} is a directory", f"give a file name, e.g. {path / 'out.png'}")
+    if not where.parent.is_dir():
+        raise GanforgeError(f"directory {path.parent} does not exist", "create it first")
+    if not os.access(where.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise GanforgeError(f"{what} {path} is not writable", "write somewhere else")
+    return path
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, else the
+    physical memory)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def check_allocation(count: int, shape: tuple[int, ...], what: str, fix: str,
+                     bytes_per_value: int = 4) -> None:
+    """Refuse (GanforgeError) ``count`` float32 tensors of ``shape`` that would take more than
+    half the available memory, before anything is allocated or written."""
+    from ganforge.errors import GanforgeError
+
+    size = count * bytes_per_value
+    for dim in shape:
+        size *= dim
+    budget = available_memory() // 2
+    if size > budget:
+        raise GanforgeError(f"{what} needs {size / 2**30:.3g} GiB for its samples alone, more than half "
+                            f"the {2 * budget / 2**30:.3g} GiB of memory available", fix)

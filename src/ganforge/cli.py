@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ganforge._io import atomic_write, atomic_write_text
+from ganforge._io import atomic_write, atomic_write_text, check_output_dir, check_output_file
 from ganforge.errors import GanforgeError
 from ganforge.latent.cli import add_latent_parser, cmd_latent
 
@@ -173,8 +173,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                             "e.g. -o samples.npz or -o grid.png")
     if args.n < 1:
         raise GanforgeError(f"-n must be at least 1, got {args.n}", "pass e.g. -n 64")
-    if not output.parent.is_dir():
-        raise GanforgeError(f"directory {output.parent} does not exist", "create it first")
+    check_output_file(output, "output")
     run = load_run(args.run_dir, args.checkpoint, args.device)
     y = run.labels(args.n, args.class_)
     nrow = None
@@ -260,8 +259,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         output = Path(args.output) if args.output else Path(args.run_dir) / "eval.json"
         source = {"run_dir": str(args.run_dir), "checkpoint": str(run.checkpoint), "step": run.step,
                   "ema": args.ema, "sample_seed": args.seed}
-    if not output.parent.is_dir():
-        raise GanforgeError(f"directory {output.parent} does not exist", "create it first")
+    check_output_file(output, "eval.json path")
     model_metrics = [m for m in metrics or [] if get_metric(m).source == "model"]
     sample_metrics = None if metrics is None else [m for m in metrics if m not in model_metrics]
     result: dict = {"metrics": {}, "baseline": {}}
@@ -336,7 +334,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)  # many small ops: one thread is as fast and spares the other cores
     names = list(theory.RESULTS) if args.result == "all" else [args.result]
-    out, console, failed = Path(args.out), Console(width=120), 0
+    out, console, failed = check_output_dir(args.out, "theory --out"), Console(width=120), 0
     for name in names:
         res = theory.get(name).run(out, seed=args.seed, quick=args.quick)
         table = Table("check", "value", "target", "", title=f"ganforge theory {name}",

@@ -42,6 +42,41 @@ from ganforge._io import atomic_write_text
 from ganforge.errors import GanforgeError
 
 DEFAULT_PRESET = "digits-dcgan"
+#: every integer in a config must fit a signed 64-bit int (torch's seeds, counts and sizes)
+INT64_MAX = 2**63 - 1
+MAX_SEED = 2**62
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (PyYAML keeps the last)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def parse_yaml(text: str, what: str) -> Any:
+    """YAML from ``text`` (safe tags only, no duplicate keys); a one-line GanforgeError otherwise."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid syntax"
+        raise GanforgeError(f"{what} is not valid YAML{where} ({problem})", "fix the syntax") from None
+    except ValueError as err:  # e.g. an integer longer than Python's 4,300-digit limit
+        raise GanforgeError(f"{what} holds a value that cannot be read ({str(err)[:80]})",
+                            "use an ordinary number") from None
 LR_SCHEDULES = ("constant", "linear")
 NONFINITE_ACTIONS = ("rollback", "stop", "skip")
 
@@ -262,6 +297,12 @@ class ExperimentConfig:
     stabilisers: StabiliserConfig = field(default_factory=StabiliserConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        # the run derives its generators' seeds as seed + small offsets: keep them in torch's range
+        if not 0 <= self.seed <= MAX_SEED:
+            raise GanforgeError(f"seed must lie in [0, 2**62], got {str(self.seed)[:24]}",
+                                "pass a smaller --seed, e.g. --seed 0")
+
     @property
     def class_conditional(self) -> bool:
         """Whether G's labels are the dataset's classes: a conditional model that is not
@@ -333,21 +374,21 @@ def list_presets() -> dict[str, str]:
     """Preset name -> one-line description."""
     out = {}
     for path in sorted(presets_dir().glob("*.yaml")):
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = _read_yaml(path, "preset")
         out[path.stem] = str(tree.get("description", "")).strip()
     return out
 
 
 def _read_yaml(path: Path, what: str) -> dict[str, Any]:
     try:
-        tree = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise GanforgeError(f"cannot read {what} {path}: {err.strerror}",
                             "check the path") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise GanforgeError(f"{what} {path} is not valid YAML{where}", "fix the syntax") from None
+    except UnicodeDecodeError as err:
+        raise GanforgeError(f"{what} {path} is not UTF-8 text (byte {err.start})",
+                            "save it as UTF-8") from None
+    tree = parse_yaml(text, f"{what} {path}")
     if tree is None:
         return {}
     if not isinstance(tree, dict):
@@ -371,9 +412,9 @@ def parse_override(item: str) -> tuple[str, Any]:
     """``"train.lr_g=1e-4"`` -> ``("train.lr_g", 0.0001)``; values are read as YAML scalars."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise GanforgeError(f"override {item!r} is not of the form key=value",
+        raise GanforgeError(f"override {item[:80]!r} is not of the form key=value",
                             "write e.g. --set train.steps=500")
-    value = yaml.safe_load(raw) if raw.strip() else None
+    value = parse_yaml(raw, f"the value of {key.strip()[:60]}") if raw.strip() else None
     if isinstance(value, str):
         try:  # YAML 1.1 reads "2e-4" as a string; users mean a number
             value = float(value)
@@ -468,6 +509,11 @@ def from_mapping(cls: type, tree: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
+def check_value(value: Any, hint: Any, key: str) -> None:
+    """One-line GanforgeError when ``value`` does not fit type hint ``hint`` (for the registries)."""
+    _coerce(value, hint, key)
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     """Check ``value`` against a type hint, converting where lossless (int -> float, list -> tuple)."""
     origin = typing.get_origin(hint)
@@ -496,9 +542,12 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and value.is_integer() and abs(value) <= INT64_MAX:
                 return int(value)
             raise _type_error(key, value, "an integer")
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise GanforgeError(f"{key}={str(value)[:20]}... does not fit a 64-bit integer",
+                                f"set {key} to a number below 2**63")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -512,5 +561,5 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def _type_error(key: str, value: Any, expected: str) -> GanforgeError:
-    return GanforgeError(f"{key} must be {expected}, got {value!r}",
+    return GanforgeError(f"{key} must be {expected}, got {repr(value)[:60]}",
                          f"set it with e.g. --set {key}=<{expected}>")

@@ -8,6 +8,7 @@ against the builder's signature, so an unknown key or a missing required one is 
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -17,8 +18,10 @@ T = TypeVar("T", bound=Callable[..., Any])
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, section: str | None = None) -> None:
         self.kind = kind
+        #: the config section its builders' keys live in (``data`` for datasets)
+        self.section = section or kind
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -50,6 +53,7 @@ class Registry(Generic[T]):
         kwargs = {k: v for k, v in section.items() if k != "name"}
         builder = self.get(section["name"])
         check_kwargs(builder, kwargs, f"{self.kind} {section['name']!r}", skip=len(args), extra=extra)
+        check_types(builder, kwargs, self.section)
         return builder(*args, **kwargs, **extra)
 
 
@@ -76,3 +80,19 @@ def check_kwargs(
     missing = [p.name for p in params if p.default is p.empty and p.name in accepted and p.name not in given]
     if missing:
         raise GanforgeError(f"{what} needs key {missing[0]!r}", "set it in the config")
+
+
+def check_types(fn: Callable[..., Any], kwargs: Mapping[str, Any], section: str) -> None:
+    """Raise GanforgeError when a value does not match the builder's type hint (``root: str``
+    given ``5``); hints the config checker does not know (``Sequence[int]``...) are the builder's
+    own business."""
+    from ganforge.config import check_value
+
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # an unresolvable forward reference: nothing to check against
+        return
+    for key, value in kwargs.items():
+        if key in hints:
+            check_value(value, hints[key], f"{section}.{key}")

@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from ganforge.registry import Registry
 
-DATASETS: Registry = Registry("dataset")
+DATASETS: Registry = Registry("dataset", section="data")
 register_dataset = DATASETS.register
 
 

@@ -117,15 +117,22 @@ def _ensure_files(name: str, root: Path, split: str, download: bool) -> None:
         names = ", ".join(f"{stem}[.gz]" for stem in missing)
         raise GanforgeError(
             f"{source.title} {split} split is incomplete in {root}: missing {names}", fix)
+    created = [p for p in (root, *root.parents) if not p.exists()]
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise GanforgeError(f"cannot create {root}: {err.strerror or err}",
                             "point data.root at a writable folder") from err
-    for stem in missing:
-        filename = f"{stem}.gz"
-        download_from_mirrors(filename, source.mirrors, root, source.md5.get(filename),
-                              timeout=DOWNLOAD_TIMEOUT)
+    try:
+        for stem in missing:
+            filename = f"{stem}.gz"
+            download_from_mirrors(filename, source.mirrors, root, source.md5.get(filename),
+                                  timeout=DOWNLOAD_TIMEOUT)
+    except BaseException:
+        for folder in created:  # a failed download leaves no folder it made behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 def _read_split(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:

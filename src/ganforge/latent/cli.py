@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ganforge._io import check_output_file
 from ganforge.errors import GanforgeError
 
 DEFAULT_PSIS = (1.0, 0.7, 0.5, 0.0)
@@ -131,8 +132,7 @@ def _output(path: str, suffixes: tuple[str, ...], action: str) -> Path:
     if out.suffix.lower() not in suffixes:
         raise GanforgeError(f"output {out} of `latent {action}` must end in {' or '.join(suffixes)}",
                             f"e.g. -o {action}{suffixes[-1]}")
-    if not out.parent.is_dir():
-        raise GanforgeError(f"directory {out.parent} does not exist", "create it first")
+    check_output_file(out, f"output of `latent {action}`")
     return out
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganforge._io import check_allocation
 from ganforge.data.base import AnyDataset, StreamDataset
 from ganforge.errors import GanforgeError
 from ganforge.metrics.extractors import Extractor, LeNetExtractor, build_extractor
@@ -230,6 +231,8 @@ class Evaluator:
         """Two disjoint halves (images, labels or None) of n real samples each."""
         ds = self.dataset
         if isinstance(ds, StreamDataset):
+            check_allocation(2 * n, tuple(ds.sample_shape), f"-n {n} real samples per half",
+                             "pass a smaller -n")
             ds = ds.materialise(2 * n, seed=self.seed)
             a, b = torch.arange(n), torch.arange(n, 2 * n)
         else:

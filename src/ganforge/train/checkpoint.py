@@ -20,6 +20,7 @@ load by :func:`upgrade`.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ from ganforge.errors import GanforgeError
 
 FORMAT = "ganforge-checkpoint-v1"  # the file format's tag; the layout inside has a version
 VERSION = 2
+REQUIRED = ("config", "sample_shape", "num_classes", "step", "nets", "ema", "optimizers", "rng",
+            "data", "algorithm")
+REQUIRED_V1 = ("config", "sample_shape", "num_classes", "step", "G", "D", "opt_g", "opt_d", "rng",
+               "data", "fixed_z")
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
@@ -42,7 +47,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise GanforgeError(f"no checkpoint at {path}", "train first, or point at a run directory")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a legacy or foreign pickle warns before it fails
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated file, foreign pickle, ...
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise GanforgeError(f"cannot read checkpoint {path} ({first[:120]})",
@@ -50,6 +57,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GanforgeError(f"{path} is not a ganforge checkpoint",
                             "point at a file written by `ganforge train`")
+    required = REQUIRED_V1 if state.get("version", 1) < 2 else REQUIRED
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise GanforgeError(f"checkpoint {path} lacks {missing[0]!r}",
+                            "it is damaged or was not written by `ganforge train`; use another one")
     return upgrade(state)
 
 

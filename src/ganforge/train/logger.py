@@ -39,8 +39,7 @@ class MetricsLogger:
         """Drop the rows past ``step`` (a resume, a rollback), rewriting the file atomically."""
         if not self.path.exists():
             return
-        with self.path.open(newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r.get("step") and int(r["step"]) <= step]
+        rows = [r for r in read_rows(self.path) if (r.get("step") or "").isdigit() and int(r["step"]) <= step]
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=self.columns, extrasaction="ignore")
         writer.writeheader()
@@ -65,11 +64,23 @@ class MetricsLogger:
             self.writer.close()
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a metrics.csv; a file that is not UTF-8 text is a one-line error."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    except UnicodeDecodeError as err:
+        raise GanforgeError(f"{path} is not UTF-8 text (byte {err.start}): it is damaged",
+                            f"move {path.name} away (training starts a new one) or restore it") from None
+    except csv.Error as err:
+        raise GanforgeError(f"{path} is not a readable CSV file ({err})",
+                            f"move {path.name} away (training starts a new one) or restore it") from None
+
+
 def read_last_row(path: Path) -> dict[str, str] | None:
     if not path.exists():
         return None
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_rows(path)
     return rows[-1] if rows else None
 
 

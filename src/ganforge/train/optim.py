@@ -75,6 +75,7 @@ def build_optimizer(name: str, spec: OptimizerSpec,
         # another optimiser class: the default's own keywords (Adam's betas) do not carry over
         defaults = {"lr": defaults["lr"]} if "lr" in defaults else {}
     settings = {**defaults, **(config or {})}
+    settings = {k: v for k, v in settings.items() if v is not None}  # null: the optimiser's default
     kind = str(settings.pop("name", "adam"))
     classes = _optimizer_classes()
     if kind.lower() not in classes:

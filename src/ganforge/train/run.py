@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ganforge._io import check_allocation
 from ganforge.config import ExperimentConfig
 from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator
@@ -70,6 +71,7 @@ class Run:
                 raise GanforgeError(f"run {self.path} was trained without EMA",
                                     "drop --ema, or train with train.ema_decay=0.999")
             G = self.ema_generator
+        check_allocation(n, tuple(G.out_shape), f"{n} samples", "ask for fewer samples")
         if labels is None:
             labels = self.labels(n)
         G.eval()

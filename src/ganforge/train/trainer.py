@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganforge._io import check_allocation, check_output_dir
 from ganforge.config import ExperimentConfig, save_config
 from ganforge.data.base import AnyDataset, build_dataset
 from ganforge.errors import GanforgeError
@@ -111,9 +112,23 @@ class Experiment:
         if self.dataset is not None:
             sample_shape, num_classes = self.dataset.sample_shape, self.dataset.num_classes
         self.sample_shape = tuple(sample_shape)
-        self.algorithm: Algorithm = build_algorithm(
-            cfg, self.dataset, sample_shape=self.sample_shape, num_classes=num_classes,
-            device=self.device, restoring=restoring)
+        t = cfg.train  # sizes against memory before anything is allocated
+        check_allocation(t.batch_size, self.sample_shape, f"train.batch_size={t.batch_size}",
+                         "lower train.batch_size")
+        check_allocation(t.num_fixed_samples, self.sample_shape,
+                         f"train.num_fixed_samples={t.num_fixed_samples}", "lower train.num_fixed_samples")
+        try:
+            self.algorithm: Algorithm = build_algorithm(
+                cfg, self.dataset, sample_shape=self.sample_shape, num_classes=num_classes,
+                device=self.device, restoring=restoring)
+        except (torch.OutOfMemoryError, MemoryError) as err:
+            raise GanforgeError(f"the networks do not fit in memory ({' '.join(str(err).split())[:90]})",
+                                "use smaller model sizes (z_dim, widths, hidden layers)") from None
+        except RuntimeError as err:  # the allocator's refusals: too large, or a size that overflows
+            if "alloc" not in str(err) and "overflow" not in str(err):
+                raise
+            raise GanforgeError(f"the networks do not fit in memory ({' '.join(str(err).split())[:90]})",
+                                "use smaller model sizes (z_dim, widths, hidden layers)") from None
         self.num_classes = self.algorithm.num_classes
         self.stage = 0
         self.phases = self._configured_phases()
@@ -193,6 +208,13 @@ class Trainer:
             # The flag is per thread and inherited by threads created later: set it before the
             # first tensor operation creates torch's worker threads (the CLI does).
             torch.set_flush_denormal(True)
+        check_output_dir(self.run_dir, "run directory")
+        if cfg.train.tensorboard:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise GanforgeError("train.tensorboard=true but tensorboard is not installed",
+                                    "pip install 'ganforge[tensorboard]' or set train.tensorboard=false")
         if not resume and self.run_dir.exists() and any(p.name != LOCK_NAME for p in self.run_dir.iterdir()):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")

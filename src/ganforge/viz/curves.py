@@ -32,12 +32,16 @@ def read_metrics(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             f"metrics file {path} does not exist",
             "pass the metrics.csv written by the trainer in the run directory",
         )
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        columns: dict[str, list[float]] = {name: [] for name in reader.fieldnames or []}
-        for row in reader:
-            for name, values in columns.items():
-                values.append(_to_float(row.get(name)))
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            columns: dict[str, list[float]] = {name: [] for name in reader.fieldnames or []}
+            for row in reader:
+                for name, values in columns.items():
+                    values.append(_to_float(row.get(name)))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise GanforgeError(f"metrics file {path} cannot be read as UTF-8 CSV ({str(err)[:60]})",
+                            "it is damaged: restore it, or move it away") from None
     return {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}
 
 

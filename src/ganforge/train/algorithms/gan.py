@@ -84,6 +84,11 @@ class GAN(Algorithm):
             raise GanforgeError(f"model {cfg.model['name']!r} is not a GAN family (it builds "
                                 f"{type(self.G).__name__}, {type(self.D).__name__})",
                                 "use its own algorithm, e.g. algorithm.name=vae for vae-* models")
+        pack = cfg.stabilisers.pack
+        if pack > 1 and cfg.train.batch_size % pack:
+            raise GanforgeError(f"stabilisers.pack={pack} packs the batch, and train.batch_size="
+                                f"{cfg.train.batch_size} is not a multiple of it",
+                                f"set train.batch_size to a multiple of {pack}")
         self.G.to(device)
         self.D.to(device)
         self.networks = {"G": self.G, "D": self.D}
