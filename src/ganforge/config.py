@@ -97,6 +97,10 @@ class TrainConfig:
     gradient sigmoid(l) is subnormal and CPU arithmetic many times slower (fashion-vae: 8 ms per
     step instead of 12).
 
+    ``deterministic``: ``torch.use_deterministic_algorithms(True)`` and cuDNN's deterministic,
+    non-benchmarking mode for the run (GPU runs; CPU runs of the same config, thread count, torch
+    version and CPU are reproducible without it, see docs/training.md).
+
     ``on_nonfinite``: what a non-finite loss or gradient norm does (checked before the optimiser
     step, so the weights never take a NaN update): ``rollback`` (default) restores the last
     checkpoint, halves every learning rate and retries, at most ``nonfinite_retries`` times,
@@ -112,6 +116,7 @@ class TrainConfig:
     ema_decay: float | None = None
     ema_warmup: bool = True
     flush_denormal: bool = False
+    deterministic: bool = False
     on_nonfinite: str = "rollback"
     nonfinite_retries: int = 3
     log_every: int = 25

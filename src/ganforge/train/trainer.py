@@ -204,6 +204,14 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.callbacks = [*callbacks, SampleSnapshots(), CurvePlots()]
+        if cfg.train.deterministic:
+            import os
+
+            # cuBLAS needs a fixed workspace for deterministic GEMMs; set before CUDA starts
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         if cfg.train.flush_denormal:
             # The flag is per thread and inherited by threads created later: set it before the
             # first tensor operation creates torch's worker threads (the CLI does).
