@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start afresh in an existing --out run directory (deletes what ganforge "
                             "wrote there; anything else there is refused)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--nproc", type=int, metavar="N",
+                       help="train on N processes (torch.distributed: gloo on CPU, NCCL on GPU), "
+                            "launched with torchrun; train.batch_size is per process")
     train.add_argument("--eval-every", type=int, metavar="N",
                        help="score the generator every N steps (sets eval.every; see eval.* keys)")
 
@@ -102,6 +106,42 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- commands
 
 
+def _launch_nproc(args: argparse.Namespace, argv: list[str]) -> int:
+    """``ganforge train --nproc N ...`` = ``torchrun --nproc_per_node N -m ganforge train ...``."""
+    import subprocess
+
+    if args.nproc < 1:
+        raise GanforgeError(f"--nproc must be at least 1, got {args.nproc}", "pass e.g. --nproc 2")
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            rest.append(item)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(args.nproc),
+               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "ganforge", *rest]
+    done = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+    if done.returncode == 0:
+        return 0
+    # the ranks' own one-line errors (once each), not torchrun's failure report
+    errors = list(dict.fromkeys(line for line in done.stderr.splitlines() if line.startswith("ganforge:")))
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 2 if any(line.startswith("ganforge: error:") for line in errors) else 1
+    print(done.stderr, file=sys.stderr, end="")
+    return done.returncode
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ganforge.config import DEFAULT_PRESET, load_config
     from ganforge.train import Trainer
@@ -128,14 +168,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(args.preset, args.config, overrides)
         name = args.preset or (Path(args.config).stem if args.config else DEFAULT_PRESET)
         run_dir = Path(args.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        if args.force and run_dir.is_dir():
+        if args.force and run_dir.is_dir() and os.environ.get("RANK", "0") == "0":
             from ganforge.train.rundir import clear_run
 
             clear_run(run_dir)
         trainer = Trainer(cfg, run_dir, device=args.device, progress=not args.quiet,
                           callbacks=_eval_callbacks(cfg))
+    if not trainer.world.main:  # the other ranks of a multi-process run train silently
+        trainer.fit()
+        return 0
+    ranks = f" x {trainer.world.size} processes" if trainer.world.distributed else ""
     print(f"training {cfg.model['name']} ({cfg.algorithm['name']}) on {cfg.data['name']} for "
-          f"{cfg.train.steps} steps on {trainer.exp.device} -> {run_dir}")
+          f"{cfg.train.steps} steps on {trainer.exp.device}{ranks} -> {run_dir}")
     trainer.fit()
     if trainer.step >= cfg.train.steps:
         last = sorted((run_dir / "samples").glob("*.png"))
@@ -363,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv or ["train"])
+        if getattr(args, "nproc", None) is not None and "WORLD_SIZE" not in os.environ:
+            return _launch_nproc(args, argv)
         return COMMANDS[args.command or "train"](args)
     except GanforgeError as err:
         print(f"ganforge: error: {err}", file=sys.stderr)

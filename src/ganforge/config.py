@@ -101,6 +101,9 @@ class TrainConfig:
     non-benchmarking mode for the run (GPU runs; CPU runs of the same config, thread count, torch
     version and CPU are reproducible without it, see docs/training.md).
 
+    ``sync_batchnorm``: in a multi-process run (:mod:`ganforge.train.distributed`), BatchNorm
+    statistics over the global batch (``SyncBatchNorm``, CUDA only) instead of each rank's shard.
+
     ``on_nonfinite``: what a non-finite loss or gradient norm does (checked before the optimiser
     step, so the weights never take a NaN update): ``rollback`` (default) restores the last
     checkpoint, halves every learning rate and retries, at most ``nonfinite_retries`` times,
@@ -117,6 +120,7 @@ class TrainConfig:
     ema_warmup: bool = True
     flush_denormal: bool = False
     deterministic: bool = False
+    sync_batchnorm: bool = False
     on_nonfinite: str = "rollback"
     nonfinite_retries: int = 3
     log_every: int = 25

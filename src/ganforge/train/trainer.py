@@ -43,6 +43,14 @@ from ganforge.train.algorithms.base import Algorithm, Phase, build_algorithm
 from ganforge.train.batches import Batch, batches_for
 from ganforge.train.callbacks import Callback, CurvePlots, SampleSnapshots
 from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from ganforge.train.distributed import (
+    World,
+    average_gradients,
+    broadcast_module,
+    init_from_env,
+    reseed_rank,
+    shard,
+)
 from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger
 from ganforge.train.optim import build_optimizers, set_lr
@@ -216,6 +224,7 @@ class Trainer:
             # The flag is per thread and inherited by threads created later: set it before the
             # first tensor operation creates torch's worker threads (the CLI does).
             torch.set_flush_denormal(True)
+        self.world: World = init_from_env(resolve_device(str(device) if device else cfg.device))
         check_output_dir(self.run_dir, "run directory")
         if cfg.train.tensorboard:
             import importlib.util
@@ -223,14 +232,25 @@ class Trainer:
             if importlib.util.find_spec("tensorboard") is None:
                 raise GanforgeError("train.tensorboard=true but tensorboard is not installed",
                                     "pip install 'ganforge[tensorboard]' or set train.tensorboard=false")
-        if not resume and self.run_dir.exists() and any(p.name != LOCK_NAME for p in self.run_dir.iterdir()):
+        if (not resume and self.world.main and self.run_dir.exists()
+                and any(p.name != LOCK_NAME for p in self.run_dir.iterdir())):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
         self.exp = Experiment(cfg, device, dataset=dataset, restoring=resume)
         self.algorithm = self.exp.algorithm
         if self.algorithm.train_data is None:
             raise GanforgeError("the trainer needs data", "give the config a data section")
-        self.batches = batches_for(self.algorithm.train_data, cfg.train.batch_size, cfg.seed)
+        if self.world.distributed:
+            self._check_distributable()
+            if cfg.train.sync_batchnorm:
+                if self.exp.device.type != "cuda":
+                    raise GanforgeError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm has no "
+                                        "CPU kernel)", "set train.sync_batchnorm=false on CPU")
+                for net in self.exp.networks.values():  # in place: the layers keep their parameters
+                    torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        # every rank draws the same global batch and keeps its slice (its shard)
+        self.batches = batches_for(self.algorithm.train_data, cfg.train.batch_size * self.world.size,
+                                   cfg.seed)
         self.step = 0
         self.images_seen = 0
         #: multiplier of every learning rate, halved by each non-finite rollback
@@ -242,6 +262,10 @@ class Trainer:
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
             self.last_saved_step = self.step
+        if self.world.distributed:
+            for net in [*self.exp.networks.values(), *(e.model for e in self.exp.emas.values())]:
+                broadcast_module(net)
+            reseed_rank(self.algorithm, cfg.seed, self.world, self.step)
             if self.step >= cfg.train.steps:
                 raise GanforgeError(
                     f"run {self.run_dir} already reached step {self.step}, and train.steps is "
@@ -313,7 +337,12 @@ class Trainer:
     def _next_batch(self) -> Batch:
         batch = self.batches.next()
         self.images_seen += len(batch["x"])
-        return batch
+        return shard(batch, self.world) if self.world.distributed else batch
+
+    def _check_distributable(self) -> None:
+        if self.cfg.stabilisers.self_condition:
+            raise GanforgeError("self-conditioning clusters the data once per process, which the ranks "
+                                "would do differently", "train self-conditioned runs in one process")
 
     def train_step(self) -> dict[str, float]:
         exp, algo = self.exp, self.algorithm
@@ -339,6 +368,9 @@ class Trainer:
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if self.world.distributed:
+                    params = [p for opt in optimizers for g in opt.param_groups for p in g["params"]]
+                    average_gradients(params, self.world)
                 norms = {f"grad_norm_{name}": grad_norm(exp.optimizers[name]) for name in phase.optimizers}
                 if not math.isfinite(loss.item()) or not all(map(math.isfinite, norms.values())):
                     what = "the loss" if not math.isfinite(loss.item()) else "the gradient"
@@ -361,7 +393,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> Path:
-        """Train to ``train.steps``; returns the run directory. Safe to call on a resumed run."""
+        """Train to ``train.steps``; returns the run directory. Safe to call on a resumed run.
+        In a multi-process run only rank 0 writes; the others train alongside it."""
+        if not self.world.main:
+            while self.step < self.cfg.train.steps:
+                try:
+                    self.train_step()
+                except NonFinite as err:  # every rank sees the same averaged gradient
+                    self._recover(err, None)
+                    continue
+                if self.step % self.cfg.train.checkpoint_every == 0:
+                    reseed_rank(self.algorithm, self.cfg.seed, self.world, self.step)
+            self.finished = True
+            return self.run_dir
         created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = RunLock(self.run_dir)
@@ -439,8 +483,10 @@ class Trainer:
                   f" — continue with: ganforge train --resume {self.run_dir}")
         return self.run_dir
 
-    def _recover(self, err: NonFinite, logger: MetricsLogger) -> None:
-        """``rollback``: back to ``last.pt`` with halved learning rates; else a one-line error."""
+    def _recover(self, err: NonFinite, logger: MetricsLogger | None) -> None:
+        """``rollback``: back to ``last.pt`` with halved learning rates; else a one-line error.
+        In a multi-process run every rank rolls back together (rank 0 wrote ``last.pt`` before
+        the step that failed could start)."""
         t = self.cfg.train
         rates = ", ".join(f"optim.{name}.lr={opt.param_groups[0]['lr']:.3g}"
                           for name, opt in self.exp.optimizers.items())
@@ -448,6 +494,9 @@ class Trainer:
             scale, rollbacks = self.lr_scale * 0.5, self.rollbacks + 1
             self._restore(self.run_dir / "checkpoints" / "last.pt")
             self.lr_scale, self.rollbacks = scale, rollbacks
+            reseed_rank(self.algorithm, self.cfg.seed, self.world, self.step)
+            if logger is None:
+                return
             logger.truncate_after(self.step)
             print(f"ganforge: {err} is not finite; rolled back to step {self.step} with the learning "
                   f"rates x{scale:g} (retry {rollbacks} of {t.nonfinite_retries})", file=sys.stderr)
