@@ -16,6 +16,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 
+def cpu_slug() -> str:
+    """``intel-xeon``, ``amd-epyc``...: the CPU's vendor and family, for per-machine result files."""
+    import re
+
+    words = re.findall(r"[a-z]+", machine_info()["cpu"].lower().replace("(r)", "").replace("(tm)", ""))
+    return "-".join(w for w in words if w not in ("processor", "cpu", "core"))[:40] or "cpu"
+
+
 def machine_info() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:

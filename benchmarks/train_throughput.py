@@ -21,7 +21,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_MNIST, print_table, write_result  # noqa: E402
+from _common import SHARED_MNIST, cpu_slug, print_table, write_result  # noqa: E402
 from ganforge import load_config  # noqa: E402
 from ganforge.data import ArrayDataset, build_dataset  # noqa: E402
 from ganforge.train import Trainer  # noqa: E402
@@ -98,7 +98,8 @@ def main() -> None:
     print_table([row], list(row))
     print(f"\n(images/s counts real images consumed; each step also generates {images // 2} "
           f"fake ones. data: {data_note}; {steps} timed steps, median)")
-    path = write_result("train_throughput" + ("_quick" if args.quick else ""),
+    # one file per kind of CPU: the kernels, and so the fraction of peak, differ between them
+    path = write_result(f"train_throughput_{cpu_slug()}" + ("_quick" if args.quick else ""),
                         {"quick": args.quick, "data": data_note, "timed_steps": steps,
                          "results": [row]})
     print(f"wrote {path}")
