@@ -79,6 +79,8 @@ def parse_yaml(text: str, what: str) -> Any:
                             "use an ordinary number") from None
 LR_SCHEDULES = ("constant", "linear")
 NONFINITE_ACTIONS = ("rollback", "stop", "skip")
+#: ``train.threads: auto`` trains networks smaller than this on one thread
+SMALL_MODEL_PARAMETERS = 100_000
 
 
 @dataclass
@@ -96,6 +98,11 @@ class TrainConfig:
     Bernoulli decoder's logits for the always-black border pixels run below -87, where the
     gradient sigmoid(l) is subnormal and CPU arithmetic many times slower (fashion-vae: 8 ms per
     step instead of 12).
+
+    ``threads``: torch's CPU threads while training: a number, or ``auto`` = one thread for
+    networks of fewer than ``SMALL_MODEL_PARAMETERS`` parameters (their ops are too small to
+    split, and two threads beside any other busy process can be 50 times slower than one), else
+    torch's default.
 
     ``deterministic``: ``torch.use_deterministic_algorithms(True)`` and cuDNN's deterministic,
     non-benchmarking mode for the run (GPU runs; CPU runs of the same config, thread count, torch
@@ -119,6 +126,7 @@ class TrainConfig:
     ema_decay: float | None = None
     ema_warmup: bool = True
     flush_denormal: bool = False
+    threads: int | str = "auto"
     deterministic: bool = False
     sync_batchnorm: bool = False
     on_nonfinite: str = "rollback"
@@ -136,6 +144,9 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise GanforgeError(f"train.{name} must be at least 1, got {getattr(self, name)}",
                                     f"set train.{name} to a positive integer")
+        if self.threads != "auto" and (isinstance(self.threads, str) or self.threads < 1):
+            raise GanforgeError(f"train.threads must be auto or a number >= 1, got {self.threads!r}",
+                                "set train.threads=auto, or e.g. 2")
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise GanforgeError(f"unknown train.on_nonfinite {self.on_nonfinite!r}",
                                 f"choose one of: {', '.join(NONFINITE_ACTIONS)}")

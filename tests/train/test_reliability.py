@@ -314,3 +314,34 @@ def test_random_kills_then_resume_reach_the_uninterrupted_result(tmp_path):
         steps = [int(r["step"]) for r in csv.DictReader(fh)]
     assert steps == list(range(1, 401))
     assert not [p for p in run.rglob("*.tmp")]
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def test_small_models_train_on_one_thread_and_the_count_is_restored(tmp_path):
+    seen = []
+
+    class Spy(Callback):
+        def on_step_end(self, trainer):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Trainer(_cfg(steps=2), tmp_path / "auto", progress=False, callbacks=[Spy()]).fit()
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+        seen.clear()
+        Trainer(_cfg(steps=2, threads=2), tmp_path / "two", progress=False, callbacks=[Spy()]).fit()
+        assert seen == [2, 2]
+        big = ExperimentConfig.from_dict({"data": {"name": "digits", "size": 16},
+                                          "model": {"name": "dcgan", "width": 16},
+                                          "train": {"steps": 1, "batch_size": 16}})
+        seen.clear()
+        Trainer(big, tmp_path / "big", progress=False, callbacks=[Spy()]).fit()
+        assert seen == [2]  # 100k parameters and more: torch's own choice
+    finally:
+        torch.set_num_threads(before)
+    for bad in ("many", 0):
+        with pytest.raises(GanforgeError, match="train.threads must be auto or a number >= 1"):
+            _cfg(threads=bad)

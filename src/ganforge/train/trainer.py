@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ganforge._io import check_allocation, check_output_dir
-from ganforge.config import ExperimentConfig, save_config
+from ganforge.config import SMALL_MODEL_PARAMETERS, ExperimentConfig, save_config
 from ganforge.data.base import AnyDataset, build_dataset
 from ganforge.errors import GanforgeError
 from ganforge.train.algorithms.base import Algorithm, Phase, build_algorithm
@@ -416,9 +416,25 @@ class Trainer:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
         try:
-            return self._fit(created)
+            with self._threads():
+                return self._fit(created)
         finally:
             lock.release()
+
+    @contextmanager
+    def _threads(self):
+        """``train.threads`` for the loop (``auto``: one thread for small networks)."""
+        wanted = self.cfg.train.threads
+        if wanted == "auto":
+            size = sum(p.numel() for net in self.exp.networks.values() for p in net.parameters())
+            wanted = 1 if size < SMALL_MODEL_PARAMETERS and self.exp.device.type == "cpu" else None
+        before = torch.get_num_threads()
+        if wanted is not None:
+            torch.set_num_threads(int(wanted))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def _fit(self, created: bool) -> Path:
         t = self.cfg.train
