@@ -40,6 +40,9 @@ class Registry(Generic[T]):
         return name in self._items
 
     def get(self, name: str) -> T:
+        if not isinstance(name, str):
+            raise GanforgeError(f"the {self.kind} name must be a string, got {repr(name)[:40]}",
+                                f"choose one of: {', '.join(self.names())}")
         if name not in self._items:
             raise GanforgeError(
                 f"unknown {self.kind} {name!r}", f"choose one of: {', '.join(self.names())}"

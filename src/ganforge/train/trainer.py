@@ -262,14 +262,14 @@ class Trainer:
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
             self.last_saved_step = self.step
-        if self.world.distributed:
-            for net in [*self.exp.networks.values(), *(e.model for e in self.exp.emas.values())]:
-                broadcast_module(net)
-            reseed_rank(self.algorithm, cfg.seed, self.world, self.step)
             if self.step >= cfg.train.steps:
                 raise GanforgeError(
                     f"run {self.run_dir} already reached step {self.step}, and train.steps is "
                     f"{cfg.train.steps}", f"pass --steps N with N > {self.step} to train it further")
+        if self.world.distributed:
+            for net in [*self.exp.networks.values(), *(e.model for e in self.exp.emas.values())]:
+                broadcast_module(net)
+            reseed_rank(self.algorithm, cfg.seed, self.world, self.step)
         for callback in self.callbacks:
             callback.setup(self)
 
