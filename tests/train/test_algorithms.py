@@ -17,10 +17,11 @@ from ganforge.cli import main
 from ganforge.config import ExperimentConfig, load_config
 from ganforge.data import ArrayDataset
 from ganforge.errors import GanforgeError
-from ganforge.train import ALGORITHMS, Algorithm, Experiment, Phase, Trainer, load_run
-from ganforge.train.algorithms import OptimizerSpec, register_algorithm
+from ganforge.train import ALGORITHMS, Experiment, Phase, Trainer, load_run
+from ganforge.train.algorithms import register_algorithm
 from ganforge.train.checkpoint import load_checkpoint
 from tests.conftest import TINY_DIGITS, TINY_RING
+from tests.train import ddp_worker
 from tests.train.golden import record
 from tests.train.test_trainer import _assert_same_state
 
@@ -203,30 +204,16 @@ def test_cli_refuses_unknown_phases_optimisers_and_metrics_writing_nothing(tmp_p
 # --------------------------------------------------------------------------- the algorithm contract
 
 
-class _Growing(Algorithm):
-    """A toy algorithm for the stage hook: a linear map x -> w x fitted to 3 x, which gains a
-    second layer at step 3 (stage 1)."""
+class _Growing(ddp_worker.Fit):
+    """The toy fitting algorithm of the distributed tests (a map x -> net(x) fitted to 3 x) with
+    a stage hook: a single linear layer that gains a second one at step 3 (stage 1)."""
 
     name = "growing-test"
-    generator_name = "net"
-    ema_networks = ("net",)
-    columns = ("loss_fit", "grad_norm_fit")
 
     def __init__(self, cfg, dataset, *, sample_shape, num_classes, device, restoring=False):
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device)
         self.net = nn.Sequential(nn.Linear(2, 2))
         self.networks = {"net": self.net}
-        self.grown_at: list[int] = []
-
-    def optimizers(self):
-        return {"fit": OptimizerSpec(self.net, {"name": "adam", "lr": 1e-2})}
-
-    def phases(self):
-        return [Phase("fit", ("fit",))]
-
-    def loss(self, phase, batch, step):
-        x = batch["x"]
-        return ((self.net(x) - 3 * x) ** 2).mean(), {}
 
     def stage_at(self, step):
         return int(step >= 3)
@@ -234,14 +221,8 @@ class _Growing(Algorithm):
     def enter_stage(self, stage):
         if stage == 1 and len(self.net) == 1:
             self.net.append(nn.Linear(2, 2))
-            self.grown_at.append(stage)
             return ("net",)
         return ()
-
-    def snapshot(self, path, generator, step):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
-        return path
 
 
 @pytest.fixture
