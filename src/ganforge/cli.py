@@ -346,10 +346,7 @@ def _likelihood_metrics(run, section: dict, options: dict, requested: list[str] 
     from ganforge.metrics.registry import MetricContext, select_metrics
 
     ctx = MetricContext(algorithm=run.algorithm)
-    if requested is None:
-        names = select_metrics(None, ctx, source="model")
-    else:
-        names = select_metrics(requested, ctx, source="model")
+    names = select_metrics(requested, ctx, source="model")
     if not names:
         return {}
     held_out = dict(section)

@@ -15,6 +15,21 @@ from ganforge.errors import GanforgeError
 POSITION = ["step", "epoch", "images_seen"]
 
 
+def summary_writer_class() -> type:
+    """torch's ``SummaryWriter``, or a one-line error naming the extra that brings it."""
+    import importlib.util
+
+    missing = GanforgeError("train.tensorboard=true but tensorboard is not installed",
+                            "pip install 'ganforge[tensorboard]' or set train.tensorboard=false")
+    if importlib.util.find_spec("tensorboard") is None:
+        raise missing
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise missing from None
+    return SummaryWriter
+
+
 class MetricsLogger:
     """Writes one row per logged step. Re-opening after a resume first drops rows past ``step``,
     so an interrupted run that is resumed from its last checkpoint has no duplicated steps."""
@@ -27,13 +42,7 @@ class MetricsLogger:
             self.truncate_after(resume_step)
         self.writer = None
         if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise GanforgeError("train.tensorboard=true but tensorboard is not installed",
-                                    "pip install 'ganforge[tensorboard]' or set "
-                                    "train.tensorboard=false") from None
-            self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+            self.writer = summary_writer_class()(log_dir=str(run_dir / "tensorboard"))
 
     def truncate_after(self, step: int) -> None:
         """Drop the rows past ``step`` (a resume, a rollback), rewriting the file atomically."""

@@ -52,7 +52,7 @@ from ganforge.train.distributed import (
     shard,
 )
 from ganforge.train.ema import EMA
-from ganforge.train.logger import MetricsLogger
+from ganforge.train.logger import MetricsLogger, summary_writer_class
 from ganforge.train.optim import build_optimizers, set_lr
 from ganforge.train.rundir import LOCK_NAME, RunLock, remove_partial_writes
 
@@ -129,11 +129,10 @@ class Experiment:
             self.algorithm: Algorithm = build_algorithm(
                 cfg, self.dataset, sample_shape=self.sample_shape, num_classes=num_classes,
                 device=self.device, restoring=restoring)
-        except (torch.OutOfMemoryError, MemoryError) as err:
-            raise GanforgeError(f"the networks do not fit in memory ({' '.join(str(err).split())[:90]})",
-                                "use smaller model sizes (z_dim, widths, hidden layers)") from None
-        except RuntimeError as err:  # the allocator's refusals: too large, or a size that overflows
-            if "alloc" not in str(err) and "overflow" not in str(err):
+        except (MemoryError, RuntimeError) as err:  # OutOfMemoryError is a RuntimeError
+            allocator = isinstance(err, (MemoryError, torch.OutOfMemoryError)) or any(
+                word in str(err) for word in ("alloc", "overflow"))  # too large, or a size overflow
+            if not allocator:
                 raise
             raise GanforgeError(f"the networks do not fit in memory ({' '.join(str(err).split())[:90]})",
                                 "use smaller model sizes (z_dim, widths, hidden layers)") from None
@@ -224,19 +223,16 @@ class Trainer:
             # The flag is per thread and inherited by threads created later: set it before the
             # first tensor operation creates torch's worker threads (the CLI does).
             torch.set_flush_denormal(True)
-        self.world: World = init_from_env(resolve_device(str(device) if device else cfg.device))
+        resolved = resolve_device(str(device) if device is not None else cfg.device)
+        self.world: World = init_from_env(resolved)
         check_output_dir(self.run_dir, "run directory")
         if cfg.train.tensorboard:
-            import importlib.util
-
-            if importlib.util.find_spec("tensorboard") is None:
-                raise GanforgeError("train.tensorboard=true but tensorboard is not installed",
-                                    "pip install 'ganforge[tensorboard]' or set train.tensorboard=false")
+            summary_writer_class()  # before the run directory exists
         if (not resume and self.world.main and self.run_dir.exists()
                 and any(p.name != LOCK_NAME for p in self.run_dir.iterdir())):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
-        self.exp = Experiment(cfg, device, dataset=dataset, restoring=resume)
+        self.exp = Experiment(cfg, resolved, dataset=dataset, restoring=resume)
         self.algorithm = self.exp.algorithm
         if self.algorithm.train_data is None:
             raise GanforgeError("the trainer needs data", "give the config a data section")
@@ -357,7 +353,8 @@ class Trainer:
             if not phase.active(self.step):
                 continue
             optimizers = [exp.optimizers[name] for name in phase.optimizers]
-            trained = {id(p) for opt in optimizers for g in opt.param_groups for p in g["params"]}
+            params = [p for opt in optimizers for g in opt.param_groups for p in g["params"]]
+            trained = {id(p) for p in params}
             # a phase differentiates through the other networks, not for their weights
             for net in exp.networks.values():
                 for p in net.parameters():
@@ -369,11 +366,11 @@ class Trainer:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.world.distributed:
-                    params = [p for opt in optimizers for g in opt.param_groups for p in g["params"]]
                     average_gradients(params, self.world)
                 norms = {f"grad_norm_{name}": grad_norm(exp.optimizers[name]) for name in phase.optimizers}
-                if not math.isfinite(loss.item()) or not all(map(math.isfinite, norms.values())):
-                    what = "the loss" if not math.isfinite(loss.item()) else "the gradient"
+                loss_value = loss.item()
+                if not math.isfinite(loss_value) or not all(map(math.isfinite, norms.values())):
+                    what = "the loss" if not math.isfinite(loss_value) else "the gradient"
                     if self.cfg.train.on_nonfinite != "skip":
                         raise NonFinite(self.step, phase.name, what)
                     for opt in optimizers:  # skip: drop this update
@@ -383,7 +380,7 @@ class Trainer:
                 for opt in optimizers:
                     opt.step()
                 algo.after_update(phase.name, self.step)
-            stats.update({f"loss_{phase.name}": loss.item(), **norms, **phase_stats})
+            stats.update({f"loss_{phase.name}": loss_value, **norms, **phase_stats})
         for net in exp.networks.values():
             net.requires_grad_(True)
         for name, ema in exp.emas.items():

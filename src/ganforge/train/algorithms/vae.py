@@ -142,8 +142,7 @@ class VAE(Algorithm):
         was_training = {n: net.training for n, net in self.networks.items()}
         self.train(False)
         x = x.to(self.device)
-        target = x if self.decoder.likelihood == "gaussian" else torch.bernoulli(
-            ((x + 1) / 2).clamp(0, 1).cpu(), generator=generator).to(self.device)
+        target = self.target(x, generator)  # binarised once, with the seeded generator
         mu, logvar = self.encoder(self._encoder_input(target))
         recon = -self.decoder.log_likelihood(target, maths.reparameterise(mu, logvar, generator))
         kl = maths.kl_standard_normal(mu, logvar)
