@@ -64,6 +64,18 @@ def init_from_env(device: torch.device) -> World:
     return World(dist.get_rank(), dist.get_world_size())
 
 
+def leave(world: World, *, cleanly: bool) -> None:
+    """Leave the process group at the end of a run. A rank that exits with a live gloo group
+    aborts in its destructor ("terminate called without an active exception"), so every rank
+    tears it down; after a clean run the ranks first wait for each other (rank 0 finishes last:
+    it writes the final checkpoint)."""
+    if not (world.distributed and dist.is_initialized()):
+        return
+    if cleanly:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def broadcast_module(module: nn.Module) -> None:
     """Every rank takes rank 0's parameters and buffers."""
     for tensor in [*module.parameters(), *module.buffers()]:

@@ -48,6 +48,7 @@ from ganforge.train.distributed import (
     average_gradients,
     broadcast_module,
     init_from_env,
+    leave,
     reseed_rank,
     shard,
 )
@@ -392,6 +393,15 @@ class Trainer:
     def fit(self) -> Path:
         """Train to ``train.steps``; returns the run directory. Safe to call on a resumed run.
         In a multi-process run only rank 0 writes; the others train alongside it."""
+        cleanly = False
+        try:
+            run_dir = self._fit_this_rank()
+            cleanly = True
+            return run_dir
+        finally:
+            leave(self.world, cleanly=cleanly)
+
+    def _fit_this_rank(self) -> Path:
         if not self.world.main:
             while self.step < self.cfg.train.steps:
                 try:
