@@ -30,6 +30,10 @@ __all__ = [
     "Spiral",
     "SwissRoll",
     "TwoMoons",
+    "Lines",
+    "DrawnPoints",
+    "drawn",
+    "lines",
     "grid25",
     "moons",
     "ring8",
@@ -176,6 +180,60 @@ class TwoMoons(CurveDataset):
         return self.scale * torch.stack([x - 0.5, y - 0.25], dim=1)
 
 
+class Lines(CurveDataset):
+    """GAN Lab's "line" data: ``n_lines`` parallel segments from x = -length/2 to length/2,
+    ``spacing`` apart and centred on 0; a sample picks a segment uniformly, then a point along it."""
+
+    def __init__(self, n_lines: int = 3, length: float = 4.0, spacing: float = 1.5,
+                 std: float = 0.03) -> None:
+        super().__init__(std, "lines")
+        if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 1:
+            raise GanforgeError(f"data.n_lines must be an int >= 1, got {n_lines!r}",
+                                "set e.g. data.n_lines=3")
+        self.n_lines, self.length, self.spacing = n_lines, float(length), float(spacing)
+
+    def clean(self, u: torch.Tensor) -> torch.Tensor:
+        scaled = u * self.n_lines
+        line = scaled.floor().clamp_max(self.n_lines - 1)
+        along = scaled - line  # U(0, 1) within the chosen segment
+        y = (line - (self.n_lines - 1) / 2) * self.spacing
+        return torch.stack([(along - 0.5) * self.length, y], dim=1)
+
+
+class DrawnPoints(StreamDataset):
+    """A distribution given by example: each sample is one of ``points`` (drawn with the mouse in
+    ``ganforge play``, or listed in a config) chosen uniformly, plus N(0, std^2 I) noise."""
+
+    sample_shape = (2,)
+    centers: torch.Tensor | None = None
+    num_classes: int | None = None
+    LIMIT = 10.0
+    MAX_POINTS = 2000
+
+    def __init__(self, points: list, std: float = 0.05) -> None:
+        self.std = _check_std(std)
+        self.name = "drawn"
+        try:
+            table = torch.as_tensor(points, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            table = None
+        if (table is None or table.dim() != 2 or table.shape[1] != 2 or not 2 <= len(table) <= self.MAX_POINTS
+                or not torch.isfinite(table).all() or table.abs().max() > self.LIMIT):
+            raise GanforgeError(f"data.points must be a list of 2 to {self.MAX_POINTS} [x, y] pairs "
+                                f"of finite numbers within +-{self.LIMIT:g}",
+                                "draw (or list) at least two points inside the plot")
+        self.points = table.float()
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, None]:
+        n = _check_n(n)
+        index = torch.randint(len(self.points), (n,), generator=generator)
+        noise = torch.randn(n, 2, generator=generator, dtype=torch.float32)
+        return self.points[index] + self.std * noise, None
+
+    def __repr__(self) -> str:
+        return f"DrawnPoints(points={len(self.points)}, std={self.std})"
+
+
 @register_dataset("ring8")
 def ring8(radius: float = 2.0, std: float = 0.02) -> GaussianMixture2D:
     """8 Gaussians evenly spaced on a circle of ``radius``; labels are the mode index 0..7."""
@@ -205,6 +263,19 @@ def swissroll(scale: float = 0.25, std: float = 0.05) -> SwissRoll:
 def moons(scale: float = 2.0, std: float = 0.05) -> TwoMoons:
     """Two noisy interleaving moons (see :class:`TwoMoons`); no labels."""
     return TwoMoons(scale=scale, std=std)
+
+
+@register_dataset("lines")
+def lines(n_lines: int = 3, length: float = 4.0, spacing: float = 1.5, std: float = 0.03) -> Lines:
+    """``n_lines`` noisy parallel segments (see :class:`Lines`); no labels."""
+    return Lines(n_lines=n_lines, length=length, spacing=spacing, std=std)
+
+
+@register_dataset("drawn")
+def drawn(points: list, std: float = 0.05) -> DrawnPoints:
+    """Your own 2D distribution: ``points`` [[x, y], ...] plus Gaussian noise (see
+    :class:`DrawnPoints`); no labels."""
+    return DrawnPoints(points, std=std)
 
 
 _KINDS = ("ring", "grid", "spiral", "swissroll", "moons")

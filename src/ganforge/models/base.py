@@ -24,19 +24,27 @@ MODELS: Registry = Registry("model")
 register_model = MODELS.register
 
 
+PRIORS = ("normal", "uniform")
+
+
 class Generator(nn.Module):
-    """Maps latent codes z ~ N(0, I) of shape (N, z_dim) to samples of shape (N, *out_shape).
+    """Maps latent codes z of shape (N, z_dim) to samples of shape (N, *out_shape); z ~ N(0, I),
+    or U(-1, 1)^z_dim for a generator whose ``prior`` is ``"uniform"``.
 
     Subclasses implement ``forward(z, y=None)``; ``y`` holds class labels for conditional models."""
 
     z_dim: int
     out_shape: tuple[int, ...]
+    prior: str = "normal"
 
     def sample_z(self, n: int, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None) -> torch.Tensor:
-        """Standard normal latent codes, drawn on CPU from ``generator`` then moved (device-agnostic
+        """Latent codes from the prior, drawn on CPU from ``generator`` then moved (device-agnostic
         and reproducible across devices)."""
-        z = torch.randn(n, self.z_dim, generator=generator)
+        if self.prior == "uniform":
+            z = torch.rand(n, self.z_dim, generator=generator) * 2 - 1
+        else:
+            z = torch.randn(n, self.z_dim, generator=generator)
         return z.to(device if device is not None else next(self.parameters()).device)
 
     @torch.no_grad()

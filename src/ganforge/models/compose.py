@@ -103,6 +103,7 @@ class ConditionalGenerator(Generator):
         super().__init__()
         self.inner = inner
         self.z_dim = z_dim
+        self.prior = inner.prior
         self.out_shape = inner.out_shape
         self.num_classes = num_classes
         self.concat = concat

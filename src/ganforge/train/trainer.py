@@ -28,6 +28,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Collection
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -341,7 +342,10 @@ class Trainer:
             raise GanforgeError("self-conditioning clusters the data once per process, which the ranks "
                                 "would do differently", "train self-conditioned runs in one process")
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self, only: Collection[str] | None = None) -> dict[str, float]:
+        """One iteration: every active phase in order (or just the phases named in ``only``, e.g.
+        ``("D",)`` for an interactive D-only step), then the EMA update; returns the logged
+        statistics."""
         exp, algo = self.exp, self.algorithm
         exp.enter_stage(algo.stage_at(self.step))
         factor = self.lr_factor() * self.lr_scale
@@ -351,7 +355,7 @@ class Trainer:
         algo.train()
         stats: dict[str, float] = {}
         for phase in exp.phases:
-            if not phase.active(self.step):
+            if not phase.active(self.step) or (only is not None and phase.name not in only):
                 continue
             optimizers = [exp.optimizers[name] for name in phase.optimizers]
             params = [p for opt in optimizers for g in opt.param_groups for p in g["params"]]
