@@ -19,6 +19,7 @@ import yaml
 from ganforge._io import atomic_write, atomic_write_text, check_output_dir, check_output_file
 from ganforge.errors import GanforgeError
 from ganforge.latent.cli import add_latent_parser, cmd_latent
+from ganforge.web.cli import add_web_parsers, cmd_board, cmd_play
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ganforge.theory import RESULTS
 
     add_latent_parser(sub)
+    add_web_parsers(sub)
 
     theory = sub.add_parser("theory", help="check a GAN theory result numerically (numbers + PNG)")
     theory.add_argument("result", choices=[*RESULTS, "all"], help="which result, or all")
@@ -397,7 +399,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
-            "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent}
+            "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "play": cmd_play,
+            "board": cmd_board}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

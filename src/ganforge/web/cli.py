@@ -1,0 +1,74 @@
+"""``ganforge play`` and ``ganforge board``: argument parsing and start-up (the servers live in
+:mod:`ganforge.web.play` and :mod:`ganforge.web.board`)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from pathlib import Path
+
+from ganforge.errors import GanforgeError
+
+
+def add_web_parsers(subparsers: argparse._SubParsersAction) -> None:
+    play = subparsers.add_parser("play", help="a live GAN playground in the browser (needs the [web] extra)")
+    play.add_argument("--runs", default="runs", help="folder where Save writes and Load reads runs "
+                                                     "(default ./runs)")
+    _server_options(play, 8765)
+    board = subparsers.add_parser("board", help="a read-only dashboard of the runs under a folder "
+                                                "(needs the [web] extra)")
+    board.add_argument("runs_dir", help="folder holding run directories (searched 3 levels deep)")
+    _server_options(board, 8766)
+
+
+def _server_options(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0: any free one)")
+    parser.add_argument("--token", help="access token (default: none on 127.0.0.1, random otherwise)")
+
+
+def _checked_address(host: str, port: int) -> int:
+    """The port to use: ``port`` when it is free on ``host`` (a free one for 0); one-line errors
+    instead of uvicorn's traceback."""
+    if not 0 <= port <= 65535:
+        raise GanforgeError(f"--port {port} is not a port number", "use 1024..65535, or 0 for any free port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise GanforgeError(f"cannot listen on {host}:{port} ({err.strerror or err})",
+                                "choose another --port (or --host)") from None
+        return probe.getsockname()[1]
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from ganforge._io import check_output_dir
+    from ganforge.web.server import require_web, serve, token_for
+
+    require_web()
+    runs = Path(args.runs)
+    check_output_dir(runs, "--runs folder")
+    port = _checked_address(args.host, args.port)
+    token = token_for(args.host, args.token)
+    from ganforge.web.play import create_play_app
+
+    serve(create_play_app(runs), host=args.host, port=port, path="/", token=token, what="ganforge play")
+    return 0
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    from ganforge.web.server import require_web, serve, token_for
+
+    require_web()
+    runs = Path(args.runs_dir)
+    if not runs.is_dir():
+        raise GanforgeError(f"runs folder {runs} does not exist",
+                            "pass the folder that holds your run directories")
+    port = _checked_address(args.host, args.port)
+    token = token_for(args.host, args.token)
+    from ganforge.web.board import create_board_app
+
+    serve(create_board_app(runs), host=args.host, port=port, path="/", token=token, what="ganforge board")
+    return 0
