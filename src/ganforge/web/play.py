@@ -91,23 +91,37 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
     async def page(request: Any) -> FileResponse:
         return FileResponse(STATIC / "play.html")
 
+    def encoded_frame(session: PlaySession, client: _Client) -> str:
+        frame, client.cursor = session.frame(client.cursor)
+        try:
+            return json.dumps(frame, allow_nan=False)
+        except ValueError:  # a NaN somewhere (a diverged network): the slow, careful way
+            return json.dumps(json_safe(frame), allow_nan=False)
+
     async def frames(ws: WebSocket, client: _Client) -> None:
-        """Send a frame at FPS while training runs, and at once after any change."""
+        """Send a frame every 1/FPS s while training runs, and at once after any change."""
         session = current()
-        while True:
-            try:
-                await asyncio.wait_for(client.dirty.wait(), timeout=1 / FPS)
-            except asyncio.TimeoutError:
-                if not session.running:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(client.dirty.wait(), timeout=max(due - loop.time(), 0.001))
+                except asyncio.TimeoutError:
+                    if not session.running:
+                        due = loop.time() + 1 / FPS
+                        continue
+                client.dirty.clear()
+                due = max(due + 1 / FPS, loop.time())  # a steady rate, not 1/FPS after each send
+                try:
+                    text = await asyncio.to_thread(encoded_frame, session, client)
+                except Exception as err:  # noqa: BLE001  a picture that fails must not end the stream
+                    await ws.send_json({"type": "error", "message": f"cannot draw this state: {err}"})
+                    await asyncio.sleep(1)
                     continue
-            client.dirty.clear()
-            try:
-                frame, client.cursor = await asyncio.to_thread(session.frame, client.cursor)
-            except Exception as err:  # noqa: BLE001  a picture that fails must not end the page's stream
-                await ws.send_json({"type": "error", "message": f"cannot draw this state: {err}"})
-                await asyncio.sleep(1)
-                continue
-            await ws.send_text(json.dumps(json_safe(frame), allow_nan=False))
+                await ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            return  # the page went away
 
     async def socket(ws: WebSocket) -> None:
         await ws.accept()
@@ -133,8 +147,8 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
                 if reply is not None:
                     await ws.send_json(reply)
                 client.dirty.set()
-        except WebSocketDisconnect:
-            pass
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            pass  # the page went away
         finally:
             sender.cancel()
 

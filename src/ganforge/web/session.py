@@ -233,6 +233,8 @@ class PlaySession:
         self.steps_per_second = 0.0
         self._divergence: dict[str, float] | None = None
         self._divergence_at = 0.0
+        self._frame_lock = threading.Lock()  # one picture at a time (several pages may ask)
+        self._published_at = 0.0
         self.trainer = self._build(self.settings)
         self._view_data()
 
@@ -253,6 +255,22 @@ class PlaySession:
             self.real = data.x[order[: 4 * N_POINTS]]
         self.z = algo.G.sample_z(4 * N_POINTS, torch.Generator().manual_seed(seed + 12), "cpu")
         self.bounds = self._bounds(self.real) if self.settings.mode == "2d" else None
+        labels = algo.labels_for(N_POINTS, torch.Generator().manual_seed(seed + 13))
+        self._templates = (_frozen_copy(self.trainer.exp.sampling_network()),
+                           _frozen_copy(self.trainer.exp.networks["D"]), labels)
+        self._publish()
+
+    def _publish(self) -> None:
+        """Hand the frame thread a consistent copy of what it pictures (called with the lock
+        held), so that drawing never waits for the training thread's lock."""
+        trainer = self.trainer
+        G_view, D_view, labels = self._templates
+        weights = tuple({k: v.detach().clone() for k, v in net.state_dict().items()}
+                        for net in (trainer.exp.sampling_network(), trainer.exp.networks["D"]))
+        self._view = {"G": G_view, "D": D_view, "weights": weights, "labels": labels,
+                      "objective": trainer.algorithm.objective, "step": trainer.step,
+                      "settings": self.settings, "real": self.real, "z": self.z, "bounds": self.bounds}
+        self._published_at = time.perf_counter()
 
     @staticmethod
     def _bounds(points: torch.Tensor) -> list[float]:
@@ -270,6 +288,7 @@ class PlaySession:
                 return new
             if not REBUILDS & changes.keys():  # speed: nothing to rebuild
                 self.settings = new
+                self._publish()
                 return new
             old = self.trainer
             trainer = self._build(new)
@@ -279,6 +298,10 @@ class PlaySession:
             self.trainer, self.settings = trainer, new
             if view_changed:
                 self._view_data()
+            else:
+                self._templates = (_frozen_copy(trainer.exp.sampling_network()),
+                                   _frozen_copy(trainer.exp.networks["D"]), self._templates[2])
+                self._publish()
             return new
 
     @staticmethod
@@ -312,6 +335,8 @@ class PlaySession:
             stats = self.trainer.train_step(None if which == "both" else (which,))
             row = {"step": float(self.trainer.step), **stats}
             self.history.append(row)
+            if not self.running or time.perf_counter() - self._published_at >= 0.5 / FPS:
+                self._publish()
             if len(self.history) > HISTORY:  # keep the newer half; readers start again
                 self.history = self.history[HISTORY // 2:]
                 self.history_id += 1
@@ -359,14 +384,19 @@ class PlaySession:
         """The current picture as a JSON-able dict (see docs/play.md) and the cursor
         ``(history_id, index)`` the next call passes as ``since``, so each page gets every metrics
         row once (and all of them again after a reset or a load)."""
-        with self._lock:
-            trainer, settings = self.trainer, self.settings
-            start = since[1] if since[0] == self.history_id else 0
-            G, D = _frozen_copy(trainer.exp.sampling_network()), _frozen_copy(trainer.exp.networks["D"])
-            objective = trainer.algorithm.objective
-            labels = trainer.algorithm.labels_for(N_POINTS, torch.Generator().manual_seed(settings.seed + 13))
-            step, rows, end = trainer.step, self.history[start:], (self.history_id, len(self.history))
-            real, z, bounds = self.real, self.z, self.bounds
+        with self._frame_lock:
+            return self._frame(since)
+
+    def _frame(self, since: tuple[int, int]) -> tuple[dict[str, Any], tuple[int, int]]:
+        view = self._view
+        history, history_id = self.history, self.history_id
+        start = since[1] if since[0] == history_id else 0
+        rows, end = history[start:], (history_id, len(history))
+        G, D = view["G"], view["D"]
+        G.load_state_dict(view["weights"][0])
+        D.load_state_dict(view["weights"][1])
+        settings, objective, labels, step = view["settings"], view["objective"], view["labels"], view["step"]
+        real, z, bounds = view["real"], view["z"], view["bounds"]
         self._update_rate(step)
         out: dict[str, Any] = {"type": "frame", "step": step, "running": self.running, "mode": settings.mode,
                                "history_id": end[0],
@@ -418,7 +448,7 @@ class PlaySession:
             "bounds": [round(b, 4) for b in bounds], "real": _round(real[:n]), "fake": _round(fake[:n]),
             "heatmap": {"nx": HEATMAP, "ny": HEATMAP, "kind": "probability" if probability else "critic",
                         "min": float(values.min()), "max": float(values.max()),
-                        "values": [round(v, 4) for v in values.tolist()]},
+                        "values": np.round(values.double().numpy(), 4).tolist()},
             "arrows": _round(arrows), "manifold": {"nx": manifold[1], "ny": manifold[2],
                                                    "points": _round(manifold[0])},
         }
