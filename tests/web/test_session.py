@@ -187,6 +187,7 @@ def test_play_and_pause_train_in_the_background(session):
         time.sleep(0.05)
     session.pause()
     assert not session.running and session.trainer.step >= 20
+    assert session.frame()[0]["step"] == session.trainer.step  # the picture shows the last step
     step = session.trainer.step
     time.sleep(0.2)
     assert session.trainer.step == step

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +99,32 @@ def serve(app: Any, *, host: str, port: int, path: str, token: str | None, what:
     print(f"{what}: {url('127.0.0.1' if host in ('0.0.0.0', '::') else host, port, path, token)}",
           flush=True)
     uvicorn.run(TokenGate(app, token), host=host, port=port, log_level="warning")
+
+
+@contextmanager
+def background(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` from a thread for the duration of a ``with`` block (a notebook, a test, a
+    screenshot script); yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="ganforge-web", daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if not thread.is_alive() or time.time() > deadline:
+            raise GanforgeError(f"the web server did not start on {host}:{port}", "choose another port")
+        time.sleep(0.02)
+    try:
+        yield url(host, port, "").rstrip("/")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -357,10 +357,13 @@ class PlaySession:
             self._thread.start()
 
     def pause(self) -> None:
+        """Stop the training thread after its current step; the next frame shows the last one."""
         self._running.clear()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
+        with self._lock:
+            self._publish()
 
     def _loop(self) -> None:
         torch.set_num_threads(1)  # a tiny model: one thread trains fastest (and leaves the server one)
