@@ -102,6 +102,15 @@ def test_steps_settings_play_pause_save_and_load(client, tmp_path):
     assert main(["info", str(tmp_path / "runs" / "from-page")]) == 0
 
 
+def test_every_page_follows_a_change_made_on_another(client):
+    with client.websocket_connect("/ws") as first, client.websocket_connect("/ws") as second:
+        _until(first, "frame")
+        _until(second, "frame")
+        first.send_json({"type": "configure", "settings": {"data": "spiral"}})
+        _until(first, "settings", lambda m: m["settings"]["data"] == "spiral")
+        _until(second, "settings", lambda m: m["settings"]["data"] == "spiral")
+
+
 def test_a_token_guards_everything_but_the_static_files(tmp_path):
     session = PlaySession(tmp_path / "runs")
     app = TokenGate(create_play_app(session=session), "s3cret-token")

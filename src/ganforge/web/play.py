@@ -21,11 +21,12 @@ from ganforge.web.session import CHOICES, FPS, LIMITS, PlaySession
 MAX_MESSAGE = 256_000  # bytes: a drawn distribution of 2000 points is about 40 kB
 
 
-@dataclass
+@dataclass(eq=False)
 class _Client:
     """One page: where it is in the metrics history, and whether it needs a frame now."""
 
     cursor: tuple[int, int] = (0, 0)
+    settings_version: int = -1
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -82,6 +83,7 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
     state = {"session": session}
+    clients: set[_Client] = set()
 
     def current() -> PlaySession:
         if state["session"] is None:
@@ -119,6 +121,10 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
                     await ws.send_json({"type": "error", "message": f"cannot draw this state: {err}"})
                     await asyncio.sleep(1)
                     continue
+                version = session.settings_version
+                if version != client.settings_version:  # changed by another page, or by the API
+                    client.settings_version = version
+                    await ws.send_json({"type": "settings", "settings": session.settings.as_json()})
                 await ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             return  # the page went away
@@ -127,6 +133,7 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
         await ws.accept()
         session = await asyncio.to_thread(current)
         client = _Client()
+        clients.add(client)
         await ws.send_json(hello(session))
         client.dirty.set()
         sender = asyncio.create_task(frames(ws, client))
@@ -146,11 +153,13 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
                     reply = {"type": "error", "message": str(err)}
                 if reply is not None:
                     await ws.send_json(reply)
-                client.dirty.set()
+                for each in clients:  # every page shows the one session: all redraw
+                    each.dirty.set()
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the page went away
         finally:
             sender.cancel()
+            clients.discard(client)
 
     app = Starlette(routes=[Route("/", page), WebSocketRoute("/ws", socket),
                             Mount("/static", StaticFiles(directory=STATIC), name="static")])

@@ -221,7 +221,9 @@ class PlaySession:
 
     def __init__(self, runs_dir: str | Path = "runs", settings: PlaySettings | None = None) -> None:
         self.runs_dir = Path(runs_dir)
-        self.settings = settings or PlaySettings()
+        #: bumped whenever the settings change (or a reset restarts them), so every page can follow
+        self.settings_version = 0
+        self._settings = settings or PlaySettings()
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
@@ -237,6 +239,15 @@ class PlaySession:
         self._published_at = 0.0
         self.trainer = self._build(self.settings)
         self._view_data()
+
+    @property
+    def settings(self) -> PlaySettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: PlaySettings) -> None:
+        self._settings = value
+        self.settings_version += 1
 
     # ------------------------------------------------------------------ building
     def _build(self, settings: PlaySettings) -> Trainer:
@@ -323,6 +334,7 @@ class PlaySession:
             self.trainer = self._build(self.settings)
             self.history = []
             self.history_id += 1
+            self.settings_version += 1
             self._divergence = None
             self._view_data()
 
