@@ -252,6 +252,19 @@ def test_a_failed_save_leaves_nothing(session, tmp_path, monkeypatch):
     assert list((tmp_path / "runs").iterdir()) == []
 
 
+def test_a_loaded_run_keeps_its_data_options(session, tmp_path):
+    from ganforge.config import load_config
+    from ganforge.train import Trainer
+
+    cfg = load_config("ring8-selfcond", overrides={"train.steps": 3, "stabilisers.self_condition_pool": 512})
+    Trainer(cfg, tmp_path / "runs" / "small-ring", progress=False).fit()
+    settings = session.load("small-ring")
+    assert dict(settings.data_options) == {"radius": 1.0, "std": 0.01} and settings.self_condition == 50
+    frame, _ = session.frame()
+    assert max(abs(v) for v in frame["bounds"]) < 2  # the radius-1 ring, not the default radius 2
+    assert session.configure({"data": "spiral"}).data_options == ()
+
+
 def test_load_refuses_runs_play_cannot_show(session, tmp_path):
     from ganforge.config import load_config
     from ganforge.train import Trainer

@@ -70,6 +70,8 @@ class PlaySettings:
     mode: str = "2d"
     data: str = "ring8"
     points: tuple[tuple[float, float], ...] = ()
+    #: the dataset's own options (e.g. a loaded run's ring radius); cleared when ``data`` changes
+    data_options: tuple[tuple[str, float], ...] = ()
     g_depth: int = 2
     g_width: int = 64
     d_depth: int = 2
@@ -103,6 +105,8 @@ class PlaySettings:
             values[key] = _checked(key, value, type(getattr(self, key)))
         if "points" in values:
             values.setdefault("data", "drawn")
+        if values.get("data", self.data) != self.data:
+            values.setdefault("data_options", ())
         new = replace(self, **values)
         if new.data == "drawn" and not new.points:
             raise GanforgeError("data 'drawn' needs points", "draw a distribution first, then use it")
@@ -118,6 +122,8 @@ class PlaySettings:
         an ordinary run directory with it)."""
         image = self.mode == "image"
         data: dict[str, Any] = {"name": "digits", "size": 8} if image else {"name": self.data}
+        if not image:
+            data.update(self.data_options)
         if not image and self.data == "drawn":
             data["points"] = [list(p) for p in self.points]
         model: dict[str, Any] = {"name": "mlp", "z_dim": self.z_dim, "prior": self.prior,
@@ -145,6 +151,7 @@ class PlaySettings:
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["points"] = [list(p) for p in self.points]
+        out["data_options"] = dict(self.data_options)
         return out
 
 
@@ -154,6 +161,13 @@ def _checked(key: str, value: Any, kind: type) -> Any:
 
         DrawnPoints(value)  # the dataset's own check: 2..2000 finite pairs within +-10
         return tuple((float(x), float(y)) for x, y in value)
+    if key == "data_options":
+        if not isinstance(value, (dict, tuple)) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v) for k, v in dict(value).items()):
+            raise GanforgeError("setting data_options must map option names to finite numbers",
+                                'send e.g. {"radius": 1.0, "std": 0.01}')
+        return tuple(sorted((k, float(v)) for k, v in dict(value).items()))
     if kind is bool:
         if not isinstance(value, bool):
             raise GanforgeError(f"setting {key} must be true or false, got {value!r}", "send a JSON boolean")
@@ -200,6 +214,7 @@ def settings_from_config(cfg: ExperimentConfig) -> PlaySettings:
     return PlaySettings().updated({
         "mode": "image" if image else "2d", **({} if image else {"data": data["name"]}),
         **({"points": data["points"]} if data.get("name") == "drawn" else {}),
+        **({} if image else {"data_options": {k: v for k, v in data.items() if k not in ("name", "points")}}),
         "g_depth": len(g_hidden), "g_width": g_hidden[0], "d_depth": len(d_hidden), "d_width": d_hidden[0],
         "z_dim": int(model.get("z_dim", 64)), "prior": model.get("prior", "normal"), "loss": loss["name"],
         "optimizer": kind, "lr_g": float(optim.get("G", {}).get("lr", 2e-4)),
