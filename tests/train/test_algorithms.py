@@ -261,6 +261,43 @@ def test_a_stage_change_grows_the_networks_with_fresh_optimisers_and_resumes(tmp
         assert {"loss_fit", "grad_norm_fit", "lr_fit"} <= set(next(csv.DictReader(fh)))
 
 
+class _Budgeted(ddp_worker.Fit):
+    """The toy fitting algorithm with both optional hooks: its optimiser wrapped (it counts the
+    steps it takes) and a budget that ends training after 5 updates."""
+
+    name = "budgeted-test"
+
+    def wrap_optimizers(self, optimizers):
+        opt = optimizers["fit"]
+        inner_step = opt.step
+        self.counted = 0
+
+        def counting_step(*args, **kwargs):
+            self.counted += 1
+            return inner_step(*args, **kwargs)
+
+        opt.step = counting_step
+        return optimizers
+
+    def stop_reason(self, step):
+        return "the budget of 5 updates is spent" if self.counted >= 5 else None
+
+
+def test_an_algorithm_may_wrap_its_optimisers_and_end_training_early(tmp_path, capsys):
+    if "budgeted-test" not in ALGORITHMS:
+        register_algorithm("budgeted-test")(_Budgeted)
+    tree = {**TINY_RING, "algorithm": {"name": "budgeted-test"},
+            "train": {**TINY_RING["train"], "steps": 50, "log_every": 20, "checkpoint_every": 20}}
+    trainer = Trainer(ExperimentConfig.from_dict(tree), tmp_path / "run", progress=False)
+    trainer.fit()
+    assert trainer.algorithm.counted == 5 and trainer.step == 5
+    assert trainer.finished and trainer.stop_reason == "the budget of 5 updates is spent"
+    assert "stopped at step 5: the budget of 5 updates is spent" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["step"] == 5
+    with (tmp_path / "run" / "metrics.csv").open() as fh:
+        assert [row["step"] for row in csv.DictReader(fh)] == ["5"]  # the last row is logged
+
+
 def test_an_algorithm_refuses_a_dataset_without_the_fields_it_reads():
     class Paired:
         name, fields, sample_shape, num_classes = "edges2shoes", ("src", "tgt"), (1, 8, 8), None

@@ -161,6 +161,7 @@ class Experiment:
         change)."""
         self.optimizers, self.base_lrs = build_optimizers(
             self.algorithm.optimizers(), self.cfg.optim, self.algorithm.name)
+        self.optimizers = self.algorithm.wrap_optimizers(self.optimizers)
         for phase in self.phases:
             missing = [name for name in phase.optimizers if name not in self.optimizers]
             if missing:
@@ -256,6 +257,8 @@ class Trainer:
         self.rollbacks = 0
         self.last_saved_step = 0
         self.finished = False
+        #: the algorithm's reason for ending before train.steps (see Algorithm.stop_reason)
+        self.stop_reason: str | None = None
         self._stop_requested = False
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
@@ -413,6 +416,8 @@ class Trainer:
                 except NonFinite as err:  # every rank sees the same averaged gradient
                     self._recover(err, None)
                     continue
+                if self.algorithm.stop_reason(self.step):  # the same on every rank
+                    break
                 if self.step % self.cfg.train.checkpoint_every == 0:
                     reseed_rank(self.algorithm, self.cfg.seed, self.world, self.step)
             self.finished = True
@@ -484,7 +489,8 @@ class Trainer:
                 extra: dict[str, float] = {}
                 for callback in self.callbacks:
                     extra.update(callback.on_step_end(self) or {})
-                if self.step % t.log_every == 0 or self.step == t.steps or extra:
+                self.stop_reason = self.algorithm.stop_reason(self.step)
+                if self.step % t.log_every == 0 or self.step == t.steps or extra or self.stop_reason:
                     row = {k: v / n_in_window for k, v in sums.items()}
                     row.update(extra)
                     row.update(self._position(), sec_per_step=(time.perf_counter() - window_start)
@@ -497,8 +503,11 @@ class Trainer:
                 if self.step % t.checkpoint_every == 0:
                     self.save("last.pt")
                     self.save(f"step_{self.step:07d}.pt")
+                if self.stop_reason:
+                    print(f"stopped at step {self.step}: {self.stop_reason}")
+                    break
         logger.close()
-        self.finished = self.step >= t.steps
+        self.finished = self.step >= t.steps or self.stop_reason is not None
         if self.finished:
             self.save("last.pt")
             self.save("final.pt")

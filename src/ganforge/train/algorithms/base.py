@@ -139,6 +139,18 @@ class Algorithm:
     def after_update(self, phase: str, step: int) -> None:
         """Runs after every optimiser step of ``phase`` (weight clipping, running averages)."""
 
+    def wrap_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]
+                        ) -> dict[str, torch.optim.Optimizer]:
+        """The optimisers the Trainer steps, given the ones it built from :meth:`optimizers`
+        (e.g. wrapped for differentially private SGD); identity by default. Called again after
+        every rebuild (a stage change)."""
+        return optimizers
+
+    def stop_reason(self, step: int) -> str | None:
+        """Why training must end before ``train.steps`` (e.g. a privacy budget spent), checked
+        after every step; None to go on. A run stopped so counts as finished."""
+        return None
+
     def progress_text(self, row: Mapping[str, float]) -> str:
         """The live part of the progress bar, from one logged row."""
         return "  ".join(f"{c} {row[c]:.3f}" for c in self.columns[:4] if c in row)
