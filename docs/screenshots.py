@@ -27,34 +27,26 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def shoot_play(browser, runs: Path) -> list[Path]:
     session = PlaySession(runs)
-    for _ in range(1500):  # a half-trained ring: modes found, not yet sharp
-        session.step()
+    views = [  # (changes, steps to train after a reset, file)
+        ({}, 1500, "play-ring.png"),  # a half-trained ring: modes found, not yet sharp
+        ({"data": "spiral", "loss": "wgan-gp", "d_steps": 3}, 800, "play-spiral-wgan-gp.png"),
+        ({"mode": "image", "z_dim": 16, "g_width": 256, "d_width": 256, "loss": "non-saturating",
+          "d_steps": 1, "lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64}, 1500, "play-digits.png"),
+    ]
     shots = []
     with background(create_play_app(session=session)) as url:
         page = browser.new_page(viewport={"width": 1440, "height": 960})
         page.goto(url + "/")
         page.wait_for_function("document.body.dataset.connected === '1'")
-        page.wait_for_timeout(800)
-        shots.append(FIGURES / "play-ring.png")
-        page.screenshot(path=shots[-1])
-        session.configure({"data": "spiral", "loss": "wgan-gp", "d_steps": 3})
-        session.reset()
-        for _ in range(800):
-            session.step()
-        page.click("#step-both")
-        page.wait_for_timeout(800)
-        shots.append(FIGURES / "play-spiral-wgan-gp.png")
-        page.screenshot(path=shots[-1])
-        session.configure({"mode": "image", "z_dim": 16, "g_width": 256, "d_width": 256,
-                           "loss": "non-saturating", "d_steps": 1, "lr_g": 2e-4, "lr_d": 2e-4,
-                           "batch_size": 64})
-        session.reset()
-        for _ in range(1500):
-            session.step()
-        page.click("#step-both")
-        page.wait_for_timeout(800)
-        shots.append(FIGURES / "play-digits.png")
-        page.screenshot(path=shots[-1])
+        for changes, steps, name in views:
+            session.configure(changes)
+            session.reset()
+            for _ in range(steps):
+                session.step()
+            page.click("#step-both")  # one more step: the page redraws and shows the settings
+            page.wait_for_timeout(800)
+            shots.append(FIGURES / name)
+            page.screenshot(path=shots[-1])
         page.close()
     session.close()
     return shots
