@@ -47,6 +47,7 @@ def test_train_sample_info_end_to_end(tmp_path, capsys):
     assert main(["info", str(out)]) == 0
     info = capsys.readouterr().out
     assert "step: 6 / 6" in info and "loss_D=" in info and "name: dcgan" in info
+    assert _to_a_closed_pipe(["info", str(out)]).returncode == 1  # plain print
 
 
 def test_sample_points_and_steps_seed_flags(tmp_path):
@@ -83,6 +84,18 @@ def test_python_dash_m_ganforge_is_the_command():
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+    # a reader that left (`ganforge info RUN | head -1`) is not an error: no traceback
+    assert _to_a_closed_pipe(["presets"]).returncode == 1  # rich's console: quiet, exit 1
+
+
+def _to_a_closed_pipe(argv: list[str]) -> subprocess.CompletedProcess:
+    """Run the CLI with stdout a pipe nobody reads (`ganforge info RUN | head -1` once head left);
+    it must exit quietly, without a traceback."""
+    closed_reader = ("import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+                     f"from ganforge.cli import main; sys.exit(main({argv!r}))")
+    done = subprocess.run([sys.executable, "-c", closed_reader], capture_output=True, text=True)
+    assert done.stderr == ""
+    return done
 
 
 def _idx_bytes(magic, dims, payload):

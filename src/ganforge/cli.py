@@ -413,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GanforgeError as err:
         print(f"ganforge: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `ganforge info RUN | head`: the reader left; exit 1 quietly, as rich does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
