@@ -18,6 +18,7 @@ import yaml
 
 from ganforge._io import atomic_write, atomic_write_text, check_output_dir, check_output_file
 from ganforge.errors import GanforgeError
+from ganforge.forensics.cli import add_detect_parser, cmd_detect
 from ganforge.latent.cli import add_latent_parser, cmd_latent
 from ganforge.web.cli import add_web_parsers, cmd_board, cmd_play
 
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ganforge.theory import RESULTS
 
     add_latent_parser(sub)
+    add_detect_parser(sub)
     add_web_parsers(sub)
 
     theory = sub.add_parser("theory", help="check a GAN theory result numerically (numbers + PNG)")
@@ -400,7 +402,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
             "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "play": cmd_play,
-            "board": cmd_board}
+            "board": cmd_board, "detect": cmd_detect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
