@@ -13,12 +13,13 @@ A config is a small tree::
     phases: {D: {repeat: 2}}                 # per phase: every, repeat, start, stop
     train: {steps: 3000, batch_size: 64, ...} # TrainConfig below
     stabilisers: {spectral_norm: true, ...}  # StabiliserConfig below
+    privacy: {epsilon: 10, delta: 1e-5, ...} # PrivacyConfig below (algorithm dp-gan)
 
 Resolution order: built-in defaults < preset < ``--config FILE`` < ``--set`` overrides. The
-``train``, ``stabilisers`` and ``eval`` sections are type-checked here; the other sections are
-checked by the registry that owns them (algorithm, dataset, model, objective, optimiser, metric)
-when the experiment is built, before anything is written to disk. This module imports nothing
-from ``train``, ``models`` or ``metrics``.
+``train``, ``stabilisers``, ``eval`` and ``privacy`` sections are type-checked here; the other
+sections are checked by the registry that owns them (algorithm, dataset, model, objective,
+optimiser, metric) when the experiment is built, before anything is written to disk. This module
+imports nothing from ``train``, ``models`` or ``metrics``.
 
 The layout before algorithms were plug-ins kept the optimisers in ``train`` (``lr_g``, ``lr_d``,
 ``betas_g``, ``betas_d``, ``n_disc``, ``penalty_until``): :func:`translate_legacy` maps those keys
@@ -302,6 +303,57 @@ class EvalConfig:
                                 "set e.g. eval.best=fid")
 
 
+ACCOUNTANTS = ("rdp", "prv")
+#: the algorithms that read the ``privacy`` section (a private run under another one is an error)
+PRIVATE_ALGORITHMS = ("dp-gan",)
+
+
+@dataclass
+class PrivacyConfig:
+    """Differentially private training, read by the ``dp-gan`` algorithm (DP-SGD on D with Opacus).
+
+    Exactly one of ``epsilon`` (the target: the noise multiplier is then computed for the run's
+    D steps and sampling rate) and ``noise_multiplier`` (sigma; the epsilon spent is reported);
+    both null (the default) leaves the section unused. ``delta`` must lie below 1/N for a training
+    set of N records (checked when the data is loaded); ``max_grad_norm`` C clips every
+    per-sample gradient of D; ``accountant``: ``rdp`` (Renyi DP, Mironov 2017) or ``prv``
+    (privacy random variables, Gopi et al. 2021, tighter and slower).
+    """
+
+    epsilon: float | None = None
+    noise_multiplier: float | None = None
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    accountant: str = "rdp"
+
+    def __post_init__(self) -> None:
+        inf = float("inf")
+        if self.epsilon is not None and not 0.0 < self.epsilon < inf:
+            raise GanforgeError(f"privacy.epsilon must be a finite number > 0, got {self.epsilon}",
+                                "set e.g. privacy.epsilon=10 (smaller is more private)")
+        if self.noise_multiplier is not None and not 0.0 <= self.noise_multiplier < inf:
+            raise GanforgeError(f"privacy.noise_multiplier must be a finite number >= 0, got "
+                                f"{self.noise_multiplier}", "set e.g. privacy.noise_multiplier=1.0")
+        if self.epsilon is not None and self.noise_multiplier is not None:
+            raise GanforgeError("privacy.epsilon and privacy.noise_multiplier are both set",
+                                "set only one: epsilon (the noise is computed for the run) or "
+                                "noise_multiplier (the epsilon spent is reported)")
+        if not 0.0 < self.delta < 1.0:
+            raise GanforgeError(f"privacy.delta must lie in (0, 1), got {self.delta}",
+                                "set e.g. privacy.delta=1e-5 (below 1 / the number of training records)")
+        if not 0.0 < self.max_grad_norm < inf:
+            raise GanforgeError(f"privacy.max_grad_norm must be a finite number > 0, got "
+                                f"{self.max_grad_norm}", "set e.g. privacy.max_grad_norm=1.0")
+        if self.accountant not in ACCOUNTANTS:
+            raise GanforgeError(f"unknown privacy.accountant {self.accountant!r}",
+                                f"choose one of: {', '.join(ACCOUNTANTS)}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the section asks for privacy (epsilon or noise_multiplier set)."""
+        return self.epsilon is not None or self.noise_multiplier is not None
+
+
 @dataclass
 class ExperimentConfig:
     description: str = ""
@@ -316,12 +368,19 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     stabilisers: StabiliserConfig = field(default_factory=StabiliserConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def __post_init__(self) -> None:
         # the run derives its generators' seeds as seed + small offsets: keep them in torch's range
         if not 0 <= self.seed <= MAX_SEED:
             raise GanforgeError(f"seed must lie in [0, 2**62], got {str(self.seed)[:24]}",
                                 "pass a smaller --seed, e.g. --seed 0")
+        name = self.algorithm.get("name") if isinstance(self.algorithm, dict) else None
+        if self.privacy.enabled and name is not None and name not in PRIVATE_ALGORITHMS:
+            key = "epsilon" if self.privacy.epsilon is not None else "noise_multiplier"
+            raise GanforgeError(f"privacy.{key} is set, but algorithm {name!r} trains without "
+                                "differential privacy",
+                                f"set algorithm.name={PRIVATE_ALGORITHMS[0]}, or privacy.{key}=null")
 
     @property
     def class_conditional(self) -> bool:

@@ -3,11 +3,13 @@
 * ``gan`` — a generator against a discriminator: every loss, stabiliser and conditioning mode
   (:mod:`.gan`).
 * ``vae`` — the variational autoencoder, trained on the ELBO (:mod:`.vae`).
+* ``dp-gan`` — a GAN whose discriminator trains with DP-SGD (Opacus, ``pip install -e ".[privacy]"``;
+  the ``privacy`` config section) (:mod:`.dpgan`).
 
 Configs choose one with ``algorithm: {name: ..., <its options>}``; see :mod:`.base` for the contract.
 """
 
-from ganforge.train.algorithms import gan, vae  # noqa: F401  (registers the built-in algorithms)
+from ganforge.train.algorithms import dpgan, gan, vae  # noqa: F401  (registers the built-in algorithms)
 from ganforge.train.algorithms.base import (
     ALGORITHMS,
     Algorithm,
