@@ -20,6 +20,7 @@ from ganforge._io import atomic_write, atomic_write_text, check_output_dir, chec
 from ganforge.errors import GanforgeError
 from ganforge.forensics.cli import add_detect_parser, cmd_detect
 from ganforge.latent.cli import add_latent_parser, cmd_latent
+from ganforge.watermark.cli import add_watermark_parser, cmd_watermark
 from ganforge.web.cli import add_web_parsers, cmd_board, cmd_play
 
 
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_latent_parser(sub)
     add_detect_parser(sub)
+    add_watermark_parser(sub)
     add_web_parsers(sub)
 
     theory = sub.add_parser("theory", help="check a GAN theory result numerically (numbers + PNG)")
@@ -402,7 +404,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
             "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "play": cmd_play,
-            "board": cmd_board, "detect": cmd_detect}
+            "board": cmd_board, "detect": cmd_detect, "watermark": cmd_watermark}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
