@@ -295,7 +295,6 @@ def test_a_rollback_keeps_the_cost_of_the_discarded_updates(tmp_path):
 # ---------------------------------------------------------------------------- one-line errors
 
 
-@register_model("dp-buffered-test") if "dp-buffered-test" not in MODELS else (lambda f: f)
 def _buffered(sample_shape, num_classes=None):
     """An MLP pair whose D has a trainable layer with a running buffer (Opacus refuses it)."""
     G, _ = build_mlp(sample_shape, z_dim=4, g_hidden=[8], d_hidden=[8])
@@ -319,6 +318,14 @@ def _buffered(sample_shape, num_classes=None):
     return G, BufferedD()
 
 
+@pytest.fixture
+def buffered_model():
+    """The model Opacus refuses, registered for one test only (the registry is global)."""
+    register_model("dp-buffered-test")(_buffered)
+    yield
+    MODELS._items.pop("dp-buffered-test", None)
+
+
 @pytest.mark.parametrize("sections, match", [
     ({"privacy": {"epsilon": 0.0}}, "privacy.epsilon must be a finite number > 0"),
     ({"privacy": {"epsilon": -1.0}}, "privacy.epsilon must be a finite number > 0"),
@@ -339,7 +346,7 @@ def _buffered(sample_shape, num_classes=None):
     ({"stabilisers": {"feature_matching": 1.0}}, "stabilisers.feature_matching cannot train"),
     ({"model": {"name": "dp-buffered-test"}}, "Opacus cannot train this discriminator privately"),
 ])
-def test_every_bad_input_is_one_line(sections, match):
+def test_every_bad_input_is_one_line(sections, match, buffered_model):
     with pytest.raises(GanforgeError, match=match) as err:
         Experiment(_cfg(**sections), "cpu")
     assert "\n" not in str(err.value) and "; " in str(err.value)
