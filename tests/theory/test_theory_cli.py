@@ -10,7 +10,7 @@ from ganforge.theory import RESULTS, get
 
 def test_every_result_has_a_run_function():
     assert set(RESULTS) == {"optimal-discriminator", "value-at-optimum", "saturation", "wasserstein",
-                            "mode-collapse"}
+                            "mode-collapse", "crypto"}
     assert all(callable(get(name).run) for name in RESULTS)
 
 
@@ -46,4 +46,4 @@ def test_cli_theory_unknown_result_is_a_usage_error(capsys):
 @pytest.mark.slow
 def test_cli_theory_all(tmp_path):
     main(["theory", "all", "--out", str(tmp_path), "--quick"])
-    assert len(list(tmp_path.glob("*.png"))) == 6
+    assert len(list(tmp_path.glob("*.png"))) == 7

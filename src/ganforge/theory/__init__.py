@@ -23,6 +23,7 @@ RESULTS = {
     "saturation": "saturation",
     "wasserstein": "wasserstein",
     "mode-collapse": "mode_collapse",
+    "crypto": "crypto",
 }
 
 
