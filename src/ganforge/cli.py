@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from ganforge._io import atomic_write, atomic_write_text, check_output_dir, check_output_file
+from ganforge._subcommand import OneLineParser
 from ganforge.errors import GanforgeError
 from ganforge.forensics.cli import add_detect_parser, cmd_detect
 from ganforge.latent.cli import add_latent_parser, cmd_latent
@@ -24,17 +25,12 @@ from ganforge.watermark.cli import add_watermark_parser, cmd_watermark
 from ganforge.web.cli import add_web_parsers, cmd_board, cmd_play
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage + line)
-        raise GanforgeError(message, f"see `{self.prog} --help`")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from ganforge import __version__
 
-    parser = _Parser(prog="ganforge", description="Train, sample and inspect GANs.")
+    parser = OneLineParser(prog="ganforge", description="Train, sample and inspect GANs.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
     train = sub.add_parser("train", help="train a GAN (default: the digits-dcgan preset)")
     train.add_argument("preset", nargs="?", help="preset name (see `ganforge presets`)")

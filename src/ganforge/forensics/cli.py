@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ganforge._io import check_output_dir, check_output_file
+from ganforge._subcommand import run_alone
 from ganforge.errors import GanforgeError
 
 DEFAULT_N = 2000
@@ -224,25 +225,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return ACTIONS[args.detect_action](args)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line via GanforgeError, like ganforge.cli
-        raise GanforgeError(message, f"see `{self.prog} --help`")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ganforge.forensics.cli ACTION ...``: the ``detect`` command on its own, with
-    ``argv`` the arguments after ``ganforge detect`` (same behaviour: one error line on stderr and
-    status 2)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _Parser(prog="ganforge", description="Detect generated images.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    add_detect_parser(sub)
-    try:
-        args = parser.parse_args(["detect", *argv])
-        return cmd_detect(args)
-    except GanforgeError as err:
-        print(f"ganforge: error: {err}", file=sys.stderr)
-        return 2
+    """``python -m ganforge.forensics.cli ACTION ...``: the ``detect`` command on its own."""
+    return run_alone("detect", add_detect_parser, cmd_detect, "Detect generated images.", argv)
 
 
 if __name__ == "__main__":

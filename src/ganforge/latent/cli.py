@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ganforge._io import check_output_file
+from ganforge._subcommand import run_alone
 from ganforge.errors import GanforgeError
 
 DEFAULT_PSIS = (1.0, 0.7, 0.5, 0.0)
@@ -376,25 +377,9 @@ def cmd_latent(args: argparse.Namespace) -> int:
     return ACTIONS[args.latent_action](args)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line via GanforgeError, like ganforge.cli
-        raise GanforgeError(message, f"see `{self.prog} --help`")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ganforge.latent.cli RUN ACTION ...``: the ``latent`` command on its own, with
-    ``argv`` the arguments after ``ganforge latent`` (same behaviour: one error line on stderr and
-    status 2)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _Parser(prog="ganforge", description="Latent-space tools.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    add_latent_parser(sub)
-    try:
-        args = parser.parse_args(["latent", *argv])
-        return cmd_latent(args)
-    except GanforgeError as err:
-        print(f"ganforge: error: {err}", file=sys.stderr)
-        return 2
+    """``python -m ganforge.latent.cli RUN ACTION ...``: the ``latent`` command on its own."""
+    return run_alone("latent", add_latent_parser, cmd_latent, "Latent-space tools.", argv)
 
 
 if __name__ == "__main__":

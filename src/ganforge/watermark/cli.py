@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ganforge._subcommand import run_alone
 from ganforge.errors import GanforgeError
 from ganforge.watermark.key import DEFAULT_BITS
 
@@ -183,24 +184,9 @@ def cmd_watermark(args: argparse.Namespace) -> int:
     return ACTIONS[args.watermark_action](args)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line via GanforgeError, like ganforge.cli
-        raise GanforgeError(message, f"see `{self.prog} --help`")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ganforge.watermark.cli ACTION ...``: the ``watermark`` command on its own, with
-    ``argv`` the arguments after ``ganforge watermark`` (one error line on stderr and status 2)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _Parser(prog="ganforge", description="GAN watermarking.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    add_watermark_parser(sub)
-    try:
-        args = parser.parse_args(["watermark", *argv])
-        return cmd_watermark(args)
-    except GanforgeError as err:
-        print(f"ganforge: error: {err}", file=sys.stderr)
-        return 2
+    """``python -m ganforge.watermark.cli ACTION ...``: the ``watermark`` command on its own."""
+    return run_alone("watermark", add_watermark_parser, cmd_watermark, "GAN watermarking.", argv)
 
 
 if __name__ == "__main__":
