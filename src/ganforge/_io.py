@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -122,3 +122,25 @@ def check_allocation(count: int, shape: tuple[int, ...], what: str, fix: str,
     if size > budget:
         raise GanforgeError(f"{what} needs {size / 2**30:.3g} GiB for its samples alone, more than half "
                             f"the {2 * budget / 2**30:.3g} GiB of memory available", fix)
+
+
+@contextlib.contextmanager
+def folder_written_whole(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Build a folder in a hidden sibling and rename it onto ``target`` (absent, or an empty
+    folder) when the ``with`` block ends; if the block fails, the sibling is removed. A reader
+    never sees a half-written folder."""
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if target.is_dir():
+            target.rmdir()  # only an empty folder can be replaced (rmdir refuses any other)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise

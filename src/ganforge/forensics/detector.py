@@ -14,18 +14,15 @@ never a pickle:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ganforge._io import atomic_write, atomic_write_text
+from ganforge._io import atomic_write, atomic_write_text, folder_written_whole
 from ganforge.errors import GanforgeError
 from ganforge.forensics.cnn import CNNDetector
 from ganforge.forensics.spectrum import SpectrumDetector
@@ -130,19 +127,9 @@ def save_detector(folder: str | os.PathLike[str], detector, provenance: dict[str
     info = {"format": FORMAT, "format_version": FORMAT_VERSION, "detector": detector.name,
             "image_shape": list(detector.image_shape), "settings": settings, **provenance}
     text = json.dumps(info, indent=2, allow_nan=True) + "\n"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    tmp.mkdir()
-    try:
+    with folder_written_whole(folder) as tmp:
         atomic_write(tmp / WEIGHTS_FILE, lambda fh: torch.save(tensors, fh))
         atomic_write_text(tmp / INFO_FILE, text)
-        if folder.is_dir():
-            folder.rmdir()  # an empty folder given as -o (checked before training)
-        os.rename(tmp, folder)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
     return folder
 
 

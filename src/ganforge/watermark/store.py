@@ -7,10 +7,7 @@ so an interrupted or failed write never leaves a half-written run behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge._io import atomic_write_text, check_output_dir
+from ganforge._io import atomic_write_text, check_output_dir, folder_written_whole
 from ganforge.errors import GanforgeError
 from ganforge.watermark.decoder import load_decoder, save_decoder
 from ganforge.watermark.key import format_key, key_to_bits, key_to_hex
@@ -65,10 +62,7 @@ def save_watermarked_run(run, result, out: str | Path, info: dict[str, Any] | No
     state["watermark"] = {"key_bits": record["key_bits"], "bits": len(key),
                           "source_run": record["source_run"]}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        tmp.mkdir()
+    with folder_written_whole(out) as tmp:
         source_config = Path(run.path) / "config.yaml"
         if source_config.is_file():
             shutil.copyfile(source_config, tmp / "config.yaml")
@@ -78,13 +72,6 @@ def save_watermarked_run(run, result, out: str | Path, info: dict[str, Any] | No
         shutil.copyfile(tmp / "checkpoints" / "final.pt", tmp / "checkpoints" / "last.pt")
         save_decoder(result.decoder, key, tmp / DECODER, {"key": format_key(key)})
         atomic_write_text(tmp / KEY, json.dumps(record, indent=2) + "\n")
-        if out.is_dir():  # empty (checked above)
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
     return out
 
 

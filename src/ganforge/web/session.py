@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import shutil
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganforge._io import folder_written_whole
 from ganforge.config import ExperimentConfig, save_config
 from ganforge.data.base import StreamDataset
 from ganforge.errors import GanforgeError
@@ -515,24 +515,19 @@ class PlaySession:
             cfg = ExperimentConfig.from_dict({**trainer.cfg.to_dict(),
                                               "train": {**trainer.cfg.to_dict()["train"],
                                                         "steps": max(trainer.step, 1)}})
-            self.runs_dir.mkdir(parents=True, exist_ok=True)
-            partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=self.runs_dir))
             saved_cfg, saved_dir = trainer.cfg, trainer.run_dir
             try:
-                trainer.cfg, trainer.run_dir = cfg, partial
-                save_config(cfg, partial / "config.yaml")
-                trainer.save("last.pt")
-                trainer.save("final.pt")
-                columns = sorted({k for row in self.history for k in row} - {"step"})
-                logger = MetricsLogger(partial, columns=columns)
-                for row in self.history:
-                    logger.log({**row, "step": int(row["step"])})
-                logger.close()
-                trainer.snapshot()
-                partial.rename(target)
-            except BaseException:
-                shutil.rmtree(partial, ignore_errors=True)
-                raise
+                with folder_written_whole(target) as partial:
+                    trainer.cfg, trainer.run_dir = cfg, partial
+                    save_config(cfg, partial / "config.yaml")
+                    trainer.save("last.pt")
+                    trainer.save("final.pt")
+                    columns = sorted({k for row in self.history for k in row} - {"step"})
+                    logger = MetricsLogger(partial, columns=columns)
+                    for row in self.history:
+                        logger.log({**row, "step": int(row["step"])})
+                    logger.close()
+                    trainer.snapshot()
             finally:
                 trainer.cfg, trainer.run_dir = saved_cfg, saved_dir
         return target
