@@ -263,6 +263,10 @@ def test_a_loaded_run_keeps_its_data_options(session, tmp_path):
     frame, _ = session.frame()
     assert max(abs(v) for v in frame["bounds"]) < 2  # the radius-1 ring, not the default radius 2
     assert session.configure({"data": "spiral"}).data_options == ()
+    session.configure({"data": "ring8"})
+    session.configure({"data_options": {"radius": 3.0}})  # the options alone rebuild the data too
+    frame, _ = session.frame()
+    assert max(abs(v) for v in frame["bounds"]) > 3
 
 
 def test_load_refuses_runs_play_cannot_show(session, tmp_path):

@@ -57,10 +57,8 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 CHOICES: dict[str, tuple[str, ...]] = {"mode": MODES, "data": DATA_2D, "loss": LOSSES,
                                        "optimizer": OPTIMIZERS, "prior": PRIORS}
-#: settings whose change needs new networks or data (the rest only change the losses and rates)
-REBUILDS = {"mode", "data", "points", "g_depth", "g_width", "d_depth", "d_width", "z_dim", "prior", "loss",
-            "optimizer", "lr_g", "lr_d", "d_steps", "g_steps", "batch_size", "spectral_norm", "r1", "pack",
-            "self_condition", "seed"}
+#: the settings that change nothing but the pace of play; every other one rebuilds the Trainer
+PACE_ONLY = {"speed"}
 
 
 @dataclass(frozen=True)
@@ -312,7 +310,7 @@ class PlaySession:
             new = self.settings.updated(changes)
             if new == self.settings:
                 return new
-            if not REBUILDS & changes.keys():  # speed: nothing to rebuild
+            if changes.keys() <= PACE_ONLY:  # nothing to rebuild
                 self.settings = new
                 self._publish()
                 return new
@@ -320,7 +318,7 @@ class PlaySession:
             trainer = self._build(new)
             self._carry_over(old, trainer, same_optimizer=new.optimizer == self.settings.optimizer)
             view_changed = any(getattr(new, k) != getattr(self.settings, k)
-                               for k in ("mode", "data", "points", "z_dim", "prior", "seed"))
+                               for k in ("mode", "data", "data_options", "points", "z_dim", "prior", "seed"))
             self.trainer, self.settings = trainer, new
             if view_changed:
                 self._view_data()
