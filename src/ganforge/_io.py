@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
@@ -144,3 +144,20 @@ def folder_written_whole(target: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
         raise
+
+
+def read_npz_array(path: str | os.PathLike[str], fix: str) -> Any:
+    """Array ``x`` of an ``.npz`` (else its first array), as numpy, never unpickling; a file that
+    cannot be read is one :class:`GanforgeError` line with ``fix``."""
+    import numpy as np
+
+    from ganforge.errors import GanforgeError
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not f.files:
+                raise ValueError("it holds no arrays")
+            return np.asarray(f["x"] if "x" in f.files else f[f.files[0]])
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        raise GanforgeError(f"cannot read images from {path}: {' '.join(str(err).split())[:160]}",
+                            fix) from None

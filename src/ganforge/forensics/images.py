@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganforge._io import read_npz_array
+from ganforge.data.transforms import uint8_to_unit_range
 from ganforge.errors import GanforgeError
 
 #: PIL modes read as one grey channel; every other mode is read as RGB
@@ -57,18 +59,11 @@ def read_npz(path: Path) -> ImageSet:
     """Array ``x`` (else the first array) of an ``.npz``: (N, C, H, W) or grey (N, H, W), float
     in [-1, 1] (as ``ganforge sample -o FILE.npz`` writes) or uint8 0..255."""
     fix = "pass an .npz with images x (N, C, H, W) in [-1, 1], e.g. from `ganforge sample -o FILE.npz`"
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if not f.files:
-                raise ValueError("it holds no arrays")
-            array = np.asarray(f["x"] if "x" in f.files else f[f.files[0]])
-    except (OSError, ValueError, KeyError, EOFError) as err:
-        raise GanforgeError(f"cannot read images from {path}: {' '.join(str(err).split())[:160]}",
-                            fix) from None
+    array = read_npz_array(path, fix)
     if array.ndim == 3:
         array = array[:, None]
     if array.dtype == np.uint8:
-        x = torch.from_numpy(array.astype(np.float32) / 127.5 - 1.0)
+        x = uint8_to_unit_range(array)
     elif np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer):
         x = torch.from_numpy(array.astype(np.float32))
     else:

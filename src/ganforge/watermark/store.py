@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge._io import atomic_write_text, check_output_dir, folder_written_whole
+from ganforge._io import atomic_write_text, check_output_dir, folder_written_whole, read_npz_array
 from ganforge.errors import GanforgeError
 from ganforge.watermark.decoder import load_decoder, save_decoder
 from ganforge.watermark.key import format_key, key_to_bits, key_to_hex
@@ -135,15 +135,7 @@ def load_images(path: str | Path, shape: tuple[int, int, int]) -> torch.Tensor:
                             "e.g. ganforge sample RUN -n 100 -o samples.npz")
     if not path.is_file():
         raise GanforgeError(f"images file {path} does not exist", "pass an existing .npz")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if not f.files:
-                raise ValueError("it holds no arrays")
-            arr = np.asarray(f["x"] if "x" in f.files else f[f.files[0]])
-    except (OSError, ValueError, KeyError, EOFError) as err:
-        detail = " ".join(str(err).split())[:120]
-        raise GanforgeError(f"cannot read images {path}: {detail}",
-                            "pass an .npz written by `ganforge sample -o FILE.npz`") from None
+    arr = read_npz_array(path, "pass an .npz written by `ganforge sample -o FILE.npz`")
     if arr.ndim == 3 and c == 1:
         arr = arr[:, None]
     if arr.ndim != 4 or tuple(arr.shape[1:]) != (c, h, w):
