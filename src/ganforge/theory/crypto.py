@@ -254,17 +254,24 @@ def train_alice_bob(*, steps: int, batch: int, seed: int, n_bits: int = N_BITS,
         out.bob_curve.append(float(d_bob.detach().mean()))
         out.eve_curve.append(float(d_eve.detach().mean()))
         for _ in range(eve_steps_per_step):
-            p, k = random_bits(batch, n_bits, gen), random_bits(batch, n_bits, gen)
-            with torch.no_grad():
-                c = alice(p, k)
-            loss_eve = bits_wrong(p, eve(c)).mean()
-            opt_eve.zero_grad(set_to_none=True)
-            loss_eve.backward()
-            opt_eve.step()
+            eve_step(alice, eve, opt_eve, batch, gen)
             out.eve_steps += 1
     for net in (alice, bob, eve):
         net.eval().requires_grad_(False)
     return out
+
+
+def eve_step(alice: nn.Module, eve: nn.Module, opt: torch.optim.Optimizer, batch: int,
+             gen: torch.Generator) -> None:
+    """One update of Eve on L_Eve = E[d(P, Eve(C))] over ``batch`` fresh (P, K), Alice fixed."""
+    n_bits = alice.n_bits
+    p, k = random_bits(batch, n_bits, gen), random_bits(batch, n_bits, gen)
+    with torch.no_grad():
+        c = alice(p, k)
+    loss = bits_wrong(p, eve(c)).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
 
 
 @torch.no_grad()
@@ -296,13 +303,7 @@ def retrain_eve(alice: nn.Module, *, restarts: int, steps: int, batch: int, seed
         gen = torch.Generator().manual_seed(seed + 1000 * (r + 1) + 1)
         errors = []
         for step in range(1, steps + 1):
-            p, k = random_bits(batch, n_bits, gen), random_bits(batch, n_bits, gen)
-            with torch.no_grad():
-                c = alice(p, k)
-            loss = bits_wrong(p, eve(c)).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            eve_step(alice, eve, opt, batch, gen)
             if step % eval_every == 0 or step == steps:
                 errors.append(evaluate(alice, eve, with_key=False, seed=seed + 77))
         best.append(min(errors))
