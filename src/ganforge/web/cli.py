@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 from pathlib import Path
 
 from ganforge.errors import GanforgeError
@@ -28,29 +27,14 @@ def _server_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--token", help="access token (default: none on 127.0.0.1, random otherwise)")
 
 
-def _checked_address(host: str, port: int) -> int:
-    """The port to use: ``port`` when it is free on ``host`` (a free one for 0); one-line errors
-    instead of uvicorn's traceback."""
-    if not 0 <= port <= 65535:
-        raise GanforgeError(f"--port {port} is not a port number", "use 1024..65535, or 0 for any free port")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as err:
-            raise GanforgeError(f"cannot listen on {host}:{port} ({err.strerror or err})",
-                                "choose another --port (or --host)") from None
-        return probe.getsockname()[1]
-
-
 def cmd_play(args: argparse.Namespace) -> int:
     from ganforge._io import check_output_dir
-    from ganforge.web.server import require_web, serve, token_for
+    from ganforge.web.server import checked_port, require_web, serve, token_for
 
     require_web()
     runs = Path(args.runs)
     check_output_dir(runs, "--runs folder")
-    port = _checked_address(args.host, args.port)
+    port = checked_port(args.host, args.port)
     token = token_for(args.host, args.token)
     from ganforge.web.play import create_play_app
 
@@ -59,14 +43,14 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_board(args: argparse.Namespace) -> int:
-    from ganforge.web.server import require_web, serve, token_for
+    from ganforge.web.server import checked_port, require_web, serve, token_for
 
     require_web()
     runs = Path(args.runs_dir)
     if not runs.is_dir():
         raise GanforgeError(f"runs folder {runs} does not exist",
                             "pass the folder that holds your run directories")
-    port = _checked_address(args.host, args.port)
+    port = checked_port(args.host, args.port)
     token = token_for(args.host, args.token)
     from ganforge.web.board import create_board_app
 

@@ -9,6 +9,7 @@ network cannot drive training or read runs without the URL.
 from __future__ import annotations
 
 import secrets
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,6 +89,22 @@ def url(host: str, port: int, path: str = "/", token: str | None = None) -> str:
     return f"http://{shown}:{port}{path}" + (f"?token={token}" if token else "")
 
 
+def checked_port(host: str, port: int) -> int:
+    """The port to use: ``port`` when it is free on ``host`` (a free one for 0); one-line errors
+    instead of uvicorn's traceback."""
+    if not 0 <= port <= 65535:
+        raise GanforgeError(f"--port {port} is not a port number", "use 1024..65535, or 0 for any free port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise GanforgeError(f"cannot listen on {host}:{port} ({err.strerror or err})",
+                                "choose another --port (or --host)") from None
+        return probe.getsockname()[1]
+
+
+
 def serve(app: Any, *, host: str, port: int, path: str, token: str | None, what: str) -> None:
     """Run ``app`` with uvicorn until Ctrl-C, after printing its URL (and a warning when the
     host is not loopback). The caller has checked that ``host:port`` is free."""
@@ -105,16 +122,12 @@ def serve(app: Any, *, host: str, port: int, path: str, token: str | None, what:
 def background(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` from a thread for the duration of a ``with`` block (a notebook, a test, a
     screenshot script); yields its base URL."""
-    import socket
     import threading
     import time
 
     import uvicorn
 
-    if port == 0:
-        with socket.socket() as probe:
-            probe.bind((host, 0))
-            port = probe.getsockname()[1]
+    port = checked_port(host, port)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="ganforge-web", daemon=True)
     thread.start()
