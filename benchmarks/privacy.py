@@ -22,7 +22,7 @@ Protocol:
   per G step, large batches and the 60,000-image train split; FID with their own feature
   network, so not on the LeNet scale used here; the accuracy is comparable in kind).
 
-    python benchmarks/privacy.py [--quick]
+    python benchmarks/privacy.py [--quick] [--figure PATH]
     python benchmarks/privacy.py --table benchmarks/results/privacy.json
 """
 
@@ -47,6 +47,7 @@ from ganforge.metrics.classifier import ARCHITECTURES  # noqa: E402
 from ganforge.metrics.evaluate import Evaluator  # noqa: E402
 from ganforge.metrics.train_classifier import accuracy, random_shift, split_mnist  # noqa: E402
 from ganforge.train import Trainer  # noqa: E402
+from ganforge.viz import plot_panels  # noqa: E402
 
 PRESET = "mnist-dpgan"
 #: configuration -> overrides of the preset (all at the same step budget)
@@ -66,6 +67,8 @@ PUBLISHED = {
                   "uses another feature network and the full 60,000-image train split, so it is "
                   "not on this benchmark's LeNet scale",
 }
+REPO = Path(__file__).resolve().parents[1]
+FIGURE = REPO / "docs" / "figures" / "privacy_samples.png"
 SETTINGS = {"full": {"n_eval": 1000, "n_downstream": 10_000, "epochs": 5},
             "quick": {"n_eval": 500, "n_downstream": 2_000, "epochs": 1, "steps": 60}}
 
@@ -158,7 +161,14 @@ def run(name: str, train: ArrayDataset, held_out: ArrayDataset, settings: dict[s
     start = time.perf_counter()
     row.update(evaluate(trainer, held_out, settings, seed))
     row["eval_seconds"] = round(time.perf_counter() - start, 1)
+    row["figure_samples"] = generate(trainer, 100, 40_000 + seed)[0]  # 10 per class, for the figure
     return row
+
+
+def _ten_per_class(data: ArrayDataset) -> torch.Tensor:
+    """100 images laid out like :func:`generate`'s: image i is of class i % 10."""
+    per_class = [data.x[data.y == k][:10] for k in range(10)]
+    return torch.stack(per_class, dim=1).flatten(0, 1)
 
 
 def markdown_table(payload: dict[str, Any]) -> str:
@@ -182,6 +192,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few steps, small evaluations")
     parser.add_argument("--table", metavar="JSON", help="only print the markdown table of a results file")
+    parser.add_argument("--figure", type=Path, help="samples figure (default docs/figures/"
+                        "privacy_samples.png on a full run, none with --quick)")
     args = parser.parse_args()
     if args.table:
         print(markdown_table(json.loads(Path(args.table).read_text())))
@@ -194,8 +206,15 @@ def main() -> None:
     rows = []
     for name in CONFIGS:
         rows.append(run(name, train, held_out, settings))
-        brief = {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in rows[-1].items()}
+        brief = {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in rows[-1].items()
+                 if k != "figure_samples"}
         print(f"{name}: {brief}", flush=True)
+    figure = args.figure or (None if args.quick else FIGURE)
+    samples = {f"{r['config']} ({r['steps']} steps)": r.pop("figure_samples") for r in rows}
+    if figure is not None:
+        plot_panels({**samples, "held-out real": _ten_per_class(held_out)}, figure, nrow=10,
+                    title="DP-CGAN on MNIST (column k: conditioned on digit k)")
+        print(f"figure: {figure}")
     real_acc = downstream_accuracy(train.x, train.y, held_out, settings["epochs"])
     reference = {"real_fid_floor": rows[0]["real_fid_floor"], "real_downstream_accuracy": real_acc}
     columns = ["config", "steps", "epsilon", "noise_multiplier", "fid", "class_match",
@@ -211,7 +230,8 @@ def main() -> None:
     payload = {"quick": args.quick, "preset": PRESET, "model": cfg.model, "train": cfg.to_dict()["train"],
                "optim": cfg.optim, "phases": cfg.to_dict()["phases"], "configs": CONFIGS,
                "settings": settings, "data": data_info, "rows": rows, "reference": reference,
-               "fid_ordering_holds": ordered, "published": PUBLISHED}
+               "fid_ordering_holds": ordered, "published": PUBLISHED,
+               "figure": str(figure.relative_to(REPO)) if figure and figure.is_relative_to(REPO) else None}
     path = write_result("privacy" + ("_quick" if args.quick else ""), payload)
     print(f"wrote {path}\n")
     print(markdown_table(payload))

@@ -13,9 +13,11 @@ images (fresh codes, never seen in training):
 * the FID cost: FID (the shipped LeNet digits extractor, 898 samples against half of the real
   data, as in benchmarks/ablation.py) of the watermarked G and of the unwatermarked G.
 
-    python benchmarks/watermark.py [--quick] [--keys 3] [--steps 1000] [--base-steps 2500]
+    python benchmarks/watermark.py [--quick] [--keys 3] [--steps 1000] [--base-steps 2500] [--figure PATH]
 
-Writes benchmarks/results/watermark.json (``--quick``: watermark_quick.json).
+Writes benchmarks/results/watermark.json (``--quick``: watermark_quick.json) and, on a full run,
+docs/figures/watermark_example.png: the first key's images, unwatermarked | watermarked | the
+difference magnified.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from _common import print_table, write_result  # noqa: E402
 from ganforge import build_dataset, load_config  # noqa: E402
 from ganforge.metrics.evaluate import Evaluator  # noqa: E402
 from ganforge.train import Trainer, load_run  # noqa: E402
+from ganforge.viz import plot_panels  # noqa: E402
 from ganforge.watermark import (  # noqa: E402
     EmbedSettings,
     embed_watermark,
@@ -49,6 +52,9 @@ from ganforge.watermark import (  # noqa: E402
 PRESET = "digits-dcgan"
 QUIET = {"train.sample_every": 10**9, "train.checkpoint_every": 10**9}
 ALPHA = 1e-3
+REPO = Path(__file__).resolve().parents[1]
+FIGURE = REPO / "docs" / "figures" / "watermark_example.png"
+DIFF_GAIN = 10
 
 
 def attacks() -> dict[str, Any]:
@@ -87,12 +93,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="fine-tuning steps per key (default 1000, quick 500)")
     parser.add_argument("--base-steps", type=int, help="base GAN steps (default 2500, quick 500)")
     parser.add_argument("-n", type=int, help="generated images scored per key (default 2000, quick 500)")
+    parser.add_argument("--figure", type=Path, help="example figure (default docs/figures/"
+                        "watermark_example.png on a full run, none with --quick)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     keys = args.keys or (1 if args.quick else 3)
     steps = args.steps or (500 if args.quick else 1000)
     base_steps = args.base_steps or (500 if args.quick else 2500)
     n = args.n or (500 if args.quick else 2000)
+    figure = args.figure or (None if args.quick else FIGURE)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         base_seconds = train_base(base_steps, 0, Path(tmp) / "base")
@@ -123,6 +132,12 @@ def main() -> None:
             result["fid"] = ev.score(generated(res.generator, ev.n, 20_000))[f"fid_{ev.extractor.id}"]
             result["history"] = res.history
             runs.append(result)
+            if k == 0 and figure is not None:
+                diff = (marked[:32] - plain[:32]) * DIFF_GAIN
+                plot_panels({"unwatermarked G": plain[:32], "watermarked G'": marked[:32],
+                             f"difference x{DIFF_GAIN} (grey = 0)": diff.clamp(-1, 1)}, figure, nrow=8,
+                            title=f"32-bit key {result['key']}: the same codes through G and G'")
+                print(f"figure: {figure}")
             print(f"key {k}: {result['key']}  {seconds:.0f} s  clean bit accuracy "
                   f"{result['clean']['bit_accuracy']:.4f}  FID {result['fid']:.2f} "
                   f"(unwatermarked {fid_g0:.2f})", flush=True)
@@ -164,6 +179,7 @@ def main() -> None:
                        "watermarked_mean": mean(lambda r: r["fid"]),
                        "watermarked_sd": spread(lambda r: r["fid"])},
                "table": rows, "runs": runs, "total_seconds": total,
+               "figure": str(figure.relative_to(REPO)) if figure and figure.is_relative_to(REPO) else None,
                "settings": {k: v for k, v in vars(EmbedSettings()).items() if k != "augment"}}
     path = write_result("watermark_quick" if args.quick else "watermark", payload)
     print(f"wrote {path}")

@@ -14,6 +14,7 @@ from ganforge.viz.curves import (
 )
 from ganforge.viz.field import plot_2d_field, plot_sample_strip
 from ganforge.viz.grid import make_grid, save_grid
+from ganforge.viz.panels import plot_panels
 
 __all__ = [
     "ema",
@@ -22,6 +23,7 @@ __all__ = [
     "plot_all",
     "plot_grad_norms",
     "plot_losses",
+    "plot_panels",
     "plot_sample_strip",
     "plot_scores",
     "read_metrics",
