@@ -1,0 +1,50 @@
+"""Captions from the command line (``ganforge sample RUN --text ... | --text-file FILE``) and
+the samples a text-conditional run draws for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ganforge.errors import GanforgeError
+
+
+def read_prompts(texts: Sequence[str] | None, text_file: str | None) -> list[str] | None:
+    """The captions given by ``--text`` (repeatable) and ``--text-file`` (one per line, blank
+    lines skipped), in that order; None when neither was given. Empty captions and an unreadable
+    or empty file are one-line errors."""
+    if texts is None and text_file is None:
+        return None
+    prompts = []
+    for text in texts or ():
+        if not text.strip():
+            raise GanforgeError("--text is empty", 'write a caption, e.g. --text "a dark ankle boot"')
+        prompts.append(text.strip())
+    if text_file is not None:
+        path = Path(text_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise GanforgeError(f"caption file {path} does not exist",
+                                "pass a UTF-8 text file with one caption per line") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise GanforgeError(f"cannot read caption file {path}: {err}",
+                                "pass a UTF-8 text file with one caption per line") from None
+        from_file = [line.strip() for line in lines if line.strip()]
+        if not from_file:
+            raise GanforgeError(f"caption file {path} has no captions",
+                                "write one caption per line, e.g. 'a light sneaker'")
+        prompts.extend(from_file)
+    return prompts
+
+
+def text_embeddings(run, prompts: list[str], per_prompt: int) -> torch.Tensor:
+    """(len(prompts) * per_prompt, E): each caption's embedding repeated ``per_prompt`` times, by
+    the run's own text encoder; a one-line error for a run that takes no text."""
+    encode = getattr(run.algorithm, "encode_text", None)
+    if encode is None:
+        raise GanforgeError(f"run {run.path} is not text-conditional, so it cannot draw --text",
+                            "drop --text, or train a text-to-image run (e.g. the fashion-stackgan preset)")
+    return encode(prompts).repeat_interleave(per_prompt, dim=0)
