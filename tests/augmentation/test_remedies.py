@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganforge.data.imbalanced import class_counts
 from ganforge.augmentation.remedies import (
     REMEDIES,
     ac_head_judge,
@@ -17,6 +16,7 @@ from ganforge.augmentation.remedies import (
     sample_class,
     synthetic_only,
 )
+from ganforge.data.imbalanced import class_counts
 from ganforge.errors import GanforgeError
 from ganforge.models import build
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganforge.data.imbalanced import class_counts, imbalanced_indices, make_imbalanced
 from ganforge.config import load_config
 from ganforge.data import build_dataset
+from ganforge.data.imbalanced import class_counts, imbalanced_indices, make_imbalanced
 from ganforge.errors import GanforgeError
 
 

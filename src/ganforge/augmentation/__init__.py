@@ -18,12 +18,6 @@ from ganforge.augmentation.classifier import (
     imbalance_metrics,
     train_classifier,
 )
-from ganforge.data.imbalanced import (
-    class_counts,
-    imbalanced,
-    imbalanced_indices,
-    make_imbalanced,
-)
 from ganforge.augmentation.remedies import (
     REMEDIES,
     TrainingSet,
@@ -33,6 +27,12 @@ from ganforge.augmentation.remedies import (
     generator_sampler,
     sample_class,
     synthetic_only,
+)
+from ganforge.data.imbalanced import (
+    class_counts,
+    imbalanced,
+    imbalanced_indices,
+    make_imbalanced,
 )
 
 __all__ = [

@@ -122,8 +122,8 @@ def _targets(args: argparse.Namespace, run) -> dict[int, int]:
                 raise GanforgeError(f"class {c} is not one of this run's {k} classes",
                                     f"choose a class from 0 to {k - 1}")
         return {c: args.n for c in args.classes}
-    from ganforge.data.imbalanced import class_counts
     from ganforge.data import build_dataset
+    from ganforge.data.imbalanced import class_counts
 
     data = build_dataset(run.config.data)
     if getattr(data, "y", None) is None:
