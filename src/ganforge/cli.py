@@ -18,9 +18,11 @@ import yaml
 
 from ganforge._io import atomic_write, atomic_write_text, check_output_dir, check_output_file
 from ganforge._subcommand import OneLineParser
+from ganforge.augmentation.cli import add_augment_parser, cmd_augment
 from ganforge.errors import GanforgeError
 from ganforge.forensics.cli import add_detect_parser, cmd_detect
 from ganforge.latent.cli import add_latent_parser, cmd_latent
+from ganforge.translate import add_translate_parser, cmd_translate
 from ganforge.watermark.cli import add_watermark_parser, cmd_watermark
 from ganforge.web.cli import add_web_parsers, cmd_board, cmd_play
 
@@ -62,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--class", dest="class_", type=int, metavar="K",
                         help="conditional runs: sample only class K (default: every class; a PNG "
                              "then shows one row per class)")
+    sample.add_argument("--text", action="append", metavar="CAPTION",
+                        help="text-to-image runs: draw -n samples of this caption (repeatable; a PNG "
+                             "then shows one row per caption)")
+    sample.add_argument("--text-file", metavar="FILE", help="text-to-image runs: one caption per line")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--checkpoint", default="final", help="final | last | FILE.pt")
     sample.add_argument("--device", default="cpu")
@@ -74,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_latent_parser(sub)
     add_detect_parser(sub)
     add_watermark_parser(sub)
+    add_translate_parser(sub)
+    add_augment_parser(sub)
     add_web_parsers(sub)
 
     theory = sub.add_parser("theory", help="check a GAN theory result numerically (numbers + PNG)")
@@ -220,17 +228,34 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise GanforgeError(f"-n must be at least 1, got {args.n}", "pass e.g. -n 64")
     check_output_file(output, "output")
+    from ganforge.text.prompts import read_prompts, text_embeddings
+
+    prompts = read_prompts(args.text, args.text_file)
+    if prompts is not None and args.class_ is not None:
+        raise GanforgeError("--class and --text both choose what to draw", "pass one of them")
     run = load_run(args.run_dir, args.checkpoint, args.device)
+    if getattr(run.algorithm, "image_to_image", False):  # input | output | target of its fixed pairs
+        from ganforge.translate import write_samples
+
+        return write_samples(run, args.n, output, seed=args.seed, ema=args.ema)
+    if prompts is not None:  # one row of -n samples per caption
+        y, nrow = text_embeddings(run, prompts, args.n), args.n
+        x = run.sample(len(y), ema=args.ema, seed=args.seed, labels=y)
+        return _write_samples(x, output, nrow, run.step, {"caption": np.asarray(prompts).repeat(args.n)})
     y = run.labels(args.n, args.class_)
     nrow = None
     if y is not None and args.class_ is None and output.suffix == ".png" and run.config.class_conditional:
         nrow = math.ceil(args.n / run.num_classes)  # one grid row per class
         y = torch.arange(run.num_classes).repeat_interleave(nrow)[:args.n]
     x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y)
+    return _write_samples(x, output, nrow, run.step,
+                          {} if y is None else {"y": y.numpy().astype(np.int64)})
+
+
+def _write_samples(x, output: Path, nrow: int | None, step: int, extra: dict[str, np.ndarray]) -> int:
+    """Samples ``x`` as an .npz (``x`` plus the ``extra`` arrays) or a PNG grid / 2-D plot."""
     if output.suffix == ".npz":
-        arrays = {"x": x.numpy().astype(np.float32)}
-        if y is not None:
-            arrays["y"] = y.numpy().astype(np.int64)
+        arrays = {"x": x.numpy().astype(np.float32), **extra}
         atomic_write(output, lambda fh: np.savez(fh, **arrays))
     elif x.dim() == 4:
         from ganforge.viz import save_grid
@@ -239,8 +264,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         from ganforge.viz import plot_2d_field
 
-        plot_2d_field(x[:0], x, output, title=f"{args.n} samples, step {run.step}")
-    print(f"wrote {args.n} samples from step {run.step} to {output}")
+        plot_2d_field(x[:0], x, output, title=f"{len(x)} samples, step {step}")
+    print(f"wrote {len(x)} samples from step {step} to {output}")
     return 0
 
 
@@ -279,6 +304,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             "e.g. ganforge evaluate runs/x, or --samples s.npz --ref mnist")
     if args.n < 2:
         raise GanforgeError(f"-n must be at least 2, got {args.n}", "pass e.g. -n 10000")
+    from ganforge.translate import evaluate_if_image_to_image
+
+    if (status := evaluate_if_image_to_image(args)) is not None:  # L1, PSNR, SSIM on held-out pairs
+        return status
     metrics = parse_metrics(args.metrics) if args.metrics else None
     options = dict(parse_override(item) for item in args.data)
     run = None
@@ -400,7 +429,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
             "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "play": cmd_play,
-            "board": cmd_board, "detect": cmd_detect, "watermark": cmd_watermark}
+            "board": cmd_board, "detect": cmd_detect, "watermark": cmd_watermark, "translate": cmd_translate,
+            "augment": cmd_augment}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

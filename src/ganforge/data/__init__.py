@@ -4,7 +4,16 @@ Importing this package registers every built-in dataset in :data:`DATASETS`; con
 one with ``data: {name: ..., <builder keyword arguments>}`` and :func:`build_dataset` builds it.
 """
 
-from ganforge.data import digits, folder, mnist, stacked_mnist, toy2d  # noqa: F401  (register the datasets)
+from ganforge.data import (  # noqa: F401  (register the datasets)
+    captioned,
+    digits,
+    folder,
+    imbalanced,
+    mnist,
+    paired,
+    stacked_mnist,
+    toy2d,
+)
 from ganforge.data.base import (
     DATASETS,
     AnyDataset,

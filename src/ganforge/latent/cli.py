@@ -146,6 +146,9 @@ def _load(args: argparse.Namespace):
     from ganforge.train.run import load_run
 
     run = load_run(args.run_dir, args.checkpoint, args.device)
+    if getattr(run.algorithm, "image_to_image", False):
+        raise GanforgeError(f"run {run.path} translates images and has no latent space",
+                            f"use `ganforge translate {run.path} --input IMAGES -o OUT`")
     G = run.generator
     if args.ema:
         if run.ema_generator is None:

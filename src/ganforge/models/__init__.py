@@ -2,11 +2,13 @@
 
 * ``mlp`` — fully connected G and D for 2D points or flattened images (:mod:`.mlp`).
 * ``dcgan`` — the DCGAN convolutional pair for square images, side divisible by 4 (:mod:`.dcgan`).
+* ``stackgan`` — StackGAN's two text-conditioned stages and matching-aware discriminators
+  (:mod:`.stackgan`; trained by the ``stackgan`` algorithm).
 
 ``build({"name": "dcgan", "width": 32}, (1, 28, 28))`` returns ``(generator, discriminator)``.
 """
 
-from ganforge.models import dcgan, mlp, vae  # noqa: F401  (registers the built-in families)
+from ganforge.models import dcgan, mlp, pix2pix, stackgan, vae  # noqa: F401  (registers the built-in families)
 from ganforge.models.base import MODELS, Discriminator, Generator, register_model
 from ganforge.models.compose import build
 

@@ -5,11 +5,13 @@
 * ``vae`` — the variational autoencoder, trained on the ELBO (:mod:`.vae`).
 * ``dp-gan`` — a GAN whose discriminator trains with DP-SGD (Opacus, ``pip install -e ".[privacy]"``;
   the ``privacy`` config section) (:mod:`.dpgan`).
+* ``stackgan`` — text-to-image StackGAN: stage I then stage II, matching-aware discriminators
+  (:mod:`.stackgan`).
 
 Configs choose one with ``algorithm: {name: ..., <its options>}``; see :mod:`.base` for the contract.
 """
 
-from ganforge.train.algorithms import dpgan, gan, vae  # noqa: F401  (registers the built-in algorithms)
+from ganforge.train.algorithms import dpgan, gan, pix2pix, stackgan, vae  # noqa: F401  (registers the built-in algorithms)
 from ganforge.train.algorithms.base import (
     ALGORITHMS,
     Algorithm,
