@@ -1,0 +1,132 @@
+"""Paired metrics of image-to-image translation: how close G(c) is to the target x of each pair.
+
+For images in [-1, 1] (data range R = 2), per image, then averaged over the images::
+
+    L1   = mean |x - G(c)|                                       (in [-1, 1] units; lower is better)
+    PSNR = 10 log10(R^2 / mean (x - G(c))^2)   dB                (scikit-image's peak_signal_noise_ratio)
+    SSIM = mean over 7x7 windows of the structural similarity    (scikit-image's structural_similarity,
+                                                                  data_range 2, channels averaged)
+
+(an exact copy has PSNR = inf: it is capped at :data:`PSNR_CAP`). The baselines put the same
+numbers in context: ``identity`` (output = input, when they have the same channels) and
+``blank`` (output = an all-background image, -1 everywhere). FID (optional) compares the
+outputs' distribution with the targets' through the dataset's feature extractor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.errors import GanforgeError
+
+PAIRED_METRICS = ("l1", "psnr", "ssim")
+#: higher is better?
+DIRECTIONS = {"l1": False, "psnr": True, "ssim": True, "fid": False}
+PSNR_CAP = 100.0
+DATA_RANGE = 2.0
+
+
+def _skimage_metrics():
+    try:
+        from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    except ImportError:
+        raise GanforgeError("PSNR and SSIM need scikit-image", "pip install scikit-image") from None
+    return peak_signal_noise_ratio, structural_similarity
+
+
+def paired_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-image ``l1``, ``psnr`` (dB, capped at :data:`PSNR_CAP`) and ``ssim`` of ``output``
+    against ``target``, both (N, C, H, W) in [-1, 1]; see the module docstring."""
+    if output.shape != target.shape:
+        raise GanforgeError(f"outputs {tuple(output.shape)} and targets {tuple(target.shape)} differ "
+                            "in shape",
+                            "compare images of one shape")
+    psnr_fn, ssim_fn = _skimage_metrics()
+    out = output.detach().double().clamp(-1, 1).numpy()
+    tgt = target.detach().double().numpy()
+    l1 = np.abs(out - tgt).reshape(len(out), -1).mean(axis=1)
+    psnr, ssim = np.empty(len(out)), np.empty(len(out))
+    side = min(out.shape[-2:])
+    win = min(7, side if side % 2 else side - 1)
+    for i, (o, t) in enumerate(zip(out, tgt, strict=True)):
+        if np.array_equal(o, t):
+            psnr[i] = PSNR_CAP
+        else:
+            psnr[i] = min(PSNR_CAP, psnr_fn(t, o, data_range=DATA_RANGE))
+        ssim[i] = ssim_fn(t, o, data_range=DATA_RANGE, channel_axis=0, win_size=win)
+    return {"l1": l1, "psnr": psnr, "ssim": ssim}
+
+
+def mean_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """The per-image :func:`paired_scores` averaged over the images."""
+    return {k: float(v.mean()) for k, v in paired_scores(output, target).items()}
+
+
+def baselines(cond: torch.Tensor, target: torch.Tensor) -> dict[str, dict[str, float]]:
+    """:func:`mean_scores` of the trivial translators: ``identity`` (when the input has the
+    target's channels and size) and ``blank`` (all -1)."""
+    out = {"blank": mean_scores(torch.full_like(target, -1.0), target)}
+    if cond.shape == target.shape:
+        out["identity"] = mean_scores(cond, target)
+    return out
+
+
+def held_out_pairs(section: dict[str, Any], options: dict[str, Any] | None = None):
+    """The paired dataset a run's ``data`` section names, on its test split when the dataset has
+    splits (unless ``options`` says otherwise)."""
+    import inspect
+
+    from ganforge.data import DATASETS, build_dataset
+
+    options = dict(options or {})
+    held_out = {**section, **options}
+    if "split" not in options and "split" in inspect.signature(DATASETS.get(section["name"])).parameters:
+        held_out["split"] = "test"
+    if "limit" in held_out and "limit" not in options:
+        held_out["limit"] = None  # the training run's limit does not cap the held-out pairs
+    return build_dataset(held_out), held_out
+
+
+def evaluate_translation(algorithm: Any, dataset: Any, *, n: int | None = None, seed: int = 0,
+                         network: torch.nn.Module | None = None, fid: bool = False,
+                         extractor: str = "auto", batch_size: int = 256) -> dict[str, Any]:
+    """Score an image-to-image algorithm (a loaded run's ``run.algorithm``) on the first ``n``
+    pairs of ``dataset`` (all by default): ``{"metrics": {l1, psnr, ssim[, fid_<extractor>]},
+    "baselines": {...}, "images": n}``. G's noise is drawn from ``seed``; ``network`` is G by
+    default (pass the EMA copy). FID scores the outputs against the targets (half of the pairs
+    each side, :class:`~ganforge.metrics.evaluate.Evaluator`)."""
+    tensors = dataset.tensors()
+    if "cond" not in tensors:
+        raise GanforgeError(f"dataset {getattr(dataset, 'name', '')!r} has no inputs (cond)",
+                            "evaluate on a paired dataset")
+    n = len(tensors["x"]) if n is None else min(n, len(tensors["x"]))
+    cond, target = tensors["cond"][:n], tensors["x"][:n]
+    output = algorithm.translate(cond, network, torch.Generator().manual_seed(seed), batch_size)
+    result: dict[str, Any] = {"metrics": mean_scores(output, target), "baselines": baselines(cond, target),
+                              "images": n}
+    if fid:
+        from ganforge.data.base import ArrayDataset
+        from ganforge.metrics.evaluate import Evaluator
+
+        real = ArrayDataset(target, name=getattr(dataset, "name", ""),
+                            extractor=getattr(dataset, "extractor", None))
+        ev = Evaluator(real, ["fid"], extractor=extractor, num_samples=max(2, n // 2), seed=seed)
+        scores = ev.score(output)
+        result["metrics"].update(scores)
+        result["fid_baseline_real_vs_real"] = ev.baseline()
+    return result
+
+
+def format_paired_table(result: dict[str, Any]) -> str:
+    """metric | model | each baseline, as plain text."""
+    names = list(result.get("baselines", {}))
+    rows = [("metric", "model", *names)]
+    for key, value in result["metrics"].items():
+        base = [result["baselines"][b].get(key, math.nan) for b in names]
+        rows.append((key, f"{value:.4g}", *(f"{v:.4g}" for v in base)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)

@@ -1,0 +1,174 @@
+"""The base of the image-to-image algorithms (pix2pix; later CycleGAN, SRGAN, colorization,
+inpainting): a generator G that maps an *input* image c to an output image G(c).
+
+The contract on top of :class:`~ganforge.train.algorithms.base.Algorithm`:
+
+* the data are paired (:class:`~ganforge.data.paired.PairedDataset`): batches carry ``x`` (the
+  targets) and ``cond`` (the inputs); ``required_fields`` says so;
+* ``image_to_image = True``: tools that need latent codes (``ganforge latent``) refuse such runs,
+  and ``ganforge sample`` / ``evaluate`` / ``translate`` hand them to the algorithm;
+* :meth:`ImageToImage.translate` (c -> G(c), batched, CPU out) is what ``ganforge translate`` and
+  the paired metrics call; :meth:`ImageToImage.sample` translates given inputs (passed as
+  ``labels``) or, without them, the run's fixed pairs;
+* ``cond_shape`` (C', H', W'), the inputs' shape, is read from the data and recorded in the
+  config's algorithm section (``algorithm.cond_shape``), so a loaded run rebuilds its networks
+  without its data;
+* the fixed pairs, ``train.num_fixed_samples`` (input, target) pairs drawn once from the data
+  (seed + 2), live in the algorithm's state: snapshots and ``ganforge sample`` show
+  input | output | target for them, also from a loaded run.
+
+G's noise (pix2pix's dropout) is drawn from ``self.noise`` (seed + 1) in training, and from the
+caller's generator when sampling; both are explicit ``torch.Generator``s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ganforge.config import ExperimentConfig
+from ganforge.data.base import AnyDataset
+from ganforge.errors import GanforgeError
+from ganforge.train.algorithms.base import Algorithm
+
+
+def displayable(images: torch.Tensor) -> torch.Tensor:
+    """Inputs as a picture: 1 or 3 channels as they are; otherwise (e.g. an image plus a mask
+    channel) the first 3 channels when there are more than 3, else the first one."""
+    c = images.shape[1]
+    if c in (1, 3):
+        return images
+    return images[:, :3] if c > 3 else images[:, :1]
+
+
+def resolve_cond_shape(dataset: AnyDataset | None, recorded: Any,
+                       sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The inputs' shape: the data's (checked against ``recorded``, a run's
+    ``algorithm.cond_shape``, when both exist); without data ``recorded``, or else the targets'
+    ``sample_shape`` (networks built without data or a run, e.g. to inspect a preset)."""
+    if recorded is not None:
+        if (isinstance(recorded, (str, bytes)) or not hasattr(recorded, "__len__") or len(recorded) != 3
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in recorded)):
+            raise GanforgeError(f"algorithm.cond_shape={recorded!r} is not [C, H, W]",
+                                "drop algorithm.cond_shape: it is read from the data")
+        recorded = tuple(recorded)
+    if dataset is None:
+        return recorded if recorded is not None else tuple(sample_shape)
+    shape = getattr(dataset, "cond_shape", None)
+    if shape is None:
+        cond = dataset.tensors()["cond"]
+        shape = tuple(cond.shape[1:])
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 3:
+        raise GanforgeError(f"the inputs (cond) of dataset {dataset.name!r} have shape {shape}, "
+                            "not (C, H, W)",
+                            "use a paired image dataset (see docs/image-to-image.md)")
+    if recorded is not None and recorded != shape:
+        raise GanforgeError(f"algorithm.cond_shape={list(recorded)} but the data's inputs are {list(shape)}",
+                            "drop algorithm.cond_shape (it is read from the data), or use the run's data")
+    return shape
+
+
+class ImageToImage(Algorithm):
+    """Base class: G maps inputs ``cond`` (N, C', H', W') to images (N, *sample_shape); see the
+    module docstring. Subclasses build ``self.G`` (and whatever else), set ``networks``, and
+    implement ``optimizers``, ``phases`` and ``loss``."""
+
+    image_to_image: ClassVar[bool] = True
+    required_fields: ClassVar[tuple[str, ...]] = ("x", "cond")
+    generator_name: ClassVar[str] = "G"
+    ema_networks: ClassVar[tuple[str, ...]] = ("G",)
+
+    G: nn.Module
+
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
+                 sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
+                 cond_shape: tuple[int, int, int] | None = None) -> None:
+        super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
+                         device=device)
+        if len(self.sample_shape) != 3:
+            raise GanforgeError(f"algorithm {self.name!r} translates images, and the data hold "
+                                f"shape {self.sample_shape}", "use a paired image dataset")
+        self.cond_shape = resolve_cond_shape(dataset, cond_shape, self.sample_shape)
+        # recorded in the run's config, so that a loaded run rebuilds G without its data
+        cfg.algorithm["cond_shape"] = list(self.cond_shape)
+        self.noise = torch.Generator().manual_seed(cfg.seed + 1)
+        n = cfg.train.num_fixed_samples
+        if dataset is not None:
+            tensors = dataset.tensors()
+            order = torch.Generator().manual_seed(cfg.seed + 2)
+            pick = torch.randperm(len(tensors["x"]), generator=order)[:n]
+            self.fixed_cond, self.fixed_target = tensors["cond"][pick].clone(), tensors["x"][pick].clone()
+        else:  # a loaded run: load_state_dict restores them
+            self.fixed_cond = torch.zeros(0, *self.cond_shape)
+            self.fixed_target = torch.zeros(0, *self.sample_shape)
+
+    # ------------------------------------------------------------------ translating
+    @torch.no_grad()
+    def translate(self, cond: torch.Tensor, network: nn.Module | None = None,
+                  generator: torch.Generator | None = None, batch_size: int = 256) -> torch.Tensor:
+        """G(c) for inputs ``cond`` (N, C', H, W) in [-1, 1], on CPU, ``batch_size`` at a time, G in
+        eval mode (its noise per its own settings, drawn from ``generator``); G's mode is restored."""
+        net = self.generator if network is None else network
+        was_training = net.training
+        net.eval()
+        device = next(net.parameters()).device
+        try:
+            out = [net(cond[i:i + batch_size].to(device), generator).cpu()
+                   for i in range(0, len(cond), batch_size)]
+        finally:
+            net.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, *self.sample_shape)
+
+    def fixed_pairs(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of the fixed pairs, cycled to ``n`` (default: all of them)."""
+        if len(self.fixed_cond) == 0:
+            raise GanforgeError("this run has no fixed pairs to translate", "pass input images")
+        n = len(self.fixed_cond) if n is None else n
+        index = torch.arange(n) % len(self.fixed_cond)
+        return self.fixed_cond[index], self.fixed_target[index]
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None, network: nn.Module | None = None,
+               batch_size: int = 1000) -> torch.Tensor:
+        """Translations of ``n`` inputs: ``labels`` holds the input images (n, C', H, W) for an
+        image-to-image run; None translates the fixed pairs' inputs, cycled."""
+        cond = self.fixed_pairs(n)[0] if labels is None else labels[:n]
+        if cond.dim() != 4:
+            raise GanforgeError("an image-to-image run samples from input images, not class labels",
+                                "pass labels=input images (N, C, H, W), or use `ganforge translate`")
+        return self.translate(cond, network, generator, batch_size)
+
+    def panels(self, n: int | None = None, network: nn.Module | None = None,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """{"input", "output", "target"} for the fixed pairs (cycled to ``n``), displayable."""
+        cond, target = self.fixed_pairs(n)
+        out = self.translate(cond, network, generator)
+        return {"input": displayable(cond), "output": out, "target": target}
+
+    def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
+        """input | output | target for the fixed pairs (G's noise from a fixed seed)."""
+        from ganforge.viz import plot_panels
+
+        panels = self.panels(network=generator, generator=torch.Generator().manual_seed(self.cfg.seed + 3))
+        return plot_panels(panels, path, title=f"step {step}")
+
+    def progress_text(self, row: Mapping[str, float]) -> str:
+        return "  ".join(f"{c} {row[c]:.3f}" for c in self.columns[:4] if c in row)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"noise": self.noise.get_state(), "fixed_cond": self.fixed_cond.cpu(),
+                "fixed_target": self.fixed_target.cpu(), "cond_shape": list(self.cond_shape)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if tuple(state["cond_shape"]) != tuple(self.cond_shape):
+            raise GanforgeError(f"the checkpoint's inputs are {state['cond_shape']} but the config's "
+                                f"{list(self.cond_shape)}", "resume with the run's own config.yaml and data")
+        self.noise.set_state(state["noise"])
+        self.fixed_cond, self.fixed_target = state["fixed_cond"], state["fixed_target"]
