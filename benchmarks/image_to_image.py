@@ -31,6 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_table, write_result  # noqa: E402
+from _cyclegan import cyclegan_section  # noqa: E402
+from _restoration import colorization_section, inpainting_section, srgan_section  # noqa: E402
 from ganforge import load_config  # noqa: E402
 from ganforge.metrics.paired import evaluate_translation  # noqa: E402
 from ganforge.train import Trainer, load_run  # noqa: E402
@@ -109,6 +111,10 @@ def pix2pix_section(quick: bool, work: Path) -> dict[str, Any]:
 
 #: section name -> function(quick, work dir) -> its results
 SECTIONS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {"pix2pix": pix2pix_section}
+SECTIONS["cyclegan"] = cyclegan_section
+SECTIONS["srgan"] = srgan_section
+SECTIONS["inpainting"] = inpainting_section
+SECTIONS["colorization"] = colorization_section
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

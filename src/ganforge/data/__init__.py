@@ -11,8 +11,10 @@ from ganforge.data import (  # noqa: F401  (register the datasets)
     imbalanced,
     mnist,
     paired,
+    photos,
     stacked_mnist,
     toy2d,
+    unpaired,
 )
 from ganforge.data.base import (
     DATASETS,

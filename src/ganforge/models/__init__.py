@@ -8,7 +8,7 @@
 ``build({"name": "dcgan", "width": 32}, (1, 28, 28))`` returns ``(generator, discriminator)``.
 """
 
-from ganforge.models import dcgan, mlp, pix2pix, stackgan, vae  # noqa: F401  (registers the built-in families)
+from ganforge.models import cyclegan, dcgan, mlp, pix2pix, srgan, stackgan, vae  # noqa: F401  (registers the built-in families)
 from ganforge.models.base import MODELS, Discriminator, Generator, register_model
 from ganforge.models.compose import build
 
