@@ -54,7 +54,8 @@ from _common import print_table, write_result  # noqa: E402
 
 PRESET = "fashion-stackgan"
 SHARED_FASHION = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fashion-mnist"
-FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "text_to_image.png"
+REPO = Path(__file__).resolve().parents[1]
+FIGURE = REPO / "docs" / "figures" / "text_to_image.png"
 SETTINGS: dict[str, dict[str, Any]] = {
     "full": {"n_eval": 2000, "diversity": 50, "overrides": {}},
     "quick": {"n_eval": 300, "diversity": 20,
@@ -169,7 +170,8 @@ def evaluate(run_dir: Path, root: str | None, settings: dict[str, Any], figure: 
     out["diversity_ratio_min"] = min(ratios.values()) if ratios else None
     out["diversity_by_class"] = {str(c): r for c, r in ratios.items()}
     if figure is not None:
-        out["figure"] = str(save_figure(algo, G, captions, e, figure))
+        path = save_figure(algo, G, captions, e, figure).resolve()
+        out["figure"] = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
     return out
 
 

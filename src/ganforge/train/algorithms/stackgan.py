@@ -13,9 +13,11 @@ Phases (stage I on steps [0, stage1_steps), stage II from then to the end)::
 (the paper's matching-aware D, sec. 3 / Reed et al. 2016's GAN-CLS, with its 1/2 weighting; the
 non-saturating G loss plus the conditioning augmentation's KL). With ``model.class_head`` D also
 has an auxiliary classifier C (TAC-GAN, Dash et al. 2017) and ``class_weight`` w adds
-w CE(C(x), y) to L_D and w CE(C(G(z, e)), y) to L_G, y the class of the caption's image. The wrong text e_w of image i is
-the picked caption of another image j of the batch whose class differs, y_j != y_i, drawn
-uniformly among those (when the batch has no such image, j = i + 1 mod N, the roll of the batch).
+w CE(C(x), y) to L_D and w CE(C(G(z, e)), y) to L_G, y the class of the caption's image.
+
+The wrong text e_w of image i is the picked caption of another image j of the batch whose
+class differs, y_j != y_i, drawn uniformly among those (when the batch has no such image,
+j = i + 1 mod N, the roll of the batch).
 In stage II, G's stage I is frozen: it runs in eval mode (its BatchNorm statistics fixed), under
 ``no_grad``, and its optimiser ``G1`` takes no more steps; G2 and D2 see its image
 x1 = G1(z, c1) and refine it.
