@@ -20,6 +20,7 @@ pix2pix (Isola et al. 2017, sec. 4.2 and table 1): edges -> Fashion-MNIST (``edg
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_table, write_result  # noqa: E402
+from _common import RESULTS, print_table, write_result  # noqa: E402
 from _cyclegan import cyclegan_section  # noqa: E402
 from _restoration import colorization_section, inpainting_section, srgan_section  # noqa: E402
 from ganforge import load_config  # noqa: E402
@@ -135,7 +136,12 @@ def main() -> None:
     unknown = [s for s in names if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
-    payload: dict[str, Any] = {"quick": args.quick}
+    result_name = "image_to_image" + ("_quick" if args.quick else "")
+    previous = RESULTS / f"{result_name}.json"
+    # sections run separately land in one file: keep the other sections' earlier results
+    payload: dict[str, Any] = {k: v for k, v in json.loads(previous.read_text()).items()
+                               if k in SECTIONS} if previous.is_file() else {}
+    payload["quick"] = args.quick
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -144,7 +150,8 @@ def main() -> None:
             if "rows" in payload[name]:
                 print(markdown_table(payload[name]["rows"]))
     payload["seconds"] = time.perf_counter() - start
-    path = write_result("image_to_image" + ("_quick" if args.quick else ""), payload)
+    payload["sections_run"] = names
+    path = write_result(result_name, payload)
     print(f"wrote {path} ({payload['seconds']:.0f} s)")
 
 

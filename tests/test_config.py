@@ -34,9 +34,18 @@ def test_every_shipped_preset_builds_its_experiment(name):
 
     cfg = load_config(name)
     data = cfg.data["name"]
-    shape = {"ring8": (2,), "grid25": (2,), "digits": (1, cfg.data.get("size", 8), cfg.data.get("size", 8))}
-    exp = Experiment(cfg, "cpu", sample_shape=shape.get(data, (1, 28, 28)),
-                     num_classes=10 if cfg.class_conditional else None)
+    size = cfg.data.get("size", 8 if data == "digits" else 28)
+    shape = {"ring8": (2,), "grid25": (2,), "digits": (1, size, size)}
+    # image-to-image presets: (target shape, input shape) as their datasets declare them
+    low = size // cfg.data.get("scale", 4)
+    colour = {"super-resolution": ((3, size, size), (3, low, low)),
+              "colorization": ((2, size, size), (1, size, size))}
+    pairs = {"photo-patches": colour.get(cfg.data.get("task")),
+             "masked-fashion": ((1, size, size), (1 + bool(cfg.data.get("mask_channel")), size, size))}
+    if pairs.get(data):
+        shape[data], cfg.algorithm["cond_shape"] = pairs[data][0], list(pairs[data][1])
+    exp = Experiment(cfg, "cpu", sample_shape=shape.get(data, (1, size, size)),
+                     num_classes=10 if cfg.class_conditional or cfg.model.get("class_head") else None)
     if cfg.stabilisers.self_condition:
         assert exp.num_classes == cfg.stabilisers.self_condition
         assert exp.algorithm.conditional in ("projection", "acgan")
