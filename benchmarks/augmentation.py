@@ -196,14 +196,49 @@ def markdown_table(payload: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "augmentation_recall.png"
+
+
+def recall_figure(payload: dict[str, Any], path: Path) -> Path:
+    """Minority recall and precision of every remedy (mean ± standard error over the seeds), one
+    panel per kept fraction of the rare class."""
+    from matplotlib.figure import Figure
+
+    from ganforge.viz._atomic import save_figure
+
+    fractions = sorted({r["fraction"] for r in payload["rows"]})
+    fig = Figure(figsize=(5.5 * len(fractions), 4.2))
+    axes = fig.subplots(1, len(fractions), squeeze=False)[0]
+    for ax, fraction in zip(axes, fractions, strict=True):
+        rows = [r for r in payload["rows"] if r["fraction"] == fraction]
+        y = range(len(rows))
+        for offset, (metric, colour) in enumerate((("minority_recall", "tab:blue"),
+                                                    ("minority_precision", "tab:orange"))):
+            ax.barh([i + 0.38 * offset for i in y], [100 * r[metric] for r in rows], height=0.38,
+                    xerr=[100 * r[f"{metric}_se"] for r in rows], color=colour,
+                    label=metric.replace("_", " "))
+        ax.set_yticks([i + 0.19 for i in y], [r["remedy"] for r in rows], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("% on the real test split (mean ± s.e., 3 seeds)")
+        ax.set_title(f"Shirt kept at {100 * fraction:g}%", fontsize=10)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, small data, few steps")
     parser.add_argument("--root", type=Path, default=SHARED_FASHION, help="Fashion-MNIST IDX folder")
-    parser.add_argument("--table", metavar="JSON", help="only print the markdown table of a results file")
+    parser.add_argument("--table", metavar="JSON", help="only print the markdown table of a results file "
+                        "and draw its figure")
+    parser.add_argument("--figure", type=Path, help="recall figure (default docs/figures/"
+                        "augmentation_recall.png on a full run or with --table, none with --quick)")
     args = parser.parse_args()
     if args.table:
-        print(markdown_table(json.loads(Path(args.table).read_text())))
+        payload = json.loads(Path(args.table).read_text())
+        print(markdown_table(payload))
+        print(f"figure: {recall_figure(payload, args.figure or FIGURE)}")
         return
     torch.set_num_threads(1)
     if not (args.root / "train-images-idx3-ubyte.gz").is_file():
@@ -248,6 +283,9 @@ def main() -> None:
     path = write_result("augmentation" + ("_quick" if args.quick else ""), payload)
     print(f"\nwall time {wall:.0f} s; wrote {path}\n")
     print(markdown_table(payload))
+    figure = args.figure or (None if args.quick else FIGURE)
+    if figure is not None:
+        print(f"figure: {recall_figure(payload, figure)}")
 
 
 if __name__ == "__main__":
