@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmark scripts: machine info, result files, tables."""
+"""Shared helpers for the benchmark scripts: machine info, result files, tables, training a
+preset."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+SHARED_FASHION = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fashion-mnist"
 
 
 def cpu_slug() -> str:
@@ -66,3 +68,33 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+def print_checks(checks: dict[str, bool]) -> None:
+    """One ``  name: yes|NO`` line per check."""
+    for name, ok in checks.items():
+        print(f"  {name}: {'yes' if ok else 'NO'}")
+
+
+def fashion_overrides(limit: int | None) -> dict[str, Any]:
+    """Config overrides for the Fashion-MNIST presets: the shared copy of the data when there is
+    one (no download), and ``data.limit`` when ``limit`` is given."""
+    over: dict[str, Any] = {}
+    if SHARED_FASHION.is_dir():
+        over["data.root"] = str(SHARED_FASHION)
+        over["data.download"] = False
+    if limit is not None:
+        over["data.limit"] = limit
+    return over
+
+
+def train_preset(preset: str, work: Path, overrides: dict[str, Any]) -> tuple[Path, float, float]:
+    """Train ``preset`` with ``overrides`` into ``work/preset``; (run dir, wall s, CPU s)."""
+    from ganforge import load_config
+    from ganforge.train import Trainer
+
+    cfg = load_config(preset, overrides=overrides)
+    run_dir = work / preset
+    wall, cpu = time.perf_counter(), time.process_time()
+    Trainer(cfg, run_dir, progress=False).fit()
+    return run_dir, time.perf_counter() - wall, time.process_time() - cpu

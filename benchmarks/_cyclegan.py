@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from _common import print_checks
 from ganforge import load_config
 from ganforge.data import build_dataset
 from ganforge.metrics.classifier import load_classifier
@@ -114,8 +115,7 @@ def cyclegan_section(quick: bool, work: Path) -> dict[str, Any]:
               f"fashion: target share >= {TARGET_SHARE:.0%}": fashion["target_share"] >= TARGET_SHARE}
     table = markdown(thick, fashion)
     print(table)
-    for name, ok in checks.items():
-        print(f"  {name}: {'yes' if ok else 'NO'}")
+    print_checks(checks)
     for row in (thick, fashion):
         print(f"  {row['task']}: {row['steps']} steps, train {row['train_wall_s']:.0f} s wall, "
               f"{row['train_cpu_s']:.0f} s CPU")

@@ -20,12 +20,12 @@ from typing import Any
 
 import torch
 
+from _common import fashion_overrides, print_checks, train_preset
 from ganforge import load_config
 from ganforge.data.photos import downsample, load_photo, upsample
 from ganforge.metrics.restoration import high_frequency_ratio, y_scores
-from ganforge.train import Trainer, load_run
+from ganforge.train import load_run
 
-ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"train.sample_every": 10**9, "train.checkpoint_every": 10**9, "train.log_every": 100}
 SRGAN_PRESETS = {"SRResNet": "photos-srresnet", "SRGAN": "photos-srgan"}
 #: --quick: the SRResNet steps, and SRGAN's pretraining + adversarial steps
@@ -59,15 +59,6 @@ def score_sr(outputs: list[torch.Tensor], targets: list[torch.Tensor], border: i
     return {"psnr_y": sum(psnr) / n, "ssim_y": sum(ssim) / n, "hf_ratio": sum(hf) / n}
 
 
-def train_preset(preset: str, work: Path, overrides: dict[str, Any]) -> tuple[Path, float, float]:
-    """Train ``preset`` with ``overrides`` into ``work/preset``; (run dir, wall s, CPU s)."""
-    cfg = load_config(preset, overrides=overrides)
-    run_dir = work / preset
-    wall, cpu = time.perf_counter(), time.process_time()
-    Trainer(cfg, run_dir, progress=False).fit()
-    return run_dir, time.perf_counter() - wall, time.process_time() - cpu
-
-
 def srgan_section(quick: bool, work: Path) -> dict[str, Any]:
     """bicubic / SRResNet / SRGAN on the held-out photographs; see the module docstring."""
     torch.set_num_threads(1)
@@ -97,8 +88,7 @@ def srgan_section(quick: bool, work: Path) -> dict[str, Any]:
     for r in rows:
         print(f"  {r['model']:9s} Y-PSNR {r['psnr_y']:.2f} dB  Y-SSIM {r['ssim_y']:.4f}  "
               f"HF ratio {r['hf_ratio']:.3f}  ({r['steps']} steps, {r['train_wall_s']:.0f} s)")
-    for name, ok in checks.items():
-        print(f"  {name}: {'yes' if ok else 'NO'}")
+    print_checks(checks)
     return {"srgan_rows": rows, "checks": checks, "photographs": len(photos)}
 
 
@@ -113,16 +103,6 @@ def markdown_sr_table(rows: list[dict[str, Any]]) -> str:
 INPAINT_PRESETS = {"L2 (context encoder)": "fashion-inpaint-l2",
                    "L2+adv (context encoder GAN)": "fashion-inpaint"}
 INPAINT_QUICK = {"steps": 300, "test_pairs": 500, "train_limit": 10_000}
-SHARED_FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist"
-
-
-def _fashion_overrides(limit: int | None) -> dict[str, Any]:
-    over: dict[str, Any] = {}
-    if SHARED_FASHION.is_dir():
-        over["data.root"], over["data.download"] = str(SHARED_FASHION), False
-    if limit is not None:
-        over["data.limit"] = limit
-    return over
 
 
 def classical_inpaint(cond: torch.Tensor, method: str) -> torch.Tensor:
@@ -160,7 +140,7 @@ def inpainting_section(quick: bool, work: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
     steps = INPAINT_QUICK["steps"] if quick else load_config("fashion-inpaint").train.steps
     limit = INPAINT_QUICK["train_limit"] if quick else None
-    over = {**QUIET, "train.steps": steps, **_fashion_overrides(limit)}
+    over = {**QUIET, "train.steps": steps, **fashion_overrides(limit)}
     outputs, walls, test = {}, {}, None
     for label, preset in INPAINT_PRESETS.items():
         run_dir, walls[label], _ = train_preset(preset, work, over)
@@ -192,8 +172,7 @@ def inpainting_section(quick: bool, work: Path) -> dict[str, Any]:
     for r in rows:
         print(f"  {r['model']:28s} hole PSNR {r['hole_psnr']:.2f} dB  hole SSIM {r['hole_ssim']:.4f}  "
               f"FID {r['fid']:.2f}  ({r['wall_s']:.0f} s)")
-    for name, ok in checks.items():
-        print(f"  {name}: {'yes' if ok else 'NO'}")
+    print_checks(checks)
     return {"inpainting_rows": rows, "checks": checks, "test_pairs": len(test), "steps": steps}
 
 
@@ -240,6 +219,5 @@ def colorization_section(quick: bool, work: Path) -> dict[str, Any]:
     for r in rows:
         print(f"  {r['model']:14s} PSNR {r['psnr']:.2f} dB  SSIM {r['ssim']:.4f}  "
               f"colourfulness {r['colourfulness']:.2f}  ({r['train_wall_s']:.0f} s)")
-    for name, ok in checks.items():
-        print(f"  {name}: {'yes' if ok else 'NO'}")
+    print_checks(checks)
     return {"colorization_rows": rows, "checks": checks, "photographs": len(photos)}

@@ -31,16 +31,15 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, print_table, write_result  # noqa: E402
+from _common import RESULTS, fashion_overrides, print_checks, print_table, train_preset, write_result  # noqa: E402
 from _cyclegan import cyclegan_section  # noqa: E402
 from _restoration import colorization_section, inpainting_section, srgan_section  # noqa: E402
 from ganforge import load_config  # noqa: E402
 from ganforge.metrics.paired import evaluate_translation  # noqa: E402
-from ganforge.train import Trainer, load_run  # noqa: E402
+from ganforge.train import load_run  # noqa: E402
 from ganforge.viz import plot_panels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist"
 FIGURES = ROOT / "docs" / "figures"
 QUIET = {"train.sample_every": 10**9, "train.checkpoint_every": 10**9, "train.log_every": 100}
 
@@ -48,25 +47,6 @@ QUIET = {"train.sample_every": 10**9, "train.checkpoint_every": 10**9, "train.lo
 PIX2PIX_PRESETS = {"L1": "fashion-pix2pix-l1", "cGAN": "fashion-pix2pix-gan",
                    "L1+cGAN": "fashion-pix2pix"}
 PIX2PIX_QUICK = {"steps": 300, "test_pairs": 1000, "train_limit": 10_000}
-
-
-def _data_overrides(limit: int | None) -> dict[str, Any]:
-    over: dict[str, Any] = {}
-    if SHARED_FASHION.is_dir():
-        over["data.root"] = str(SHARED_FASHION)
-        over["data.download"] = False
-    if limit is not None:
-        over["data.limit"] = limit
-    return over
-
-
-def train_preset(preset: str, work: Path, overrides: dict[str, Any]) -> tuple[Path, float, float]:
-    """Train ``preset`` with ``overrides`` into ``work/preset``; (run dir, wall s, CPU s)."""
-    cfg = load_config(preset, overrides=overrides)
-    run_dir = work / preset
-    wall, cpu = time.perf_counter(), time.process_time()
-    Trainer(cfg, run_dir, progress=False).fit()
-    return run_dir, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def pix2pix_section(quick: bool, work: Path) -> dict[str, Any]:
@@ -77,7 +57,7 @@ def pix2pix_section(quick: bool, work: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
     steps = PIX2PIX_QUICK["steps"] if quick else load_config("fashion-pix2pix").train.steps
     limit = PIX2PIX_QUICK["train_limit"] if quick else None
-    overrides = {**QUIET, "train.steps": steps, **_data_overrides(limit)}
+    overrides = {**QUIET, "train.steps": steps, **fashion_overrides(limit)}
     rows, outputs = [], {}
     test = None
     for label, preset in PIX2PIX_PRESETS.items():
@@ -100,8 +80,7 @@ def pix2pix_section(quick: bool, work: Path) -> dict[str, Any]:
     by = {r["model"]: r for r in rows}
     checks = {"fid: L1+cGAN < L1": by["L1+cGAN"]["fid"] < by["L1"]["fid"],
               "l1: L1+cGAN < cGAN": by["L1+cGAN"]["l1"] < by["cGAN"]["l1"]}
-    for name, ok in checks.items():
-        print(f"  {name}: {'yes' if ok else 'NO'}")
+    print_checks(checks)
     figure = (ROOT / "benchmarks" / "results" / "pix2pix_quick.png") if quick else FIGURES / "pix2pix.png"
     plot_panels({"edges": test.cond[:8], **outputs, "target": test.x[:8]}, figure, nrow=1,
                 title=f"pix2pix on edges2fashion, {steps} steps (test pairs)", panel_inches=1.6)

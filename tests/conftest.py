@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from ganforge.config import ExperimentConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
@@ -26,6 +30,31 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def one_error_line(capsys, *fragments: str) -> None:
+    """What the command printed on stderr is one ``ganforge: error:`` line holding every
+    fragment."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganforge: error:"), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def train_tiny(config: ExperimentConfig | str, path: Path, overrides: dict | None = None) -> Path:
+    """Train ``config`` (an ExperimentConfig, or a preset name with ``overrides``) into ``path`` on
+    one thread (the thread count is restored after); returns ``path``."""
+    from ganforge import Trainer, load_config
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = config if not isinstance(config, str) else load_config(config, overrides=overrides)
+        Trainer(cfg, path, progress=False).fit()
+    finally:
+        torch.set_num_threads(before)
+    return path
 
 
 # Small, fast experiment configs used across train/CLI tests.

@@ -178,13 +178,7 @@ def _load_image_to_image_run(run_dir: str, checkpoint: str, device: str, ema: bo
     if not getattr(run.algorithm, "image_to_image", False):
         raise GanforgeError(f"run {run.path} ({run.config.algorithm['name']}) is not an image-to-image "
                             "run", "translate with a pix2pix (or other image-to-image) run")
-    G = run.generator
-    if ema:
-        if run.ema_generator is None:
-            raise GanforgeError(f"run {run.path} was trained without EMA",
-                                "drop --ema, or train with train.ema_decay=0.999")
-        G = run.ema_generator
-    return run, G
+    return run, run.pick_generator(ema)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -216,12 +210,7 @@ def write_samples(run: Any, n: int, output: Path, *, seed: int = 0, ema: bool = 
     from ganforge._io import atomic_write
     from ganforge.viz import plot_panels
 
-    G = run.generator
-    if ema:
-        if run.ema_generator is None:
-            raise GanforgeError(f"run {run.path} was trained without EMA",
-                                "drop --ema, or train with train.ema_decay=0.999")
-        G = run.ema_generator
+    G = run.pick_generator(ema)
     panels = run.algorithm.panels(n, G, torch.Generator().manual_seed(seed))
     if output.suffix == ".npz":
         cond, target = run.algorithm.fixed_pairs(n)
@@ -252,12 +241,7 @@ def evaluate_run(run: Any, args: argparse.Namespace) -> int:
                             f"choose from: {', '.join(EVAL_METRICS)}")
     output = Path(args.output) if args.output else Path(args.run_dir) / "eval.json"
     check_output_file(output, "eval.json path")
-    G = run.generator
-    if args.ema:
-        if run.ema_generator is None:
-            raise GanforgeError(f"run {run.path} was trained without EMA",
-                                "drop --ema, or train with train.ema_decay=0.999")
-        G = run.ema_generator
+    G = run.pick_generator(args.ema)
     options = dict(parse_override(item) for item in args.data)
     dataset, section = held_out_pairs(run.config.data, options)
     result = evaluate_translation(run.algorithm, dataset, n=args.n, seed=args.seed, network=G,

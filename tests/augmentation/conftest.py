@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 
-from ganforge import Trainer
 from ganforge.config import ExperimentConfig
+from tests.conftest import train_tiny
 
 #: 8x8 digits with class 3 cut to 20% of its images: the imbalanced data of the tiny runs
 IMBALANCED_DIGITS = {"name": "imbalanced", "base": {"name": "digits", "size": 8},
@@ -27,24 +24,14 @@ def tiny_config(conditional: str | None) -> ExperimentConfig:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models are overhead-bound; one thread is faster and spares the shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread) -> None:
+    """Tiny models are overhead-bound: every test here runs on one thread (tests/conftest.py)."""
 
 
 def _train(conditional: str | None, path):
     import ganforge.data  # noqa: F401  (registers the imbalanced dataset)
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        Trainer(tiny_config(conditional), path, progress=False).fit()
-    finally:
-        torch.set_num_threads(before)
-    return path
+    return train_tiny(tiny_config(conditional), path)
 
 
 @pytest.fixture(scope="session")

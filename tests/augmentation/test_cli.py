@@ -9,18 +9,11 @@ import torch
 from ganforge.cli import main
 from ganforge.data import build_dataset
 from tests.augmentation.conftest import IMBALANCED_DIGITS
+from tests.conftest import one_error_line
 
 
 def augment(*argv) -> int:
     return main(["augment", *(str(a) for a in argv)])
-
-
-def _one_error_line(capsys, *fragments):
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ganforge: error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_npz_of_chosen_classes_float_and_uint8(acgan_run, tmp_path, capsys):
@@ -79,7 +72,7 @@ def test_filter_by_the_ac_head_and_by_a_shipped_classifier(acgan_run, projection
     assert augment(projection_run, "--class", 3, "-n", 4, "--filter", 1e-12, "--judge", "lenet_digits",
                    "-o", tmp_path / "g.npz") == 0
     assert augment(acgan_run, "--class", 3, "-n", 4, "--filter", 1.0, "-o", tmp_path / "h.npz") == 2
-    _one_error_line(capsys, "reached confidence 1.0")
+    one_error_line(capsys, "reached confidence 1.0")
     assert not (tmp_path / "h.npz").exists()
 
 
@@ -112,7 +105,7 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(acgan_run, projection_
     ]
     for argv, fragments in cases:
         assert augment(*argv) == 2, argv
-        _one_error_line(capsys, *fragments)
+        one_error_line(capsys, *fragments)
         assert not out.exists()
     assert [p.name for p in full.iterdir()] == ["mine.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -123,7 +116,7 @@ def test_non_integer_arguments(acgan_run, tmp_path, capsys, bad):
     argv = [acgan_run, "--class", 3, "-n", 5, "-o", tmp_path / "x.npz"]
     argv[argv.index(bad) + 1] = "many"
     assert augment(*argv) == 2
-    _one_error_line(capsys, "invalid int value")
+    one_error_line(capsys, "invalid int value")
 
 
 def test_ganforge_train_accepts_the_imbalanced_dataset_then_augment_reads_it(tmp_path, capsys):
@@ -145,5 +138,5 @@ def test_ganforge_train_accepts_the_imbalanced_dataset_then_augment_reads_it(tmp
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"data": {**IMBALANCED_DIGITS, "fraction": 2.0}}))
     assert main(["train", "--config", str(bad), "--out", str(tmp_path / "no")]) == 2
-    _one_error_line(capsys, "fraction")
+    one_error_line(capsys, "fraction")
     assert not (tmp_path / "no").exists()

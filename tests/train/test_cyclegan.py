@@ -25,8 +25,8 @@ from ganforge.train.algorithms.cyclegan import (
     lsgan_d_loss,
     lsgan_g_loss,
 )
-from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.image_pool import ImagePool
+from tests.train._image_to_image import assert_same_networks, resumed_checkpoints, tiny_config, train_tiny_run
 
 TINY = {
     "seed": 3,
@@ -39,10 +39,7 @@ TINY = {
 
 
 def _cfg(**changes) -> ExperimentConfig:
-    tree = {**TINY}
-    for key, value in changes.items():
-        tree[key] = {**tree.get(key, {}), **value}
-    return ExperimentConfig.from_dict(tree)
+    return tiny_config(TINY, **changes)
 
 
 def thin_thick(n: int = 200) -> UnpairedDataset:
@@ -62,10 +59,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data):
-    torch.set_num_threads(1)
-    run = tmp_path_factory.mktemp("cyclegan") / "run"
-    Trainer(_cfg(), run, progress=False, dataset=data).fit()
-    return run
+    return train_tiny_run(tmp_path_factory, "cyclegan", _cfg(), data)
 
 
 # ---------------------------------------------------------------------- the losses
@@ -182,15 +176,8 @@ def test_pool_state_round_trips():
 
 # ---------------------------------------------------------------------- runs
 def test_resume_is_bit_identical_including_the_pools(tmp_path, data):
-    quiet = {"sample_every": 100, "log_every": 4}
-    Trainer(_cfg(train=quiet), tmp_path / "full", progress=False, dataset=data).fit()
-    Trainer(_cfg(train={**quiet, "steps": 4}), tmp_path / "split", progress=False, dataset=data).fit()
-    Trainer(_cfg(train=quiet), tmp_path / "split", resume=True, progress=False, dataset=data).fit()
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
-    b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
-    for net in ("G_AB", "G_BA", "D_A", "D_B"):
-        for name, t in a["nets"][net].items():
-            assert torch.equal(t, b["nets"][net][name]), f"{net}.{name}"
+    a, b = resumed_checkpoints(_cfg, tmp_path, data, 4, train={"sample_every": 100, "log_every": 4})
+    assert_same_networks(a, b, ("G_AB", "G_BA", "D_A", "D_B"))
     for key in ("pool_rng", "pool_A", "pool_B"):
         assert torch.equal(a["algorithm"][key], b["algorithm"][key]), key
     assert len(a["algorithm"]["pool_A"]) == 6      # 8 steps x 4 images filled the pool of 6

@@ -6,8 +6,6 @@ The data are a stand-in for masked-fashion: scikit-learn's digits at 32x32 with 
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -21,7 +19,7 @@ from ganforge.metrics.restoration import masked_scores
 from ganforge.train import Experiment, Trainer
 from ganforge.train.algorithms.inpaint import Inpaint, complete, hole_l2, hole_mask
 from ganforge.train.algorithms.pix2pix import pix2pix_d_loss
-from ganforge.train.checkpoint import load_checkpoint
+from tests.train._image_to_image import assert_same_networks, resumed_checkpoints, tiny_config
 
 TINY = {
     "seed": 1,
@@ -35,10 +33,7 @@ TINY = {
 
 
 def _cfg(**changes) -> ExperimentConfig:
-    tree = copy.deepcopy(TINY)  # the algorithm records cond_shape into its section
-    for key, value in changes.items():
-        tree[key] = {**tree.get(key, {}), **value}
-    return ExperimentConfig.from_dict(tree)
+    return tiny_config(TINY, **changes)
 
 
 def masked(n: int = 200, mask_channel: bool = True) -> PairedDataset:
@@ -116,14 +111,8 @@ def test_l2_only_never_touches_d(tmp_path, data):
 
 
 def test_resume_is_bit_identical(tmp_path, data):
-    Trainer(_cfg(), tmp_path / "full", progress=False, dataset=data).fit()
-    Trainer(_cfg(train={"steps": 2}), tmp_path / "split", progress=False, dataset=data).fit()
-    Trainer(_cfg(), tmp_path / "split", resume=True, progress=False, dataset=data).fit()
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
-    b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
-    for net in ("G", "D"):
-        for name, t in a["nets"][net].items():
-            assert torch.equal(t, b["nets"][net][name]), f"{net}.{name}"
+    a, b = resumed_checkpoints(_cfg, tmp_path, data, 2)
+    assert_same_networks(a, b)
 
 
 @pytest.mark.parametrize("changes, fragment", [({"algorithm": {"rec_weight": 0}}, "rec_weight=0"),

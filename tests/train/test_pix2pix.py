@@ -19,7 +19,7 @@ from ganforge.data.paired import PairedDataset, sobel_edges
 from ganforge.errors import GanforgeError
 from ganforge.train import Experiment, Trainer, load_run
 from ganforge.train.algorithms.pix2pix import Pix2Pix, pix2pix_d_loss, pix2pix_g_loss
-from ganforge.train.checkpoint import load_checkpoint
+from tests.train._image_to_image import assert_same_networks, resumed_checkpoints, tiny_config, train_tiny_run
 
 TINY = {
     "seed": 2,
@@ -32,10 +32,7 @@ TINY = {
 
 
 def _cfg(**changes) -> ExperimentConfig:
-    tree = {**TINY}
-    for key, value in changes.items():
-        tree[key] = {**tree.get(key, {}), **value}
-    return ExperimentConfig.from_dict(tree)
+    return tiny_config(TINY, **changes)
 
 
 def edge_pairs(n: int = 400, start: int = 0) -> PairedDataset:
@@ -57,10 +54,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data):
-    torch.set_num_threads(1)
-    run = tmp_path_factory.mktemp("pix2pix") / "run"
-    Trainer(_cfg(), run, progress=False, dataset=data).fit()
-    return run
+    return train_tiny_run(tmp_path_factory, "pix2pix", _cfg(), data)
 
 
 # ---------------------------------------------------------------------- the losses
@@ -118,14 +112,8 @@ def test_l1_only_never_touches_d(tmp_path, data):
 
 
 def test_resume_is_bit_identical(tmp_path, data):
-    Trainer(_cfg(), tmp_path / "full", progress=False, dataset=data).fit()
-    Trainer(_cfg(train={"steps": 4}), tmp_path / "split", progress=False, dataset=data).fit()
-    Trainer(_cfg(), tmp_path / "split", resume=True, progress=False, dataset=data).fit()
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
-    b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
-    for net in ("G", "D"):
-        for name, t in a["nets"][net].items():
-            assert torch.equal(t, b["nets"][net][name]), f"{net}.{name}"
+    a, b = resumed_checkpoints(_cfg, tmp_path, data, 4)
+    assert_same_networks(a, b)
     assert torch.equal(a["algorithm"]["noise"], b["algorithm"]["noise"])
 
 

@@ -5,8 +5,6 @@ metrics against scikit-image."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +16,7 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.restoration import high_frequency_share, luma, y_scores
 from ganforge.train import Experiment, Trainer, load_run
 from ganforge.train.algorithms.srgan import SRGAN, perceptual_loss, srgan_d_loss
-from ganforge.train.checkpoint import load_checkpoint
+from tests.train._image_to_image import assert_same_networks, resumed_checkpoints, tiny_config
 
 TINY = {
     "seed": 3,
@@ -31,10 +29,7 @@ TINY = {
 
 
 def _cfg(**changes) -> ExperimentConfig:
-    tree = copy.deepcopy(TINY)  # the algorithm records cond_shape into its section
-    for key, value in changes.items():
-        tree[key] = {**tree.get(key, {}), **value}
-    return ExperimentConfig.from_dict(tree)
+    return tiny_config(TINY, **changes)
 
 
 @pytest.fixture(autouse=True)
@@ -103,14 +98,8 @@ def test_srresnet_alone_has_only_the_mse_phase(tmp_path, data):
 
 
 def test_resume_across_the_pretraining_boundary_is_bit_identical(tmp_path, data):
-    Trainer(_cfg(), tmp_path / "full", progress=False, dataset=data).fit()
-    Trainer(_cfg(train={"steps": 2}), tmp_path / "split", progress=False, dataset=data).fit()
-    Trainer(_cfg(), tmp_path / "split", resume=True, progress=False, dataset=data).fit()
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
-    b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
-    for net in ("G", "D"):
-        for name, t in a["nets"][net].items():
-            assert torch.equal(t, b["nets"][net][name]), f"{net}.{name}"
+    a, b = resumed_checkpoints(_cfg, tmp_path, data, 2)
+    assert_same_networks(a, b)
 
 
 def test_a_loaded_run_translates_with_no_data(tmp_path, data):

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
-
-from ganforge import Trainer, load_config
+from tests.conftest import train_tiny
 
 #: DCGAN on 8x8 digits with reduced widths (and the preset's EMA and minibatch std)
 TINY_DIGITS = {
@@ -18,28 +14,13 @@ TINY_DIGITS = {
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def train(preset, overrides: dict, path):
-    """Train ``preset`` (a name, or an ExperimentConfig) with ``overrides`` into ``path``."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cfg = preset if not isinstance(preset, str) else load_config(preset, overrides=overrides)
-        Trainer(cfg, path, progress=False).fit()
-    finally:
-        torch.set_num_threads(before)
-    return path
+def _one_thread(one_thread) -> None:
+    """Tiny models are overhead-bound: every test here runs on one thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
-    return train("digits-dcgan", TINY_DIGITS, tmp_path_factory.mktemp("watermark") / "digits")
+    return train_tiny("digits-dcgan", tmp_path_factory.mktemp("watermark") / "digits", TINY_DIGITS)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +33,7 @@ def vae_run(tmp_path_factory):
         "model": {"name": "vae-mlp", "z_dim": 2, "hidden": [8]},
         "train": {"steps": 2, "batch_size": 8, "sample_every": 1000, "checkpoint_every": 1000,
                   "num_fixed_samples": 4}})
-    return train(cfg, {}, tmp_path_factory.mktemp("watermark") / "vae")
+    return train_tiny(cfg, tmp_path_factory.mktemp("watermark") / "vae")
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +41,11 @@ def ring_run(tmp_path_factory):
     """A tiny GAN on 2-D points: a GAN without images."""
     overrides = {"model.g_hidden": [4], "model.d_hidden": [4], "train.steps": 2, "train.batch_size": 8,
                  "train.sample_every": 1000, "train.checkpoint_every": 1000, "train.num_fixed_samples": 8}
-    return train("ring8-mlp", overrides, tmp_path_factory.mktemp("watermark") / "ring")
+    return train_tiny("ring8-mlp", tmp_path_factory.mktemp("watermark") / "ring", overrides)
 
 
 @pytest.fixture(scope="session")
 def conditional_run(tmp_path_factory):
     """A class-conditional (projection) DCGAN on 8x8 digits, 2 steps."""
     overrides = {**TINY_DIGITS, "model.conditional": "projection", "train.steps": 2, "train.ema_decay": None}
-    return train("digits-dcgan", overrides, tmp_path_factory.mktemp("watermark") / "cond")
+    return train_tiny("digits-dcgan", tmp_path_factory.mktemp("watermark") / "cond", overrides)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 from scipy.stats import binom
+from tests.conftest import one_error_line
 
 from ganforge import GanforgeError, load_config
 from ganforge.cli import main as ganforge_main
@@ -252,14 +253,6 @@ def wm(*argv) -> int:
     return main([str(a) for a in argv])
 
 
-def _one_error_line(capsys, *fragments):
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ganforge: error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def test_cli_embed_sample_verify_end_to_end(digits_run, tmp_path, capsys):
     out = tmp_path / "marked"
     assert wm("embed", digits_run, "--key", "0xa5", "--bits", 8, "-o", out, "--steps", 150,
@@ -303,17 +296,17 @@ def test_cli_bad_inputs_one_line_exit_2_nothing_written(digits_run, vae_run, tmp
     ]
     for argv, fragments in cases:
         assert wm(*argv) == 2, argv
-        _one_error_line(capsys, *fragments)
+        one_error_line(capsys, *fragments)
         assert not out.exists()
     full = tmp_path / "full"
     full.mkdir()
     (full / "mine.txt").write_text("keep me")
     assert wm("embed", digits_run, "--key", "a5", "--bits", 8, "-o", full) == 2
-    _one_error_line(capsys, "not empty")
+    one_error_line(capsys, "not empty")
     assert [p.name for p in full.iterdir()] == ["mine.txt"]
     # a run that is not a GAN
     assert wm("embed", vae_run, "--key", "a5", "--bits", 8, "-o", out) == 2
-    _one_error_line(capsys, "not a GAN")
+    one_error_line(capsys, "not a GAN")
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
@@ -341,7 +334,7 @@ def test_cli_verify_bad_inputs(marked, digits_run, tmp_path, capsys):
     ]
     for argv, fragments in cases:
         assert wm("verify", *argv) == 2, argv
-        _one_error_line(capsys, *fragments)
+        one_error_line(capsys, *fragments)
         assert not report.exists() and not (tmp_path / "v.txt").exists()
 
 

@@ -169,9 +169,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
                             "train with model.conditional=acgan or projection")
     if run.experiment.sample_shape and len(run.experiment.sample_shape) != 3:
         raise GanforgeError(f"run {run.path} makes points, not images", "augment an image run")
-    if args.ema and run.ema_generator is None:
-        raise GanforgeError(f"run {run.path} was trained without EMA",
-                            "drop --ema, or train with train.ema_decay=0.999")
+    run.pick_generator(args.ema)  # one-line error when there is no EMA copy
     judge = _judge(run, args.judge) if args.filter is not None else None
     targets = _targets(args, run)
     total = sum(targets.values())

@@ -149,12 +149,7 @@ def _load(args: argparse.Namespace):
     if getattr(run.algorithm, "image_to_image", False):
         raise GanforgeError(f"run {run.path} translates images and has no latent space",
                             f"use `ganforge translate {run.path} --input IMAGES -o OUT`")
-    G = run.generator
-    if args.ema:
-        if run.ema_generator is None:
-            raise GanforgeError(f"run {run.path} was trained without EMA",
-                                "drop --ema, or train with train.ema_decay=0.999")
-        G = run.ema_generator
+    G = run.pick_generator(args.ema)
     shape = tuple(G.out_shape)
     if not ((len(shape) == 3 and shape[0] in (1, 3)) or shape == (2,)):
         raise GanforgeError(f"latent pictures need images (1 or 3, H, W) or 2-D points, but this run "

@@ -58,6 +58,17 @@ class Run:
                                 f"choose a class from 0 to {self.num_classes - 1}")
         return torch.full((n,), class_, dtype=torch.long)
 
+    def pick_generator(self, ema: bool = False,
+                       fix: str = "drop --ema, or train with train.ema_decay=0.999") -> Generator:
+        """:attr:`generator`, or with ``ema`` :attr:`ema_generator` (a one-line error, with
+        ``fix`` as its remedy, when the run was trained without EMA)."""
+        if not ema:
+            return self.generator
+        G = self.ema_generator
+        if G is None:
+            raise GanforgeError(f"run {self.path} was trained without EMA", fix)
+        return G
+
     @torch.no_grad()
     def sample(self, n: int, *, ema: bool = False, seed: int = 0, batch_size: int = 1000,
                labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -65,12 +76,7 @@ class Run:
 
         A conditional run needs ``labels`` (n,); by default they are :meth:`labels` (classes
         cycled), so the samples are class-balanced (or follow a self-conditioned run's prior)."""
-        G = self.generator
-        if ema:
-            if self.ema_generator is None:
-                raise GanforgeError(f"run {self.path} was trained without EMA",
-                                    "drop --ema, or train with train.ema_decay=0.999")
-            G = self.ema_generator
+        G = self.pick_generator(ema)
         check_allocation(n, tuple(G.out_shape), f"{n} samples", "ask for fewer samples")
         if labels is None:
             labels = self.labels(n)

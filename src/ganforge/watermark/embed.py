@@ -155,12 +155,7 @@ def embed_watermark(run, key: torch.Tensor, settings: EmbedSettings | None = Non
     key = torch.as_tensor(key).float().flatten()
     exp = run.experiment
     device = exp.device
-    source = run.generator
-    if settings.ema:
-        if run.ema_generator is None:
-            raise GanforgeError(f"run {run.path} was trained without EMA",
-                                "drop --ema, or watermark a run trained with train.ema_decay")
-        source = run.ema_generator
+    source = run.pick_generator(settings.ema, "drop --ema, or watermark a run trained with train.ema_decay")
     data, train_d = _real_batches(run, settings, dataset)
     algorithm = run.algorithm
     conditional = algorithm.conditional is not None

@@ -41,9 +41,8 @@ from torch import nn
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
-from ganforge.models.base import MODELS
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage, displayable
+from ganforge.train.algorithms.image_to_image import ImageToImage, displayable, option_weight
 from ganforge.train.image_pool import ImagePool
 
 ADAM_CYCLEGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
@@ -69,12 +68,6 @@ def identity_loss(a: torch.Tensor, f_a: torch.Tensor, b: torch.Tensor, g_b: torc
     return (g_b - b).abs().mean() + (f_a - a).abs().mean()
 
 
-def _weight(value: Any, key: str, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise GanforgeError(f"algorithm.{key}={value!r} is not a finite number >= 0", fix)
-    return float(value)
-
-
 @register_algorithm("cyclegan")
 class CycleGAN(ImageToImage):
     """CycleGAN; see the module docstring. Options (``algorithm: {name: cyclegan, ...}``):
@@ -94,10 +87,10 @@ class CycleGAN(ImageToImage):
                  pool_size: int = 50, cond_shape: tuple[int, int, int] | None = None) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device, cond_shape=cond_shape)
-        self.lambda_cycle = _weight(lambda_cycle, "lambda_cycle",
-                                    "set algorithm.lambda_cycle=10 (the paper's)")
-        self.lambda_identity = _weight(lambda_identity, "lambda_identity",
-                                       "set algorithm.lambda_identity=0.5 (the paper's) or 0")
+        self.lambda_cycle = option_weight(lambda_cycle, "lambda_cycle",
+                                           "set algorithm.lambda_cycle=10 (the paper's)")
+        self.lambda_identity = option_weight(lambda_identity, "lambda_identity",
+                                              "set algorithm.lambda_identity=0.5 (the paper's) or 0")
         if cfg.loss:
             raise GanforgeError("the loss section sets a GAN objective, and CycleGAN has its own "
                                 "(least squares)", "drop loss; CycleGAN's terms are algorithm.lambda_cycle "
@@ -112,12 +105,7 @@ class CycleGAN(ImageToImage):
         if c_a != c_b and self.lambda_identity > 0:
             raise GanforgeError(f"the identity loss feeds B images to G_AB, and domain A has {c_a} "
                                 f"channel(s) but domain B {c_b}", "set algorithm.lambda_identity=0")
-        given = cfg.model.get("in_channels")
-        if given is not None and given != c_a:
-            raise GanforgeError(f"model.in_channels={given!r} but domain A has {c_a} channel(s)",
-                                "drop model.in_channels: it is read from the data")
-        section = {k: v for k, v in cfg.model.items() if k != "in_channels"}
-        nets = MODELS.build(section, self.sample_shape, num_classes, in_channels=c_a)
+        nets = self.build_networks(cfg, num_classes, "domain A has")
         if not (isinstance(nets, tuple) and len(nets) == 4):
             raise GanforgeError(f"model {cfg.model['name']!r} does not build CycleGAN's four networks",
                                 "use model.name=cyclegan with algorithm cyclegan")

@@ -33,6 +33,7 @@ from torch import nn
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
+from ganforge.models.base import MODELS
 from ganforge.train.algorithms.base import Algorithm
 
 
@@ -73,6 +74,14 @@ def resolve_cond_shape(dataset: AnyDataset | None, recorded: Any,
     return shape
 
 
+def option_weight(value: Any, key: str, fix: str) -> float:
+    """``algorithm.KEY`` as a float; a one-line error (with ``fix``) unless ``value`` is a finite
+    number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise GanforgeError(f"algorithm.{key}={value!r} is not a finite number >= 0", fix)
+    return float(value)
+
+
 class ImageToImage(Algorithm):
     """Base class: G maps inputs ``cond`` (N, C', H', W') to images (N, *sample_shape); see the
     module docstring. Subclasses build ``self.G`` (and whatever else), set ``networks``, and
@@ -106,6 +115,19 @@ class ImageToImage(Algorithm):
         else:  # a loaded run: load_state_dict restores them
             self.fixed_cond = torch.zeros(0, *self.cond_shape)
             self.fixed_target = torch.zeros(0, *self.sample_shape)
+
+    def build_networks(self, cfg: ExperimentConfig, num_classes: int | None,
+                       inputs: str = "the inputs have") -> Any:
+        """``MODELS.build`` of ``cfg.model`` with ``in_channels`` read from the data (the inputs'
+        channels, ``cond_shape[0]``); a one-line error when ``model.in_channels`` says otherwise
+        (``inputs``: how the message names the inputs, e.g. ``"domain A has"``)."""
+        c_in = self.cond_shape[0]
+        given = cfg.model.get("in_channels")
+        if given is not None and given != c_in:
+            raise GanforgeError(f"model.in_channels={given!r} but {inputs} {c_in} channel(s)",
+                                "drop model.in_channels: it is read from the data")
+        section = {k: v for k, v in cfg.model.items() if k != "in_channels"}
+        return MODELS.build(section, self.sample_shape, num_classes, in_channels=c_in)
 
     # ------------------------------------------------------------------ translating
     @torch.no_grad()

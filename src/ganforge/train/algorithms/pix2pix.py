@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
-from ganforge.models.base import MODELS
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, register_algorithm
 from ganforge.train.algorithms.image_to_image import ImageToImage
 
@@ -83,18 +82,13 @@ class Pix2Pix(ImageToImage):
                                 "algorithm.adversarial")
         if not cfg.stabilisers.is_default():
             raise GanforgeError("stabilisers do not apply to pix2pix", "drop the stabilisers section")
-        c_in, h_in, w_in = self.cond_shape
+        _, h_in, w_in = self.cond_shape
         if (h_in, w_in) != tuple(self.sample_shape[1:]):
             raise GanforgeError(f"pix2pix maps inputs to outputs of the same size, and the inputs are "
                                 f"{h_in}x{w_in} but the targets {self.sample_shape[1]}x"
                                 f"{self.sample_shape[2]}", "use pairs of one size (an upscaling "
                                 "algorithm handles low-resolution inputs)")
-        given = cfg.model.get("in_channels")
-        if given is not None and given != c_in:
-            raise GanforgeError(f"model.in_channels={given!r} but the inputs have {c_in} channel(s)",
-                                "drop model.in_channels: it is read from the data")
-        section = {k: v for k, v in cfg.model.items() if k != "in_channels"}
-        self.G, self.D = MODELS.build(section, self.sample_shape, num_classes, in_channels=c_in)
+        self.G, self.D = self.build_networks(cfg, num_classes)
         if not (hasattr(self.G, "in_channels") and hasattr(self.D, "receptive_field")):
             raise GanforgeError(f"model {cfg.model['name']!r} is not an image-to-image family",
                                 "use model.name=pix2pix with algorithm pix2pix")

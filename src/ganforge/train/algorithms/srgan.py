@@ -30,10 +30,9 @@ import torch.nn.functional as F
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
-from ganforge.models.base import MODELS
 from ganforge.models.perceptual import FeatureExtractor, build_feature_network
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage
+from ganforge.train.algorithms.image_to_image import ImageToImage, option_weight
 
 ADAM_SRGAN = {"name": "adam", "lr": 1e-4, "betas": (0.9, 0.999)}
 PERCEPTUAL_KEYS = ("network", "layer", "weights")
@@ -50,12 +49,6 @@ def perceptual_loss(phi: torch.nn.Module, output: torch.Tensor, target: torch.Te
     with torch.no_grad():
         want = phi(target)
     return F.mse_loss(phi(output), want)
-
-
-def _number(value: Any, key: str, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise GanforgeError(f"algorithm.{key}={value!r} is not a finite number >= 0", fix)
-    return float(value)
 
 
 @register_algorithm("srgan")
@@ -79,9 +72,9 @@ class SRGAN(ImageToImage):
         if not isinstance(adversarial, bool):
             raise GanforgeError(f"algorithm.adversarial={adversarial!r} is not true/false",
                                 "set algorithm.adversarial=true (SRGAN) or false (SRResNet)")
-        self.adversarial_weight = _number(adversarial_weight, "adversarial_weight",
-                                          "set it to 1e-3 (the paper's)")
-        self.perceptual_weight = _number(perceptual_weight, "perceptual_weight", "set it to 1.0")
+        self.adversarial_weight = option_weight(adversarial_weight, "adversarial_weight",
+                                                 "set it to 1e-3 (the paper's)")
+        self.perceptual_weight = option_weight(perceptual_weight, "perceptual_weight", "set it to 1.0")
         if perceptual is not None and (not isinstance(perceptual, Mapping)
                                        or any(k not in PERCEPTUAL_KEYS for k in perceptual)):
             raise GanforgeError(f"algorithm.perceptual={perceptual!r} is not {{network, layer, weights}}",
@@ -91,13 +84,8 @@ class SRGAN(ImageToImage):
                                 "drop loss; srgan's terms are algorithm.adversarial_weight and perceptual")
         if not cfg.stabilisers.is_default():
             raise GanforgeError("stabilisers do not apply to srgan", "drop the stabilisers section")
-        c_in, h_in, w_in = self.cond_shape
-        given = cfg.model.get("in_channels")
-        if given is not None and given != c_in:
-            raise GanforgeError(f"model.in_channels={given!r} but the inputs have {c_in} channel(s)",
-                                "drop model.in_channels: it is read from the data")
-        section = {k: v for k, v in cfg.model.items() if k != "in_channels"}
-        self.G, self.D = MODELS.build(section, self.sample_shape, num_classes, in_channels=c_in)
+        _, h_in, w_in = self.cond_shape
+        self.G, self.D = self.build_networks(cfg, num_classes)
         scale = getattr(self.G, "scale", None)
         if scale is None:
             raise GanforgeError(f"model {cfg.model['name']!r} is not a super-resolution family",
