@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from ganforge.config import load_config
 from ganforge.data import build_dataset
+from ganforge.data.transforms import centre_crop
 from ganforge.metrics.classifier import load_classifier
 from ganforge.metrics.fid import fid_from_features
 from ganforge.text.captions import CLASS_SYNONYMS, Caption
@@ -76,17 +77,12 @@ def train(root: str | None, overrides: dict[str, Any], out: Path) -> float:
     return time.perf_counter() - start
 
 
-def crop28(x: torch.Tensor) -> torch.Tensor:
-    """32x32 (Fashion-MNIST padded by 2 px) -> the 28x28 the LeNet reads."""
-    return x[..., 2:30, 2:30]
-
-
 @torch.no_grad()
 def lenet(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(features (N, 64), logits (N, 10)) of 32x32 images."""
     feats, logits = [], []
     for i in range(0, len(x), 500):
-        h = model.features(crop28(x[i:i + 500]).clamp(-1, 1))
+        h = model.features(centre_crop(x[i:i + 500], 28).clamp(-1, 1))
         feats.append(h)
         logits.append(model.head(h))
     return torch.cat(feats), torch.cat(logits)

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from ganforge.data.transforms import centre_crop
 from ganforge.errors import GanforgeError
-from ganforge.metrics.unpaired import centre_crop, class_share, cycle_l1, evaluate_unpaired
+from ganforge.metrics.unpaired import class_share, cycle_l1, evaluate_unpaired
 
 
 class _Shift(nn.Module):

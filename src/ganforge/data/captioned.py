@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ganforge.data.base import ArrayDataset, register_dataset
 from ganforge.data.folder import find_images, folder
 from ganforge.data.mnist import default_root, load_idx_dataset
-from ganforge.data.transforms import resize_images
+from ganforge.data.transforms import centre_crop, pad_images, resize_images
 from ganforge.errors import GanforgeError
 from ganforge.text.captions import CLASSES, Caption, captions_for, describe, fit_thresholds, measure_images
 from ganforge.text.encoder import EncoderSettings, TextEncoder, encode_texts, load_or_train_text_encoder
@@ -83,8 +82,7 @@ class CaptionedDataset(ArrayDataset):
             raise GanforgeError(f"dataset {self.name} has no measured attributes",
                                 "use fashion-captions")
         if self.native_size and images.shape[-1] != self.native_size:
-            pad = (images.shape[-1] - self.native_size) // 2
-            images = images[..., pad:pad + self.native_size, pad:pad + self.native_size]
+            images = centre_crop(images, self.native_size)
         measures = measure_images(images)
         return measures, describe(measures, labels, self.thresholds)
 
@@ -151,10 +149,7 @@ def fashion_captions(root: str | None = None, split: str = "train", size: int = 
     words = describe(measures, y, thresholds)
     captions = captions_for(x, y, split, per_image, seed, thresholds=thresholds)
     text = _embed_captions(encoder, vocab, captions)
-    if size == 32:
-        x = F.pad(x, (2, 2, 2, 2), value=-1.0)
-    else:
-        x = resize_images(x, size)
+    x = pad_images(x, size) if size == 32 else resize_images(x, size)
     return CaptionedDataset(x, y, text, captions=captions, encoder=encoder, vocab=vocab,
                             name="fashion-captions", classes=CLASSES, extractor="lenet_fashion",
                             attributes=measures, words=words, thresholds=thresholds,

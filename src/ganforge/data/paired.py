@@ -29,7 +29,7 @@ from PIL import Image
 from ganforge.data.base import ArrayDataset, register_dataset
 from ganforge.data.folder import find_images, load_image
 from ganforge.data.mnist import NATIVE_SIZE, load_idx_dataset
-from ganforge.data.transforms import resize_images, uint8_to_unit_range
+from ganforge.data.transforms import pad_images, resize_images, uint8_to_unit_range
 from ganforge.errors import GanforgeError
 
 EDGE_METHODS = ("sobel", "canny")
@@ -113,12 +113,7 @@ def _fashion(root: str | None, split: str, limit: int | None, size: int,
     x, y = base.x, base.y
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    if size >= NATIVE_SIZE:
-        before = (size - NATIVE_SIZE) // 2
-        after = size - NATIVE_SIZE - before
-        x = F.pad(x, (before, after, before, after), value=-1.0)
-    else:
-        x = resize_images(x, size)
+    x = pad_images(x, size) if size >= NATIVE_SIZE else resize_images(x, size)
     return ArrayDataset(x, y, name="fashion-mnist", num_classes=10, classes=base.classes,
                         extractor=base.extractor)
 

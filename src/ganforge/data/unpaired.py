@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ganforge.data.base import register_dataset
 from ganforge.data.mnist import NATIVE_SIZE, load_idx_dataset
 from ganforge.data.paired import PairedDataset, _fashion
+from ganforge.data.transforms import pad_images
 from ganforge.errors import GanforgeError
 
 UNPAIRED_SPLITS = ("train", "test")
@@ -119,12 +119,6 @@ def thicken(x: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(out)).float()
 
 
-def _pad(x: torch.Tensor, size: int) -> torch.Tensor:
-    before = (size - x.shape[-1]) // 2
-    after = size - x.shape[-1] - before
-    return F.pad(x, (before, after, before, after), value=-1.0)
-
-
 @register_dataset("mnist-thickness")
 def mnist_thickness(root: str | None = None, split: str = "train", limit: int | None = None,
                     radius: int = 1, test_size: int = 2000, source: str = "test", size: int = 32,
@@ -146,7 +140,7 @@ def mnist_thickness(root: str | None = None, split: str = "train", limit: int | 
                             f"set data.test_size below {n - 1}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     train, test = order[:n - test_size], order[n - test_size:]
-    x = _pad(base.x, size)   # padded first: thick strokes may grow into the border
+    x = pad_images(base.x, size)   # padded first: thick strokes may grow into the border
     if split == "test":
         thin = x[test]
         return PairedDataset(thicken(thin, radius), thin, name="mnist-thickness", extractor=base.extractor)

@@ -20,17 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.errors import GanforgeError
-
-
-def centre_crop(x: torch.Tensor, side: int) -> torch.Tensor:
-    """The central ``side`` x ``side`` window of images ``x`` (N, C, H, W), H, W >= side."""
-    h, w = x.shape[-2:]
-    if h < side or w < side:
-        raise GanforgeError(f"images of {h}x{w} are smaller than the classifier's {side}x{side}",
-                            "score images at least the classifier's size")
-    top, left = (h - side) // 2, (w - side) // 2
-    return x[..., top:top + side, left:left + side]
+from ganforge.data.transforms import centre_crop
 
 
 @torch.no_grad()

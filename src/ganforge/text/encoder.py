@@ -147,6 +147,7 @@ _LENET: list[nn.Module] = []
 def lenet_features(images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """64-d penultimate features of the shipped Fashion-MNIST LeNet (eval mode) of grayscale
     images (N, 1, H, W) in [-1, 1]; 32x32 is centre-cropped to 28x28, other sizes resized."""
+    from ganforge.data.transforms import centre_crop
     from ganforge.metrics.classifier import load_classifier
 
     if images.ndim != 4 or images.shape[1] != 1:
@@ -157,7 +158,7 @@ def lenet_features(images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor
     model = _LENET[0]
     h, w = images.shape[-2:]
     if (h, w) == (32, 32):
-        images = images[..., 2:30, 2:30]
+        images = centre_crop(images, 28)
     elif (h, w) != (28, 28):
         images = F.interpolate(images.float(), size=(28, 28), mode="bilinear",
                                align_corners=False, antialias=h > 28).clamp(-1, 1)
