@@ -38,6 +38,23 @@ def _skimage_metrics():
     return peak_signal_noise_ratio, structural_similarity
 
 
+def image_psnr(target: np.ndarray, output: np.ndarray, data_range: float = DATA_RANGE) -> float:
+    """scikit-image's PSNR of one image, capped at :data:`PSNR_CAP` (an exact copy's is inf)."""
+    if np.array_equal(target, output):
+        return PSNR_CAP
+    return min(PSNR_CAP, float(_skimage_metrics()[0](target, output, data_range=data_range)))
+
+
+def image_ssim(target: np.ndarray, output: np.ndarray, data_range: float = DATA_RANGE,
+               channel_axis: int | None = 0) -> float:
+    """scikit-image's SSIM of one image (channels on ``channel_axis``; None for a 2-D image), over
+    7x7 windows, or the largest odd window that fits a smaller image."""
+    side = min(target.shape[-2:])
+    win = min(7, side if side % 2 else side - 1)
+    return float(_skimage_metrics()[1](target, output, data_range=data_range,
+                                       channel_axis=channel_axis, win_size=win))
+
+
 def paired_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, np.ndarray]:
     """Per-image ``l1``, ``psnr`` (dB, capped at :data:`PSNR_CAP`) and ``ssim`` of ``output``
     against ``target``, both (N, C, H, W) in [-1, 1]; see the module docstring."""
@@ -45,19 +62,11 @@ def paired_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, np.nd
         raise GanforgeError(f"outputs {tuple(output.shape)} and targets {tuple(target.shape)} differ "
                             "in shape",
                             "compare images of one shape")
-    psnr_fn, ssim_fn = _skimage_metrics()
     out = output.detach().double().clamp(-1, 1).numpy()
     tgt = target.detach().double().numpy()
     l1 = np.abs(out - tgt).reshape(len(out), -1).mean(axis=1)
-    psnr, ssim = np.empty(len(out)), np.empty(len(out))
-    side = min(out.shape[-2:])
-    win = min(7, side if side % 2 else side - 1)
-    for i, (o, t) in enumerate(zip(out, tgt, strict=True)):
-        if np.array_equal(o, t):
-            psnr[i] = PSNR_CAP
-        else:
-            psnr[i] = min(PSNR_CAP, psnr_fn(t, o, data_range=DATA_RANGE))
-        ssim[i] = ssim_fn(t, o, data_range=DATA_RANGE, channel_axis=0, win_size=win)
+    psnr = np.array([image_psnr(t, o) for o, t in zip(out, tgt, strict=True)])
+    ssim = np.array([image_ssim(t, o) for o, t in zip(out, tgt, strict=True)])
     return {"l1": l1, "psnr": psnr, "ssim": ssim}
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.paired import PSNR_CAP, image_psnr, image_ssim
 
 BT601 = (65.481, 128.553, 24.966)
 
@@ -49,16 +50,10 @@ def _crop(y: torch.Tensor, border: int) -> torch.Tensor:
 def y_scores(output: torch.Tensor, target: torch.Tensor, border: int = 4) -> dict[str, np.ndarray]:
     """Per-image ``psnr`` and ``ssim`` of the Y channel (``border`` px cropped); see the module
     docstring."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
     yo, yt = _crop(luma(output), border).numpy(), _crop(luma(target), border).numpy()
-    psnr = np.array([min(100.0, peak_signal_noise_ratio(t, o, data_range=255)) if not np.array_equal(t, o)
-                     else 100.0 for o, t in zip(yo, yt, strict=True)])
-    side = min(yo.shape[-2:])
-    win = min(7, side if side % 2 else side - 1)
-    ssim = np.array([structural_similarity(t, o, data_range=255, win_size=win)
-                     for o, t in zip(yo, yt, strict=True)])
-    return {"psnr": psnr, "ssim": ssim}
+    pairs = list(zip(yo, yt, strict=True))
+    return {"psnr": np.array([image_psnr(t, o, data_range=255) for o, t in pairs]),
+            "ssim": np.array([image_ssim(t, o, data_range=255, channel_axis=None) for o, t in pairs])}
 
 
 def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
@@ -91,21 +86,16 @@ def colourfulness(images: torch.Tensor) -> torch.Tensor:
 def masked_scores(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, np.ndarray]:
     """Per-image ``psnr`` over the pixels where ``mask`` (N, 1, H, W) is 1 (data range 2) and
     ``ssim`` over the mask's bounding box (module docstring)."""
-    from skimage.metrics import structural_similarity
-
     out, tgt = output.double().clamp(-1, 1), target.double()
     m = mask.double().expand_as(out)
     mse = (((out - tgt) ** 2) * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
-    psnr = (10 * torch.log10(4.0 / mse.clamp_min(1e-10))).clamp(max=100.0).numpy()
+    psnr = (10 * torch.log10(4.0 / mse.clamp_min(1e-10))).clamp(max=PSNR_CAP).numpy()
     ssim = np.empty(len(out))
     for i in range(len(out)):
         rows = mask[i, 0].any(dim=1).nonzero().flatten()
         cols = mask[i, 0].any(dim=0).nonzero().flatten()
         box = (slice(None), slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
-        o, t = out[i][box].numpy(), tgt[i][box].numpy()
-        side = min(o.shape[-2:])
-        win = min(7, side if side % 2 else side - 1)
-        ssim[i] = structural_similarity(t, o, data_range=2.0, channel_axis=0, win_size=win)
+        ssim[i] = image_ssim(tgt[i][box].numpy(), out[i][box].numpy(), data_range=2.0)
     return {"psnr": psnr, "ssim": ssim}
 
 
