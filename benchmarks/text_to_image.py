@@ -124,17 +124,18 @@ def evaluate(run_dir: Path, root: str | None, settings: dict[str, Any], figure: 
     model, _ = load_classifier("fashion")
     classes = torch.tensor([c.class_index for c in captions])
     real_feats, real_logits = lenet(model, test.x)
-    f1, _ = lenet(model, low_up)
+    f1, logits1 = lenet(model, low_up)
     f2, logits2 = lenet(model, high)
     known = torch.tensor([names_class_in_training_words(c) for c in captions])
     hit2 = logits2.argmax(1) == classes
     out: dict[str, Any] = {
+        "config": run.config.to_dict(),
         "n_eval": len(texts),
         "class_match": float(hit2.float().mean()),
         "share_known_class_word": float(known.float().mean()),
         "class_match_known_class_word": float(hit2[known].float().mean()),
         "class_match_heldout_class_word": float(hit2[~known].float().mean()) if (~known).any() else None,
-        "class_match_stage1": float((lenet(model, low_up)[1].argmax(1) == classes).float().mean()),
+        "class_match_stage1": float((logits1.argmax(1) == classes).float().mean()),
         "real_accuracy": float((real_logits.argmax(1) == test.y).float().mean()),
         "fid_stage1": fid_from_features(real_feats, f1),
         "fid_stage2": fid_from_features(real_feats, f2),
@@ -202,7 +203,6 @@ def main() -> None:
             run_dir = args.out or Path(tmp) / "run"
             seconds = train(args.root, settings["overrides"], run_dir)
         result = evaluate(run_dir, args.root, settings, figure)
-        config = load_run(run_dir).config.to_dict()
     row = {"run": str(args.run or PRESET), "train_seconds": None if seconds is None else round(seconds, 1),
            **{k: v for k, v in result.items() if not isinstance(v, dict)}}
     columns = ["train_seconds", "class_match", "class_match_known_class_word",
@@ -211,7 +211,7 @@ def main() -> None:
                "agree_brightness", "agree_size",
                "agree_width", "agree_shape", "diversity_ratio_mean", "diversity_ratio_min"]
     print_table([row], columns)
-    payload = {"quick": args.quick, "preset": PRESET, "config": config, "result": row,
+    payload = {"quick": args.quick, "preset": PRESET, "config": result["config"], "result": row,
                "diversity_by_class": result["diversity_by_class"],
                "targets": {"class_match_known_class_word": ">= 0.85", "fid_stage2": "< fid_stage1"}}
     path = write_result("text_to_image" + ("_quick" if args.quick else ""), payload)

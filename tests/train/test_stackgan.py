@@ -8,7 +8,6 @@ with K caption embeddings per image, each its class's fixed random vector plus n
 from __future__ import annotations
 
 import csv
-import importlib.util
 
 import pytest
 import torch
@@ -250,7 +249,6 @@ def test_a_loaded_run_samples_with_no_dataset(tiny_run, data):
         algo.encode_text(["a digit"])  # this stand-in dataset had no encoder
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ganforge.text") is None, reason="needs ganforge.text")
 def test_a_loaded_run_turns_new_captions_into_images(tmp_path, data):
     from ganforge.text import TextEncoder, Vocabulary, encode_texts
 
