@@ -210,6 +210,14 @@ class Algorithm:
         self.load_state_dict(state)
 
 
+def option_weight(value: Any, key: str, fix: str) -> float:
+    """``algorithm.KEY`` as a float; a one-line error (with ``fix``) unless ``value`` is a finite
+    number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise GanforgeError(f"algorithm.{key}={value!r} is not a finite number >= 0", fix)
+    return float(value)
+
+
 def build_algorithm(cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                     sample_shape: tuple[int, ...], num_classes: int | None,
                     device: torch.device, restoring: bool = False) -> Algorithm:

@@ -41,8 +41,8 @@ from torch import nn
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
-from ganforge.train.algorithms.base import OptimizerSpec, Phase, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage, displayable, option_weight
+from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.image_to_image import ImageToImage, displayable
 from ganforge.train.image_pool import ImagePool
 
 ADAM_CYCLEGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}

@@ -74,14 +74,6 @@ def resolve_cond_shape(dataset: AnyDataset | None, recorded: Any,
     return shape
 
 
-def option_weight(value: Any, key: str, fix: str) -> float:
-    """``algorithm.KEY`` as a float; a one-line error (with ``fix``) unless ``value`` is a finite
-    number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise GanforgeError(f"algorithm.{key}={value!r} is not a finite number >= 0", fix)
-    return float(value)
-
-
 class ImageToImage(Algorithm):
     """Base class: G maps inputs ``cond`` (N, C', H', W') to images (N, *sample_shape); see the
     module docstring. Subclasses build ``self.G`` (and whatever else), set ``networks``, and

@@ -29,7 +29,7 @@ from torch import nn
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
-from ganforge.train.algorithms.base import register_algorithm
+from ganforge.train.algorithms.base import option_weight, register_algorithm
 from ganforge.train.algorithms.pix2pix import Pix2Pix, pix2pix_d_loss
 
 
@@ -62,10 +62,7 @@ class Inpaint(Pix2Pix):
                  restoring: bool = False, rec_weight: float = 0.999, adv_weight: float = 0.001,
                  adversarial: bool = True, cond_shape: tuple[int, int, int] | None = None) -> None:
         for key, value in (("rec_weight", rec_weight), ("adv_weight", adv_weight)):
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or not 0 <= value < float("inf")):
-                raise GanforgeError(f"algorithm.{key}={value!r} is not a finite number >= 0",
-                                    "set algorithm.rec_weight=0.999 and adv_weight=0.001 (the paper's)")
+            option_weight(value, key, "set algorithm.rec_weight=0.999 and adv_weight=0.001 (the paper's)")
         if rec_weight == 0:
             raise GanforgeError("algorithm.rec_weight=0 leaves the hole unconstrained",
                                 "set algorithm.rec_weight=0.999 (the paper's)")

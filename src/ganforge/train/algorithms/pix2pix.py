@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
-from ganforge.train.algorithms.base import OptimizerSpec, Phase, register_algorithm
+from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
 from ganforge.train.algorithms.image_to_image import ImageToImage
 
 ADAM_PIX2PIX = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
@@ -66,10 +66,8 @@ class Pix2Pix(ImageToImage):
                  cond_shape: tuple[int, int, int] | None = None) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device, cond_shape=cond_shape)
-        if (isinstance(l1_weight, bool) or not isinstance(l1_weight, (int, float))
-                or not 0 <= l1_weight < float("inf")):
-            raise GanforgeError(f"algorithm.l1_weight={l1_weight!r} is not a finite number >= 0",
-                                "set algorithm.l1_weight=100 (the paper's), or 0 for the cGAN alone")
+        option_weight(l1_weight, "l1_weight", "set algorithm.l1_weight=100 (the paper's), or 0 for the "
+                      "cGAN alone")
         if not isinstance(adversarial, bool):
             raise GanforgeError(f"algorithm.adversarial={adversarial!r} is not true/false",
                                 "set algorithm.adversarial=true (pix2pix) or false (the L1 baseline)")

@@ -31,8 +31,8 @@ from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.perceptual import FeatureExtractor, build_feature_network
-from ganforge.train.algorithms.base import OptimizerSpec, Phase, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage, option_weight
+from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.image_to_image import ImageToImage
 
 ADAM_SRGAN = {"name": "adam", "lr": 1e-4, "betas": (0.9, 0.999)}
 PERCEPTUAL_KEYS = ("network", "layer", "weights")

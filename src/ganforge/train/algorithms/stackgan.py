@@ -46,7 +46,7 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.base import MODELS
 from ganforge.models.stackgan import ConditioningAugmentation, MatchingDiscriminator, StackGenerator
-from ganforge.train.algorithms.base import Algorithm, OptimizerSpec, Phase, register_algorithm
+from ganforge.train.algorithms.base import Algorithm, OptimizerSpec, Phase, option_weight, register_algorithm
 
 ADAM_STACKGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
@@ -177,10 +177,8 @@ class StackGAN(Algorithm):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise GanforgeError(f"algorithm.{key}={value!r} is not an integer >= {low}",
                                     f"set e.g. algorithm.{key}={max(low, 100)}")
-        if isinstance(kl_weight, bool) or not isinstance(kl_weight, (int, float)) or not (
-                0 <= kl_weight < float("inf")):
-            raise GanforgeError(f"algorithm.kl_weight={kl_weight!r} is not a finite number >= 0",
-                                "set e.g. algorithm.kl_weight=2")
+        self.kl_weight = option_weight(kl_weight, "kl_weight", "set e.g. algorithm.kl_weight=2")
+        self.class_weight = option_weight(class_weight, "class_weight", "set e.g. algorithm.class_weight=1")
         if cfg.loss:
             raise GanforgeError("the loss section sets a GAN objective, and stackgan trains on its "
                                 "matching-aware loss", "drop loss")
@@ -189,12 +187,7 @@ class StackGAN(Algorithm):
         if cfg.model.get("name") != "stackgan":
             raise GanforgeError(f"algorithm stackgan trains model stackgan, not {cfg.model.get('name')!r}",
                                 "set model.name=stackgan")
-        if isinstance(class_weight, bool) or not isinstance(class_weight, (int, float)) or not (
-                0 <= class_weight < float("inf")):
-            raise GanforgeError(f"algorithm.class_weight={class_weight!r} is not a finite number >= 0",
-                                "set e.g. algorithm.class_weight=1")
-        self.stage1_steps, self.kl_weight, self.bank_size = stage1_steps, float(kl_weight), bank_size
-        self.class_weight = float(class_weight)
+        self.stage1_steps, self.bank_size = stage1_steps, bank_size
         model = dict(cfg.model)
         text_dim = model.get("text_dim", 64)
         if dataset is not None and getattr(dataset, "text_dim", None) not in (None, text_dim):

@@ -38,7 +38,7 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.base import MODELS
 from ganforge.models.vae import Decoder, Encoder
-from ganforge.train.algorithms.base import Algorithm, OptimizerSpec, Phase, register_algorithm
+from ganforge.train.algorithms.base import Algorithm, OptimizerSpec, Phase, option_weight, register_algorithm
 
 BINARIZATIONS = ("dynamic", "none")
 ADAM_VAE = {"name": "adam", "lr": 1e-3, "betas": (0.9, 0.999)}
@@ -67,9 +67,7 @@ class VAE(Algorithm):
                  binarize: str = "dynamic") -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
-            raise GanforgeError(f"algorithm.beta={beta!r} is not a finite number >= 0",
-                                "set algorithm.beta=1 (the VAE) or another KL weight")
+        option_weight(beta, "beta", "set algorithm.beta=1 (the VAE) or another KL weight")
         if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
             raise GanforgeError(f"algorithm.kl_warmup={kl_warmup!r} is not a number of steps >= 0",
                                 "set e.g. algorithm.kl_warmup=5000, or 0 for none")
