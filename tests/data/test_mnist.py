@@ -45,6 +45,19 @@ def test_resize_to_32(tmp_path, write_split):
     torch.testing.assert_close(const.x, torch.full((1, 1, 32, 32), 200 / 127.5 - 1))
 
 
+def test_pad_to_centres_the_unresampled_images_on_a_minus_one_background(tmp_path, write_split):
+    images, _ = write_split(tmp_path, "train", n=3)
+    ds = build_dataset({"name": "fashion-mnist", "root": str(tmp_path), "pad_to": 32})
+    assert ds.x.shape == (3, 1, 32, 32)
+    torch.testing.assert_close(ds.x[:, 0, 2:30, 2:30], torch.from_numpy(images).float() / 127.5 - 1)
+    border = torch.ones(32, 32, dtype=torch.bool)
+    border[2:30, 2:30] = False
+    assert (ds.x[:, 0][:, border] == -1).all()
+    for bad in (20, True, "32"):
+        with pytest.raises(GanforgeError, match="pad_to"):
+            build_dataset({"name": "fashion-mnist", "root": str(tmp_path), "pad_to": bad})
+
+
 def test_missing_directory_message(tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(GanforgeError) as err:

@@ -18,7 +18,7 @@ import torch
 from ganforge.data.base import ArrayDataset, register_dataset
 from ganforge.data.download import download_from_mirrors
 from ganforge.data.idx import read_idx_images, read_idx_labels
-from ganforge.data.transforms import resize_images, uint8_to_unit_range
+from ganforge.data.transforms import pad_images, resize_images, uint8_to_unit_range
 from ganforge.errors import GanforgeError
 
 
@@ -153,11 +153,14 @@ def _read_split(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_idx_dataset(name: str, root: str | None = None, split: str = "train",
-                     size: int = NATIVE_SIZE, download: bool = False) -> ArrayDataset:
+                     size: int = NATIVE_SIZE, download: bool = False,
+                     pad_to: int | None = None) -> ArrayDataset:
     """Load one of :data:`SOURCES` as float32 (N, 1, size, size) in [-1, 1] with int64 labels.
 
     ``split``: ``train`` (60,000), ``test`` (10,000, files ``t10k-*``) or ``all`` (train then
-    test; both must be present). ``size`` other than 28 resizes bilinearly.
+    test; both must be present). ``size`` other than 28 resizes bilinearly. ``pad_to`` (>= size)
+    then centres the images on a ``pad_to`` x ``pad_to`` background of -1 (28 -> 32 adds 2 px a
+    side, the usual way to give 28 px data a power-of-two side without resampling).
     """
     if split not in SPLITS:
         raise GanforgeError(f"unknown split {split!r}",
@@ -168,6 +171,10 @@ def load_idx_dataset(name: str, root: str | None = None, split: str = "train",
     if not isinstance(download, bool):
         raise GanforgeError(f"data.download must be true or false, got {download!r}",
                             "set data.download=true or data.download=false")
+    if pad_to is not None and (isinstance(pad_to, bool) or not isinstance(pad_to, int)
+                               or pad_to < size):
+        raise GanforgeError(f"data.pad_to must be an int >= data.size ({size}), got {pad_to!r}",
+                            "set e.g. data.pad_to=32 with data.size=28, or drop it")
     path = default_root(name) if root is None else Path(root).expanduser()
     if path.exists() and not path.is_dir():
         raise GanforgeError(f"data.root {path} is a file, not a directory",
@@ -183,6 +190,8 @@ def load_idx_dataset(name: str, root: str | None = None, split: str = "train",
     images = np.concatenate([images for images, _ in parts])
     labels = np.concatenate([labels for _, labels in parts])
     x = resize_images(uint8_to_unit_range(images).unsqueeze(1), size)
+    if pad_to is not None:
+        x = pad_images(x, pad_to)
     y = torch.from_numpy(labels.astype(np.int64))
     return ArrayDataset(x, y, name=name, num_classes=10, classes=SOURCES[name].classes,
                         extractor=SOURCES[name].extractor)
@@ -190,20 +199,20 @@ def load_idx_dataset(name: str, root: str | None = None, split: str = "train",
 
 @register_dataset("mnist")
 def mnist(root: str | None = None, split: str = "train", size: int = NATIVE_SIZE,
-          download: bool = False) -> ArrayDataset:
+          download: bool = False, pad_to: int | None = None) -> ArrayDataset:
     """Handwritten digits 0..9 (LeCun et al.); see :func:`load_idx_dataset`."""
-    return load_idx_dataset("mnist", root, split, size, download)
+    return load_idx_dataset("mnist", root, split, size, download, pad_to)
 
 
 @register_dataset("fashion-mnist")
 def fashion_mnist(root: str | None = None, split: str = "train", size: int = NATIVE_SIZE,
-                  download: bool = False) -> ArrayDataset:
+                  download: bool = False, pad_to: int | None = None) -> ArrayDataset:
     """Zalando's clothing images, 10 classes; see :func:`load_idx_dataset`."""
-    return load_idx_dataset("fashion-mnist", root, split, size, download)
+    return load_idx_dataset("fashion-mnist", root, split, size, download, pad_to)
 
 
 @register_dataset("kmnist")
 def kmnist(root: str | None = None, split: str = "train", size: int = NATIVE_SIZE,
-           download: bool = False) -> ArrayDataset:
+           download: bool = False, pad_to: int | None = None) -> ArrayDataset:
     """Kuzushiji (cursive Japanese) characters, 10 classes; see :func:`load_idx_dataset`."""
-    return load_idx_dataset("kmnist", root, split, size, download)
+    return load_idx_dataset("kmnist", root, split, size, download, pad_to)
