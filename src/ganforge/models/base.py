@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ganforge.errors import GanforgeError
 from ganforge.registry import Registry
 
 MODELS: Registry = Registry("model")
@@ -36,6 +37,10 @@ class Generator(nn.Module):
     z_dim: int
     out_shape: tuple[int, ...]
     prior: str = "normal"
+    #: the family's truncation trick: None (none), ``"z"`` (BigGAN: codes psi * N(0, I) truncated
+    #: to [-2, 2] by resampling, :meth:`truncated_z`) or ``"w"`` (style-based: ``forward(z, y,
+    #: psi=psi)`` moves w towards the tracked mean, w' = w_avg + psi (w - w_avg))
+    truncation: str | None = None
 
     def sample_z(self, n: int, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None) -> torch.Tensor:
@@ -47,18 +52,52 @@ class Generator(nn.Module):
             z = torch.randn(n, self.z_dim, generator=generator)
         return z.to(device if device is not None else next(self.parameters()).device)
 
+    def truncated_z(self, n: int, generator: torch.Generator | None = None,
+                    device: torch.device | str | None = None, psi: float = 1.0) -> torch.Tensor:
+        """BigGAN's truncated codes (Brock et al. 2019, sec. 3.1, as in their released sampler):
+        psi * z with every entry of z ~ N(0, 1) outside [-2, 2] redrawn until it falls inside."""
+        from ganforge.latent.truncation import truncate_resample
+
+        z = truncate_resample(torch.randn(n, self.z_dim, generator=generator), TRUNCATION_BOUND,
+                              generator)
+        return (psi * z).to(device if device is not None else next(self.parameters()).device)
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
+               labels: torch.Tensor | None = None, batch_size: int = 500,
+               psi: float = 1.0) -> torch.Tensor:
         """``n`` samples as CPU tensors, codes drawn ``batch_size`` at a time from ``generator``;
-        ``labels`` (n,) for a conditional generator. The train/eval mode is left to the caller."""
+        ``labels`` (n,) for a conditional generator; ``psi`` < 1 applies the family's truncation
+        trick (:attr:`truncation`). The train/eval mode is left to the caller."""
+        psi = check_truncation(self, psi)
         device = next(self.parameters()).device
         chunks = []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             y = None if labels is None else labels[start:start + m].to(device)
-            chunks.append(self(self.sample_z(m, generator, device), y).cpu())
+            if psi == 1.0:
+                chunks.append(self(self.sample_z(m, generator, device), y).cpu())
+            elif self.truncation == "z":
+                chunks.append(self(self.truncated_z(m, generator, device, psi), y).cpu())
+            else:
+                chunks.append(self(self.sample_z(m, generator, device), y, psi=psi).cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, *self.out_shape)
+
+
+#: |z_i| bound of BigGAN's truncated codes before the psi scale
+TRUNCATION_BOUND = 2.0
+
+
+def check_truncation(G: nn.Module, psi: object) -> float:
+    """``psi`` as a float in (0, 1], for a generator that supports truncation when psi < 1; else
+    one-line error."""
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not 0.0 < float(psi) <= 1.0:
+        raise GanforgeError(f"the truncation psi must lie in (0, 1], got {psi!r}",
+                            "pass e.g. --truncation 0.7 (1 means no truncation)")
+    if psi < 1.0 and getattr(G, "truncation", None) is None:
+        raise GanforgeError(f"{type(G).__name__} has no truncation trick",
+                            "drop --truncation (the style-based and BigGAN families have one)")
+    return float(psi)
 
 
 class DiscriminatorOutput(NamedTuple):
