@@ -189,15 +189,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
     output = Path(args.output)
     kind = _output_kind(output)
     run, G = _load_image_to_image_run(args.run_dir, args.checkpoint, args.device, args.ema)
-    x, names = load_inputs(args.input, G.in_channels)
-    check_inputs(G, x, str(args.input))
+    algorithm = run.algorithm
+    images, names = load_inputs(args.input, algorithm.user_channels(G))
     from ganforge._io import check_allocation
 
-    check_allocation(2 * len(x), tuple(x.shape[1:]), f"{len(x)} images", "translate fewer at a time")
-    out = run.algorithm.translate(x, G, torch.Generator().manual_seed(args.seed), args.batch_size)
+    check_allocation(2 * len(images), tuple(images.shape[1:]), f"{len(images)} images",
+                     "translate fewer at a time")
+    x = algorithm.prepare_inputs(images)
+    check_inputs(G, x, str(args.input))
+    out = algorithm.translate(x, G, torch.Generator().manual_seed(args.seed), args.batch_size)
     if not torch.isfinite(out).all():
         raise GanforgeError(f"the generator of {run.path} outputs NaN or inf", "use an earlier checkpoint")
-    write_outputs(output, kind, x, out, names)
+    write_outputs(output, kind, images, algorithm.output_images(x, out), names)
     print(f"translated {len(x)} image{'s' * (len(x) != 1)} with {run.path} (step {run.step}) -> {output}")
     return 0
 

@@ -103,3 +103,19 @@ def test_a_colorize_run_trains_as_pix2pix_and_shows_rgb_panels(tmp_path):
     panels = trainer.exp.algorithm.panels()
     assert panels["input"].shape[1] == 1 and panels["output"].shape[1] == 3 and panels["target"].shape[1] == 3
     assert any((tmp_path / "run" / "samples").iterdir())
+    # `ganforge translate` on a colorize run reads RGB images, keeps their L, writes RGB
+    from PIL import Image
+
+    from ganforge.data.photos import rgb_to_lab_pair
+    from ganforge.translate import main as translate_main
+
+    photo = (torch.rand(3, 16, 16) * 255).to(torch.uint8)
+    Image.fromarray(photo.permute(1, 2, 0).numpy()).save(tmp_path / "in.png")
+    assert translate_main([str(tmp_path / "run"), "--input", str(tmp_path / "in.png"),
+                           "-o", str(tmp_path / "out.npz")]) == 0
+    with np.load(tmp_path / "out.npz") as f:
+        out, cond = torch.from_numpy(f["x"]), torch.from_numpy(f["cond"])
+    assert out.shape == cond.shape == (1, 3, 16, 16) and out.abs().max() <= 1
+    l_in = rgb_to_lab_pair(photo[None].float() / 127.5 - 1)[0]
+    l_out = rgb_to_lab_pair(out)[0]
+    assert (l_out - l_in).abs().max() < 0.05  # the lightness survives; G only chose the colours

@@ -6,7 +6,8 @@ Training is exactly :class:`~ganforge.train.algorithms.pix2pix.Pix2Pix` (L_G = B
 + lambda mean |ab - G(L)|; ``adversarial: false`` the L1-only model). What differs is how the
 outputs are shown: the snapshots and ``panels`` turn (L, ab) back into RGB with
 :func:`ganforge.data.photos.lab_to_rgb` (input: L as grey; output: (L, G(L)); target: (L, ab)).
-:meth:`Colorize.colorize` gives those RGB images for any L inputs.
+:meth:`Colorize.colorize` gives those RGB images for any L inputs; ``ganforge translate`` reads a
+user's RGB (or grey) images, keeps their L and writes the colourised RGB.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
-from ganforge.data.photos import lab_to_rgb
+from ganforge.data.photos import lab_to_rgb, rgb_to_lab_pair
 from ganforge.errors import GanforgeError
 from ganforge.train.algorithms.base import register_algorithm
 from ganforge.train.algorithms.pix2pix import Pix2Pix
@@ -45,6 +46,16 @@ class Colorize(Pix2Pix):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """RGB images (N, 3, H, W) in [-1, 1]: L inputs with G's (a, b)."""
         return lab_to_rgb(cond, self.translate(cond, network, generator))
+
+    def user_channels(self, network: nn.Module | None = None) -> int:
+        return 3  # grey images are repeated to RGB, whose L is their luminance
+
+    def prepare_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """L / 50 - 1 of RGB images in [-1, 1] (their colour is dropped)."""
+        return rgb_to_lab_pair(images)[0]
+
+    def output_images(self, cond: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return lab_to_rgb(cond, out)
 
     def panels(self, n: int | None = None, network: nn.Module | None = None,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

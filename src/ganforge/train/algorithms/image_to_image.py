@@ -138,6 +138,19 @@ class ImageToImage(Algorithm):
             net.train(was_training)
         return torch.cat(out) if out else torch.empty(0, *self.sample_shape)
 
+    # ------------------------------------------------------------------ a user's images
+    def user_channels(self, network: nn.Module | None = None) -> int:
+        """Channels of the images a user passes to ``ganforge translate`` (default: G's input's)."""
+        return (self.generator if network is None else network).in_channels
+
+    def prepare_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """G's inputs from a user's images (N, :meth:`user_channels`, H, W) in [-1, 1]."""
+        return images
+
+    def output_images(self, cond: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The images to show for G's outputs ``out`` on inputs ``cond`` (default: ``out``)."""
+        return out
+
     def fixed_pairs(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the fixed pairs, cycled to ``n`` (default: all of them)."""
         if len(self.fixed_cond) == 0:
