@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.data import build_dataset
-from ganforge.data.photos import DEFAULT_TEST, PHOTOS, lab_to_rgb, load_photo, tiles
+from ganforge.data.photos import DEFAULT_TEST, PHOTOS, dihedral, lab_to_rgb, load_photo, tiles
 from ganforge.errors import GanforgeError
 
 
@@ -31,6 +31,25 @@ def test_train_patches_are_hr_with_bicubic_lr():
     assert torch.allclose(d.cond, want)
     again = build_dataset({"name": "photo-patches", "n_patches": 50})
     assert torch.equal(again.x, d.x)
+
+
+def test_augment_applies_one_of_the_eight_square_symmetries_to_each_crop():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4).repeat(200, 1, 1, 1)
+    out = dihedral(x, torch.Generator().manual_seed(0))
+    symmetries = [torch.rot90(x[:1], k, (2, 3)).flip(3) if f else torch.rot90(x[:1], k, (2, 3))
+                  for k in range(4) for f in (False, True)]
+    seen = set()
+    for image in out[::2]:
+        (hit,) = [i for i, s in enumerate(symmetries) if torch.equal(s[0], image)]
+        seen.add(hit)
+    assert seen == set(range(8))  # all eight occur among 200 draws
+    plain = build_dataset({"name": "photo-patches", "n_patches": 40})
+    turned = build_dataset({"name": "photo-patches", "n_patches": 40, "augment": True})
+    assert not torch.equal(plain.x, turned.x)
+    assert torch.allclose(turned.cond, F.interpolate(turned.x, scale_factor=0.25, mode="bicubic",
+                                                     antialias=True).clamp(-1, 1))
+    with pytest.raises(GanforgeError, match="augment"):
+        build_dataset({"name": "photo-patches", "augment": "yes"})
 
 
 def test_held_out_tiles_are_the_whole_test_photographs_and_never_training_crops():

@@ -14,7 +14,10 @@ not natural photographs; ``lily``, ``kidney``, ``skin``, ``eagle`` need pooch do
 
 Splits are by *photograph*: ``train_photos`` give the training patches (``n_patches`` random crops,
 positions from ``seed``), ``test_photos`` (default ``chelsea`` and ``flower``) the held-out ones,
-never a crop of a training photograph: split ``test`` tiles each held-out photograph into
+never a crop of a training photograph. ``augment`` turns each training crop by one of the eight
+symmetries of the square (a random multiple of 90 degrees, then a random left-right flip), as SR
+training usually does: with five training photographs, variety matters more than the count.
+Split ``test`` tiles each held-out photograph into
 non-overlapping ``size`` x ``size`` patches (the whole photograph, up to the ragged border).
 Each photograph is first shrunk by ``downscale`` (bicubic, antialiased) so that a patch holds more
 structure than a 512-pixel photograph's smooth 32-pixel corner would.
@@ -114,6 +117,15 @@ def random_crops(photo: torch.Tensor, n: int, size: int, gen: torch.Generator) -
                                                                             strict=True)])
 
 
+def dihedral(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Each image of ``x`` (N, C, H, W), H = W, turned by k x 90 degrees (k uniform in 0..3) and
+    then mirrored left-right with probability 1/2, the draws from ``gen``."""
+    turns = torch.randint(4, (len(x),), generator=gen).tolist()
+    flips = (torch.rand(len(x), generator=gen) < 0.5).tolist()
+    out = [torch.rot90(image, k, (1, 2)) for image, k in zip(x, turns, strict=True)]
+    return torch.stack([image.flip(2) if f else image for image, f in zip(out, flips, strict=True)])
+
+
 def tiles(photo: torch.Tensor, size: int) -> torch.Tensor:
     """The non-overlapping ``size`` x ``size`` tiles of ``photo``, row-major (ragged border dropped)."""
     t = photo.unfold(1, size, size).unfold(2, size, size)            # (3, nh, nw, size, size)
@@ -158,7 +170,7 @@ def _names(value: Sequence[str] | None, default: Sequence[str], key: str) -> tup
 def photo_patches(split: str = "train", task: str = "super-resolution", size: int = 32,
                   scale: int = 4, n_patches: int = 8192, downscale: int = 2,
                   train_photos: Sequence[str] | None = None, test_photos: Sequence[str] | None = None,
-                  seed: int = 0) -> PairedDataset:
+                  seed: int = 0, augment: bool = False) -> PairedDataset:
     """Patches of the photographs of :data:`PHOTOS`; see the module docstring. ``split`` train:
     ``n_patches`` random crops of ``train_photos`` (default: every photograph not in
     ``test_photos``), evenly shared; test: the tiles of ``test_photos``."""
@@ -179,11 +191,15 @@ def photo_patches(split: str = "train", task: str = "super-resolution", size: in
     if overlap:
         raise GanforgeError(f"photograph {overlap[0]!r} is both a training and a held-out photograph",
                             "keep data.train_photos and data.test_photos apart")
+    if not isinstance(augment, bool):
+        raise GanforgeError(f"data.augment={augment!r} is not true or false", "set data.augment=true")
     if split == "train":
         gen = torch.Generator().manual_seed(seed)
         counts = [n_patches // len(train) + (i < n_patches % len(train)) for i in range(len(train))]
         x = torch.cat([random_crops(load_photo(p, downscale), k, size, gen)
                        for p, k in zip(train, counts, strict=True) if k])
+        if augment:
+            x = dihedral(x, gen)
     else:
         x = torch.cat([tiles(load_photo(p, downscale), size) for p in test])
     name = "photo-patches"
