@@ -164,3 +164,9 @@ def test_sample_errors(tmp_path, capsys):
     _fails_cleanly(capsys, ["sample", str(out), "--ema", "-o", str(tmp_path / "x.npz")],
                    "without EMA")
     assert not (tmp_path / "x.npz").exists()
+    for psi, fragment in (("0.5", "has no truncation trick"), ("0", "psi must lie in (0, 1]"),
+                          ("1.5", "psi must lie in (0, 1]"), ("nan", "psi must lie in (0, 1]")):
+        _fails_cleanly(capsys, ["sample", str(out), "--truncation", psi, "-o", str(tmp_path / "x.npz")],
+                       fragment)
+    assert not (tmp_path / "x.npz").exists()
+    assert main(["sample", str(out), "--truncation", "1", "-o", str(tmp_path / "x.npz")]) == 0

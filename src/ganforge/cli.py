@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text-to-image runs: draw -n samples of this caption (repeatable; a PNG "
                              "then shows one row per caption)")
     sample.add_argument("--text-file", metavar="FILE", help="text-to-image runs: one caption per line")
+    sample.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                        help="the truncation trick, psi in (0, 1] (style-based families: in W around "
+                             "the tracked mean w; BigGAN: resampled z scaled by psi; default 1 = off)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--checkpoint", default="final", help="final | last | FILE.pt")
     sample.add_argument("--device", default="cpu")
@@ -219,6 +222,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
+    from ganforge.models.base import check_truncation
     from ganforge.train import load_run
 
     output = Path(args.output)
@@ -234,6 +238,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if prompts is not None and args.class_ is not None:
         raise GanforgeError("--class and --text both choose what to draw", "pass one of them")
     run = load_run(args.run_dir, args.checkpoint, args.device)
+    check_truncation(run.generator, args.truncation)
     if getattr(run.algorithm, "image_to_image", False):  # input | output | target of its fixed pairs
         from ganforge.translate import write_samples
 
@@ -247,7 +252,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if y is not None and args.class_ is None and output.suffix == ".png" and run.config.class_conditional:
         nrow = math.ceil(args.n / run.num_classes)  # one grid row per class
         y = torch.arange(run.num_classes).repeat_interleave(nrow)[:args.n]
-    x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y)
+    x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y, psi=args.truncation)
     return _write_samples(x, output, nrow, run.step,
                           {} if y is None else {"y": y.numpy().astype(np.int64)})
 

@@ -10,7 +10,7 @@ import torch
 from ganforge._io import check_allocation
 from ganforge.config import ExperimentConfig
 from ganforge.errors import GanforgeError
-from ganforge.models.base import Generator
+from ganforge.models.base import Generator, check_truncation
 from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.trainer import Experiment, load_networks
 
@@ -71,17 +71,21 @@ class Run:
 
     @torch.no_grad()
     def sample(self, n: int, *, ema: bool = False, seed: int = 0, batch_size: int = 1000,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` samples (CPU float32) from the generator (eval mode) or its EMA copy.
+               labels: torch.Tensor | None = None, psi: float = 1.0) -> torch.Tensor:
+        """``n`` samples (CPU float32) from the generator (eval mode) or its EMA copy; ``psi`` < 1
+        applies the family's truncation trick (:attr:`Generator.truncation`).
 
         A conditional run needs ``labels`` (n,); by default they are :meth:`labels` (classes
         cycled), so the samples are class-balanced (or follow a self-conditioned run's prior)."""
         G = self.pick_generator(ema)
+        psi = check_truncation(G, psi)
         check_allocation(n, tuple(G.out_shape), f"{n} samples", "ask for fewer samples")
         if labels is None:
             labels = self.labels(n)
         G.eval()
-        x = self.algorithm.sample(n, torch.Generator().manual_seed(seed), labels, G, batch_size)
+        gen = torch.Generator().manual_seed(seed)
+        x = (self.algorithm.sample(n, gen, labels, G, batch_size) if psi == 1.0
+             else self.algorithm.sample(n, gen, labels, G, batch_size, psi=psi))
         if not torch.isfinite(x).all():
             raise GanforgeError(f"the generator of {self.path} (step {self.step}) outputs NaN or inf",
                                 "its training diverged: sample an earlier checkpoint (--checkpoint "

@@ -174,12 +174,14 @@ class Algorithm:
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
                labels: torch.Tensor | None = None, network: nn.Module | None = None,
-               batch_size: int = 1000) -> torch.Tensor:
+               batch_size: int = 1000, psi: float = 1.0) -> torch.Tensor:
         """``n`` samples (CPU) from ``network`` (default: the generator; pass its EMA copy), codes
-        drawn from ``generator``; ``labels`` (n,) for a conditional algorithm. The train/eval mode
-        is left to the caller."""
+        drawn from ``generator``; ``labels`` (n,) for a conditional algorithm; ``psi`` < 1 for the
+        truncation trick of a family that has one. The train/eval mode is left to the caller."""
         net = self.generator if network is None else network
-        return net.sample(n, generator, labels, batch_size)
+        if psi == 1.0:
+            return net.sample(n, generator, labels, batch_size)
+        return net.sample(n, generator, labels, batch_size, psi=psi)
 
     def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
         """Conditioning labels for n samples (None for an unconditional algorithm)."""
