@@ -38,8 +38,8 @@ def test_keyword_overrides_merge_into_the_section() -> None:
 
 
 def test_unknown_family_lists_the_choices() -> None:
-    with pytest.raises(GanforgeError, match="dcgan, mlp"):
-        models.build("stylegan", (1, 8, 8))
+    with pytest.raises(GanforgeError, match="dcgan, .*mlp"):
+        models.build("no-such-gan", (1, 8, 8))
 
 
 @pytest.mark.parametrize("name", ["mlp", "dcgan"])

@@ -62,6 +62,9 @@ def add_latent_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                         help="spherical (default) or linear interpolation")
     interp.add_argument("--steps", type=int, default=10, help="points per segment, both ends included "
                                                               "(default 10)")
+    interp.add_argument("--space", choices=("z", "w"), default="z",
+                        help="interpolate the codes z (default) or, for the style-based families, "
+                             "their styles w = mapping(z), linearly (one noise draw for the strip)")
     interp.add_argument("--loop", action="store_true", help="return to the first keyframe")
     interp.add_argument("--duration", type=int, default=100, metavar="MS",
                         help="GIF frame duration in milliseconds (default 100)")
@@ -116,6 +119,21 @@ def add_latent_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     near.add_argument("--class", dest="label", type=int, metavar="K",
                       help="conditional runs: generate class K and search real samples of class K "
                            "(default: classes cycled, all real samples)")
+    mix = actions.add_parser(
+        "mix", parents=[common], help="style mixing of a style-based run (StyleGAN, StyleGAN2)",
+        description="Style mixing (Karras et al. 2019, Fig. 3): row 0 holds the column sources, column "
+                    "0 the row sources; cell (i, j) is the column source with the --layers styles "
+                    "of row source i (coarse: 4-8 px, middle, fine: the last resolution).")
+    mix.add_argument("--rows", type=int, nargs="+", default=[0, 1, 2], metavar="SEED",
+                     help="seeds of the row sources (default 0 1 2)")
+    mix.add_argument("--cols", type=int, nargs="+", default=[10, 11, 12, 13, 14], metavar="SEED",
+                     help="seeds of the column sources (default 10..14)")
+    mix.add_argument("--layers", default="coarse",
+                     help="coarse | middle | fine, or style indices such as 0,1,2 (default coarse)")
+    mix.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                     help="psi in (0, 1] for every source (default 1: none)")
+    mix.add_argument("--seed", type=int, default=0, help="seed of the one noise draw (default 0)")
+
     mani = actions.add_parser(
         "manifold", parents=[common], help="a 2-d latent space: the decoded grid over the plane",
         description="Decode an n x n grid of codes over a 2-d latent plane (Kingma & Welling 2014, "
@@ -196,12 +214,18 @@ def _interpolate(args: argparse.Namespace) -> int:
                             "pass e.g. --seeds 0 1 (or --indices 3 17)")
     run, G = _load(args)
     label = check_label(G, args.label)
+    if args.space == "w":
+        from ganforge.latent.style import check_style_generator
+
+        check_style_generator(G)
     if args.indices is not None:
         codes = codes_from_batch(G, args.indices, args.batch_n, args.batch_seed)
     else:
         codes = codes_from_seeds(G, keys)
     if args.loop:
         codes = torch.cat([codes, codes[:1]])
+    if args.space == "w":
+        return _interpolate_w(args, out, run, G, codes)
     z = interpolation_path(codes, args.steps, args.method)
     # One path per class on a conditional run without --class (the same codes in every class).
     classes = [label] if label is not None or num_classes_of(G) is None else list(
@@ -226,6 +250,50 @@ def _interpolate(args: argparse.Namespace) -> int:
             what = f"a strip of {x.shape[1]} samples"
     per_class = f", {len(classes)} classes" if names and len(classes) > 1 else ""
     print(f"wrote {what} ({args.method}, {len(codes)} keyframes{per_class}, step {run.step}) to {out}")
+    return 0
+
+
+def _interpolate_w(args: argparse.Namespace, out: Path, run, G, codes: torch.Tensor) -> int:
+    """``interpolate --space w``: the keyframes' styles w joined by straight lines in W."""
+    from ganforge.latent.interpolate import interpolation_path
+    from ganforge.latent.output import save_gif, save_rows
+    from ganforge.latent.style import map_to_w, synthesise_w
+
+    G.eval()
+    w = interpolation_path(map_to_w(G, codes), args.steps, "lerp")
+    x = synthesise_w(G, w, torch.Generator().manual_seed(0))
+    if out.suffix.lower() == ".gif":
+        save_gif((x[:-1] if args.loop else x)[:, None], out, duration=args.duration)
+    else:
+        save_rows(x[None], out)
+    print(f"wrote {len(x)} images along straight lines in W through {len(codes)} keyframes "
+          f"(step {run.step}) to {out}")
+    return 0
+
+
+def _mix(args: argparse.Namespace) -> int:
+    from ganforge.latent.codes import codes_from_seeds
+    from ganforge.latent.output import save_rows
+    from ganforge.latent.style import check_style_generator, style_layers, style_mixing_grid
+    from ganforge.models.base import check_truncation
+
+    out = _output(args.output, (".png",), "mix")
+    layers: str | list[int] = args.layers
+    if args.layers not in ("coarse", "middle", "fine"):
+        try:
+            layers = [int(i) for i in args.layers.split(",")]
+        except ValueError:
+            raise GanforgeError(f"--layers {args.layers!r} is not coarse, middle, fine or indices",
+                                "pass e.g. --layers coarse or --layers 0,1,2") from None
+    run, G = _load(args)
+    check_style_generator(G).eval()
+    check_truncation(G, args.truncation)
+    picked = style_layers(G, layers)
+    grid = style_mixing_grid(G, codes_from_seeds(G, args.rows), codes_from_seeds(G, args.cols), picked,
+                             psi=args.truncation, generator=torch.Generator().manual_seed(args.seed))
+    save_rows(grid, out)
+    print(f"wrote a {len(args.rows)} x {len(args.cols)} style-mixing grid (styles {list(picked)} "
+          f"from the rows; step {run.step}) to {out}")
     return 0
 
 
@@ -367,7 +435,7 @@ def _manifold(args: argparse.Namespace) -> int:
 
 
 ACTIONS = {"interpolate": _interpolate, "arithmetic": _arithmetic, "truncate": _truncate,
-           "neighbours": _neighbours, "manifold": _manifold}
+           "neighbours": _neighbours, "manifold": _manifold, "mix": _mix}
 
 
 def cmd_latent(args: argparse.Namespace) -> int:

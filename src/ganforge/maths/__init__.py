@@ -36,6 +36,7 @@ from ganforge.maths.regularisers import (
     historical_averaging_penalty,
     instance_noise_std,
     label_smoothing_term,
+    orthogonal_regularisation,
 )
 from ganforge.maths.vae import (
     bernoulli_log_likelihood,
@@ -75,6 +76,7 @@ __all__ = [
     "historical_averaging_penalty",
     "instance_noise_std",
     "label_smoothing_term",
+    "orthogonal_regularisation",
     "bernoulli_log_likelihood",
     "gaussian_log_likelihood",
     "iwae_bound",

@@ -208,3 +208,33 @@ def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
     if warmup:
         return min(float(decay), (1 + int(step)) / (10 + int(step)))
     return float(decay)
+
+
+def orthogonal_regularisation(weights: Iterable[Tensor], beta: float = 1e-4) -> Tensor:
+    """BigGAN's off-diagonal orthogonal regularisation (Brock et al. 2019, sec. 3.1, eq. 3).
+
+        R_beta = beta * sum_W || W W^T ⊙ (1 - I) ||_F^2 = beta * sum_W sum_{a != b} (w_a . w_b)^2
+
+    with each weight tensor flattened to W of shape (out, in · kh · kw), rows w_a the filters,
+    the orientation of the authors' code (the paper writes W^T W with filters as columns). Only
+    the filters' pairwise inner products are penalised, not their norms. The gradient is
+
+        dR/dW = 4 beta (W W^T ⊙ (1 - I)) W
+
+    (the authors' code adds 2 beta (W W^T ⊙ (1 - I)) W to the gradient directly, which is this
+    R with beta / 2). Tensors with fewer than 2 dimensions (biases, gains) must be left out by the
+    caller. With no tensors R = 0.
+    """
+    if not _is_real(beta) or beta < 0:
+        raise GanforgeError(f"orthogonal regularisation beta {beta!r} is not a finite number >= 0",
+                            "use e.g. 1e-4 (BigGAN's), or 0 to switch it off")
+    total: Tensor | None = None
+    for k, weight in enumerate(weights):
+        if weight.dim() < 2:
+            raise GanforgeError(f"orthogonal regularisation: weight {k} has shape {tuple(weight.shape)}",
+                                "pass matrices or conv kernels only (dim >= 2), not biases")
+        w = weight.flatten(1)
+        gram = w @ w.T
+        term = (gram - torch.diag_embed(torch.diagonal(gram))).pow(2).sum()
+        total = term if total is None else total + term
+    return torch.zeros(()) if total is None else float(beta) * total

@@ -8,7 +8,19 @@
 ``build({"name": "dcgan", "width": 32}, (1, 28, 28))`` returns ``(generator, discriminator)``.
 """
 
-from ganforge.models import cyclegan, dcgan, mlp, pix2pix, srgan, stackgan, vae  # noqa: F401  (registers the built-in families)
+from ganforge.models import (  # noqa: F401  (registers the built-in families)
+    biggan,
+    cyclegan,
+    dcgan,
+    mlp,
+    pix2pix,
+    progan,
+    srgan,
+    stackgan,
+    stylegan,
+    stylegan2,
+    vae,
+)
 from ganforge.models.base import MODELS, Discriminator, Generator, register_model
 from ganforge.models.compose import build
 

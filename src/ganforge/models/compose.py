@@ -14,7 +14,10 @@ Conditioning (``model.conditional``, labels y in {0..K-1}):
   D(x, y) = psi(h) + <embed(y), h>; G uses class-conditional BatchNorm.
 
 ``model.g_conditioning`` (``concat`` | ``cbn``) overrides how G receives y: ``cbn`` swaps every
-BatchNorm of G for a class-conditional one (per-class gamma and beta).
+BatchNorm of G for a class-conditional one (per-class gamma and beta). A generator that takes y
+itself (``conditions_itself``, BigGAN's) is left as built, and built without classes when
+``model.conditional`` is unset; a D marked ``spectrally_normalised`` gets the layers added here
+normalised too.
 
 Discriminator stabilisers (:class:`DiscriminatorExtras`, from the ``stabilisers`` config):
 spectral normalisation of every weight layer (Miyato et al. 2018), minibatch discrimination
@@ -32,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrizations
+from torch.nn.utils import parametrizations, parametrize
 
 from ganforge.errors import GanforgeError
 from ganforge.models.base import MODELS, Discriminator, DiscriminatorOutput, Generator
@@ -213,7 +216,8 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
               nn.Embedding)
     for layer in [m for m in module.modules() if isinstance(m, layers)]:
-        parametrizations.spectral_norm(layer)
+        if not parametrize.is_parametrized(layer, "weight"):  # a family may normalise its own
+            parametrizations.spectral_norm(layer)
     return module
 
 
@@ -258,7 +262,15 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
             raise GanforgeError("PacGAN packing (stabilisers.pack) does not combine with a conditional "
                                 "discriminator", "drop stabilisers.pack or model.conditional")
     G, D = _family(family, sample_shape, num_classes)
-    if conditional is not None:
+    itself = getattr(G, "conditions_itself", False)  # G takes y natively (BigGAN): no wrapping
+    if itself and g_conditioning is not None:
+        raise GanforgeError(f"model {family['name']!r} conditions its generator itself, so "
+                            "model.g_conditioning does not apply", "drop model.g_conditioning")
+    if itself and conditional is None and num_classes:  # build it without classes
+        G, D = _family(family, sample_shape, None)
+    # a family whose D is spectrally normalised throughout gets the layers added here normalised
+    normalise_d = extras.spectral_norm or getattr(D, "spectrally_normalised", False)
+    if conditional is not None and not itself:
         g_conditioning = g_conditioning or ("cbn" if conditional == "projection" else "concat")
         inner = G
         if g_conditioning == "concat":
@@ -279,7 +291,7 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
             D, sample_shape, flat_input=flat, num_classes=num_classes, conditional=conditional,
             pack=extras.pack, minibatch_std=extras.minibatch_std,
             minibatch_discrimination=extras.minibatch_discrimination, ac_fake_loss=ac_fake_loss)
-    if extras.spectral_norm:
+    if normalise_d:
         apply_spectral_norm(D)
     return G, D
 
