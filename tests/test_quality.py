@@ -39,18 +39,25 @@ def digit_scores(images: torch.Tensor, classifier) -> tuple[float, np.ndarray]:
     return float(proba.max(1).mean()), shares
 
 
-def test_default_preset_makes_recognisable_digits_of_every_class(tmp_path):
-    """Quality only: the run's wall time (README: under three minutes) is measured by
-    benchmarks/first_run.py, not asserted here, since it depends on what else the machine runs."""
+def test_default_preset_makes_convincing_digits_of_every_class(tmp_path):
+    """The first run's target (benchmarks/first_run.py reports the same numbers): 2,000 samples of
+    the generator `ganforge sample` uses and of the EMA generator (the run's sample grids) get
+    >= 95 % of held-out real digits' mean top-class probability under at least two of the three
+    independent scorers of :mod:`ganforge.metrics.digit_scorers`, and every digit is the top
+    class of >= 6 % of the samples under each scorer. The wall time (README: under three
+    minutes) is measured by the benchmark, not asserted here."""
+    from ganforge.metrics.digit_scorers import convincing, relative_scores
+
     start = time.perf_counter()
     Trainer(load_config(), tmp_path / "run", progress=False).fit()
     minutes = (time.perf_counter() - start) / 60
-    samples = load_run(tmp_path / "run").sample(1000, seed=123)
-    confidence, shares = digit_scores(samples, digits_classifier())
-    print(f"default preset: {minutes:.2f} min, mean top-class probability {confidence:.3f}, "
-          f"class shares {np.round(shares, 3).tolist()}")
-    assert confidence >= 0.85
-    assert shares.min() >= 0.04
+    run = load_run(tmp_path / "run")
+    for ema in (False, True):
+        summary = relative_scores(run.sample(2000, ema=ema, seed=123))
+        print(f"default preset ({minutes:.2f} min), {'EMA ' if ema else ''}G: " + ", ".join(
+            f"{name} {s['confidence']:.3f} = {s['ratio']:.3f} of real, rarest digit {s['min_share']:.3f}"
+            for name, s in summary.items()))
+        assert convincing(summary), summary
 
 
 def test_self_conditioned_digits_preset_is_sharper_and_more_even(tmp_path):

@@ -42,7 +42,7 @@ import yaml
 from ganforge._io import atomic_write_text
 from ganforge.errors import GanforgeError
 
-DEFAULT_PRESET = "digits-dcgan"
+DEFAULT_PRESET = "digits-projection"
 #: every integer in a config must fit a signed 64-bit int (torch's seeds, counts and sizes)
 INT64_MAX = 2**63 - 1
 MAX_SEED = 2**62
@@ -534,7 +534,7 @@ def load_config(preset: str | None = None, config_file: str | Path | None = None
                 overrides: dict[str, Any] | list[str] | None = None) -> ExperimentConfig:
     """Resolve a config: defaults < preset < file < overrides.
 
-    With neither ``preset`` nor ``config_file`` the default preset (``digits-dcgan``) is used.
+    With neither ``preset`` nor ``config_file`` the default preset (``digits-projection``) is used.
     ``overrides`` maps dotted keys to values, or is a list of ``key=value`` strings.
     """
     tree = ExperimentConfig().to_dict()

@@ -11,7 +11,20 @@
 Configs choose one with ``algorithm: {name: ..., <its options>}``; see :mod:`.base` for the contract.
 """
 
-from ganforge.train.algorithms import biggan, colorize, cyclegan, dpgan, gan, inpaint, pix2pix, progan, srgan, stackgan, stylegan2, vae  # noqa: F401  (registers the built-in algorithms)
+from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in algorithms)
+    biggan,
+    colorize,
+    cyclegan,
+    dpgan,
+    gan,
+    inpaint,
+    pix2pix,
+    progan,
+    srgan,
+    stackgan,
+    stylegan2,
+    vae,
+)
 from ganforge.train.algorithms.base import (
     ALGORITHMS,
     Algorithm,
