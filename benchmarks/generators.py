@@ -12,7 +12,8 @@ Scores, with the in-project Fashion-MNIST LeNet (``lenet_fashion``; samples cent
 28 px, real = the test split): FID, precision / recall (k = 3) and density / coverage (k = 5) of
 ``--n`` samples from the generator the preset samples with (its EMA copy where it keeps one),
 class match for the class-conditional BigGAN (the share of samples the LeNet assigns to the class
-they were drawn for), training images/s and parameter counts. FID is also taken at evenly spaced
+they were drawn for), training images/s and parameter counts. An EMA generator with BatchNorm
+(DCGAN, BigGAN) gets BigGAN's standing statistics before it is scored. FID is also taken at evenly spaced
 points of every run (fewer samples) for the FID-against-time curves.
 
 Figures (seed 0, ``docs/figures/``): ProGAN's growth stages, StyleGAN's style-mixing grid and
@@ -43,6 +44,7 @@ from ganforge.data import build_dataset  # noqa: E402
 from ganforge.data.transforms import centre_crop  # noqa: E402
 from ganforge.metrics.evaluate import Evaluator  # noqa: E402
 from ganforge.train import Trainer  # noqa: E402
+from ganforge.train.ema import standing_batchnorm_stats  # noqa: E402
 
 FAMILIES = {"DCGAN": "fashion-dcgan", "ProGAN": "fashion-progan", "StyleGAN": "fashion-stylegan",
             "StyleGAN2": "fashion-stylegan2", "BigGAN": "fashion-biggan"}
@@ -99,6 +101,8 @@ def draw(trainer: Trainer, n: int, seed: int, psi: float = 1.0,
          labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` samples (28 px, centre-cropped) of the sampling generator, and their labels."""
     G = trainer.exp.sampling_network()
+    if trainer.exp.emas:
+        refresh_batchnorm(trainer)
     was = G.training
     G.eval()
     if labels is None:
@@ -107,6 +111,18 @@ def draw(trainer: Trainer, n: int, seed: int, psi: float = 1.0,
                                  **({"psi": psi} if psi != 1.0 else {}))
     G.train(was)
     return centre_crop(x.clamp(-1, 1), 28), None if labels is None else labels.cpu()
+
+
+def refresh_batchnorm(trainer: Trainer) -> None:
+    """Standing BatchNorm statistics for the EMA generator (its running statistics are copies of
+    the live G's, which belong to other weights; a no-op for generators without BatchNorm)."""
+    G, algo = trainer.exp.sampling_network(), trainer.algorithm
+    gen = torch.Generator().manual_seed(99)
+
+    def inputs() -> tuple[torch.Tensor, torch.Tensor | None]:
+        return G.sample_z(64, gen), algo.labels_for(64, gen)
+
+    standing_batchnorm_stats(G, inputs, batches=20)
 
 
 def scores(ev: Evaluator, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:

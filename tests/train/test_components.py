@@ -68,6 +68,23 @@ def test_ema_follows_the_warmup_formula():
     assert torch.allclose(ema.model.weight, model.weight, atol=1e-6)
 
 
+def test_standing_stats_are_the_average_batch_statistics_of_the_averaged_weights():
+    from ganforge.train.ema import standing_batchnorm_stats
+
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).eval()
+    net[1].running_mean.fill_(7.0)  # stale statistics, e.g. copied from other weights
+    batches = [torch.randn(16, 3, generator=torch.Generator().manual_seed(i)) for i in range(5)]
+    feed = iter(batches)
+    assert standing_batchnorm_stats(net, lambda: (next(feed),), batches=5) == 1
+    h = [net[0](b).detach() for b in batches]
+    want_mean = torch.stack([x.mean(0) for x in h]).mean(0)
+    want_var = torch.stack([x.var(0, unbiased=True) for x in h]).mean(0)
+    assert torch.allclose(net[1].running_mean, want_mean, atol=1e-6)
+    assert torch.allclose(net[1].running_var, want_var, atol=1e-5)
+    assert not net.training and net[1].momentum == 0.1
+    assert standing_batchnorm_stats(nn.Linear(2, 2), lambda: (torch.randn(2, 2),)) == 0
+
+
 def test_standard_objective_matches_the_maths():
     D = nn.Sequential(nn.Flatten(), nn.Linear(2, 1), nn.Flatten(0))
     real, fake = torch.randn(8, 2), torch.randn(8, 2)

@@ -10,6 +10,8 @@ Buffers (BatchNorm statistics) are copied.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,3 +45,31 @@ class EMA:
         self.model.load_state_dict(state["model"])
         self.updates = int(state["updates"])
         self.decay = float(state["decay"])
+
+
+@torch.no_grad()
+def standing_batchnorm_stats(model: nn.Module, inputs: Callable[[], tuple[Any, ...]],
+                             batches: int = 20) -> int:
+    """BigGAN's "standing statistics" (Brock et al. 2019, app. C.1) for a generator whose weights
+    are an average (the EMA copy): every BatchNorm's running mean and variance are recomputed as
+    the plain average of the batch statistics of ``batches`` forward passes
+    ``model(*inputs())`` in training mode, instead of the copies of the live network's running
+    statistics, which belong to other weights. Returns the number of BatchNorm layers updated; the
+    model's train/eval mode and the layers' momenta are restored."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+              and m.track_running_stats]
+    if not layers:
+        return 0
+    was_training, momenta = model.training, [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the passes
+    model.train()
+    try:
+        for _ in range(batches):
+            model(*inputs())
+    finally:
+        for m, momentum in zip(layers, momenta, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
+    return len(layers)
