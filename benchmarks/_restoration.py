@@ -21,12 +21,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from _common import fashion_overrides, print_checks, train_preset
 from ganforge import load_config
 from ganforge.data.photos import downsample, load_photo, upsample
 from ganforge.metrics.restoration import high_frequency_ratio, y_scores
 from ganforge.train import load_run
+from ganforge.viz import plot_panels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def figure_path(name: str, quick: bool) -> Path:
+    """docs/figures/NAME.png for a full run, benchmarks/results/NAME_quick.png for --quick."""
+    return ROOT / "benchmarks" / "results" / f"{name}_quick.png" if quick else (
+        ROOT / "docs" / "figures" / f"{name}.png")
+
+
+def photo_crops(images: list[torch.Tensor], side: int) -> torch.Tensor:
+    """The central ``side`` x ``side`` crop of each (1, C, H, W) image, stacked (N, C, side, side)."""
+    from ganforge.data.transforms import centre_crop
+
+    return torch.cat([centre_crop(x, side) for x in images])
+
 
 QUIET = {"train.sample_every": 10**9, "train.checkpoint_every": 10**9, "train.log_every": 100}
 #: --quick: SRGAN's MSE pretraining (SRResNet) + adversarial steps
@@ -78,11 +96,17 @@ def srgan_section(quick: bool, work: Path) -> dict[str, Any]:
     pretrain = over.get("algorithm.pretrain_steps", cfg.algorithm["pretrain_steps"])
     over["train.checkpoint_every"] = pretrain
     run_dir, wall, _ = train_preset("photos-srgan", work, over)
+    sr_out: dict[str, list[torch.Tensor]] = {}
     for label, checkpoint in (("SRResNet", f"step_{pretrain:07d}.pt"), ("SRGAN", "final")):
         run = load_run(run_dir, checkpoint)
-        sr = [run.algorithm.translate(x, batch_size=1) for x in lr]
+        sr = sr_out[label] = [run.algorithm.translate(x, batch_size=1) for x in lr]
         rows.append({"model": label, **score_sr(sr, photos, scale), "steps": run.step,
                      "train_wall_s": wall * run.step / run.config.train.steps})
+    figure = figure_path("srgan", quick)
+    plot_panels({"LR (nearest x4)": photo_crops([F.interpolate(x, scale_factor=scale) for x in lr], 96),
+                 "bicubic": photo_crops([upsample(x, scale) for x in lr], 96),
+                 **{label: photo_crops([o.clamp(-1, 1) for o in outs], 96) for label, outs in sr_out.items()},
+                 "HR": photo_crops(photos, 96)}, figure, nrow=1, panel_inches=1.6)
     by = {r["model"]: r for r in rows}
     checks = {"SRResNet >= bicubic + 1 dB": by["SRResNet"]["psnr_y"] >= by["bicubic"]["psnr_y"] + 1,
               "SRGAN psnr < SRResNet": by["SRGAN"]["psnr_y"] < by["SRResNet"]["psnr_y"],
@@ -92,7 +116,9 @@ def srgan_section(quick: bool, work: Path) -> dict[str, Any]:
         print(f"  {r['model']:9s} Y-PSNR {r['psnr_y']:.2f} dB  Y-SSIM {r['ssim_y']:.4f}  "
               f"HF ratio {r['hf_ratio']:.3f}  ({r['steps']} steps, {r['train_wall_s']:.0f} s)")
     print_checks(checks)
-    return {"srgan_rows": rows, "checks": checks, "photographs": len(photos)}
+    print(f"  figure {figure}")
+    return {"srgan_rows": rows, "checks": checks, "photographs": len(photos),
+            "figure": str(figure.relative_to(ROOT))}
 
 
 def markdown_sr_table(rows: list[dict[str, Any]]) -> str:
@@ -167,6 +193,9 @@ def inpainting_section(quick: bool, work: Path) -> dict[str, Any]:
                      "hole_ssim": float(s["ssim"].mean()),
                      "fid": float(next(v for k, v in fid.items() if k.startswith("fid"))),
                      "wall_s": walls[label]})
+    figure = figure_path("inpainting", quick)
+    plot_panels({"input": test.cond[:8, :1], **{k: v[:8].clamp(-1, 1) for k, v in outputs.items()},
+                 "target": test.x[:8]}, figure, nrow=1, panel_inches=1.4)
     by = {r["model"]: r for r in rows}
     gan, l2 = by["L2+adv (context encoder GAN)"], by["L2 (context encoder)"]
     checks = {"GAN >= biharmonic + 1 dB (hole)": gan["hole_psnr"] >= by["biharmonic"]["hole_psnr"] + 1,
@@ -176,7 +205,9 @@ def inpainting_section(quick: bool, work: Path) -> dict[str, Any]:
         print(f"  {r['model']:28s} hole PSNR {r['hole_psnr']:.2f} dB  hole SSIM {r['hole_ssim']:.4f}  "
               f"FID {r['fid']:.2f}  ({r['wall_s']:.0f} s)")
     print_checks(checks)
-    return {"inpainting_rows": rows, "checks": checks, "test_pairs": len(test), "steps": steps}
+    print(f"  figure {figure}")
+    return {"inpainting_rows": rows, "checks": checks, "test_pairs": len(test), "steps": steps,
+            "figure": str(figure.relative_to(ROOT))}
 
 
 # ---------------------------------------------------------------------- colorization
@@ -216,6 +247,10 @@ def colorization_section(quick: bool, work: Path) -> dict[str, Any]:
                      "colourfulness": float(torch.cat([colourfulness(o) for o in outs]).mean()),
                      "train_wall_s": walls[label]})
     rows.append({"model": "real", "psnr": 100.0, "ssim": 1.0, "colourfulness": real_m, "train_wall_s": 0.0})
+    figure = figure_path("colorization", quick)
+    side = min(min(p.shape[-2:]) for p in photos)
+    plot_panels({**{label: photo_crops(outs, side) for label, outs in outputs.items()},
+                 "real": photo_crops(photos, side)}, figure, nrow=1, panel_inches=2.0)
     by = {r["model"]: r for r in rows}
     checks = {"cGAN colourfulness closer to the real photographs' than L1's":
               abs(by["L1+cGAN"]["colourfulness"] - real_m) < abs(by["L1"]["colourfulness"] - real_m)}
@@ -223,4 +258,6 @@ def colorization_section(quick: bool, work: Path) -> dict[str, Any]:
         print(f"  {r['model']:14s} PSNR {r['psnr']:.2f} dB  SSIM {r['ssim']:.4f}  "
               f"colourfulness {r['colourfulness']:.2f}  ({r['train_wall_s']:.0f} s)")
     print_checks(checks)
-    return {"colorization_rows": rows, "checks": checks, "photographs": len(photos)}
+    print(f"  figure {figure}")
+    return {"colorization_rows": rows, "checks": checks, "photographs": len(photos),
+            "figure": str(figure.relative_to(ROOT))}

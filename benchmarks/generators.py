@@ -3,10 +3,12 @@ budget per run.
 
 Every family trains from its preset (``fashion-dcgan``, ``fashion-progan``, ``fashion-stylegan``,
 ``fashion-stylegan2``, ``fashion-biggan``; 28 px images centred on a 32x32 background) for the same
-budget of *training* seconds on one CPU thread (evaluation excluded), with 3 seeds. The number of
-steps is fitted to the budget from the family's measured step time before the run starts, so that
-the schedules that depend on ``train.steps`` (ProGAN's growth) fit in it; the table reports the
-seconds each run actually took.
+budget of training time, with 3 seeds: CPU seconds of the run's one thread (evaluation excluded),
+which is its wall-clock time on an idle core and stays so when other work shares the machine. The
+number of steps is fitted to the budget from the family's measured step time before the run
+starts (ProGAN: each resolution timed), so that the schedules that depend on ``train.steps``
+(ProGAN's growth) fit in it; a run also stops at 110% of the budget. Finished runs are kept in
+``benchmarks/results/generators_runs/`` and skipped when the script is run again.
 
 Scores, with the in-project Fashion-MNIST LeNet (``lenet_fashion``; samples centre-cropped back to
 28 px, real = the test split): FID, precision / recall (k = 3) and density / coverage (k = 5) of
@@ -26,6 +28,7 @@ truncation sweep (precision and recall against psi), and the FID-against-time cu
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -38,7 +41,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fashion_overrides, print_table, write_result  # noqa: E402
+from _common import RESULTS, fashion_overrides, print_table, write_result  # noqa: E402
 from ganforge import load_config  # noqa: E402
 from ganforge.data import build_dataset  # noqa: E402
 from ganforge.data.transforms import centre_crop  # noqa: E402
@@ -60,25 +63,37 @@ SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 # --------------------------------------------------------------------------- budgets
 def measured_step_seconds(cfg: Any, work: Path, warmup: int = 3, timed: int = 8) -> float:
-    """Median seconds of one training step of ``cfg`` (after ``warmup`` steps)."""
+    """Median CPU seconds of one training step of ``cfg`` (after ``warmup`` steps), one thread."""
     trainer = Trainer(cfg, work / "timing", progress=False)
     for _ in range(warmup):
         trainer.train_step()
     times = []
     for _ in range(timed):
-        start = time.perf_counter()
+        start = time.process_time()
         trainer.train_step()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return sorted(times)[len(times) // 2]
 
 
-def budget_overrides(family: str, steps: int, cfg: Any) -> dict[str, Any]:
-    """The overrides that fit ``family``'s schedules to ``steps`` steps."""
-    over: dict[str, Any] = {"train.steps": steps}
-    if family == "ProGAN":  # growth 4 -> 8 -> 16 -> 32: the last stage keeps the remainder
-        stages = int(math.log2(cfg.data.get("pad_to") or cfg.data.get("size", 32))) - 1
-        over["algorithm.stage_steps"] = max(2, steps // (stages + 1))
-    return over
+def fitted_steps(family: str, budget: float, base: dict[str, Any], work: Path) -> tuple[int, dict[str, Any]]:
+    """The steps that fill ``budget`` CPU seconds, and the overrides that fit ``family``'s
+    schedules to them. ProGAN's steps cost more as it grows: each stage is timed on its own
+    (``algorithm.start_resolution``), stages 0..L-2 get T steps and the last stage 2T."""
+    preset = FAMILIES[family]
+    cfg = load_config(preset, overrides=base)
+    if family != "ProGAN":
+        steps = max(10, int(budget / measured_step_seconds(cfg, work)))
+        return steps, {"train.steps": steps}
+    side = cfg.data.get("pad_to") or cfg.data.get("size", 32)
+    sides = [4 << k for k in range(int(math.log2(side)) - 1)]
+    per_stage = [measured_step_seconds(load_config(preset, overrides={
+        **base, "algorithm.start_resolution": r, "algorithm.fade_steps": 0}), work / f"r{r}")
+        for r in sides]
+    weights = [1.0] * (len(sides) - 1) + [2.0]
+    stage_steps = max(2, int(budget / sum(w * t for w, t in zip(weights, per_stage, strict=True))))
+    steps = stage_steps * (len(sides) + 1)
+    return steps, {"train.steps": steps, "algorithm.stage_steps": stage_steps,
+                   "algorithm.fade_steps": stage_steps // 2}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -146,34 +161,32 @@ def run_one(job: tuple[str, int, float, int, bool]) -> dict[str, Any]:
     final_ev, curve_ev, cond_ev = evaluators(n)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cfg = load_config(preset, overrides=base)
-        step_s = measured_step_seconds(cfg, work)
-        steps = max(10, int(budget / step_s))
-        cfg = load_config(preset, overrides={**base, **budget_overrides(family, steps, cfg)})
+        steps, fitted = fitted_steps(family, budget, base, work)
+        cfg = load_config(preset, overrides={**base, **fitted})
         trainer = Trainer(cfg, work / "run", progress=False)
         conditional = trainer.algorithm.conditional is not None
         marks = {round(steps * (k + 1) / CURVE_POINTS) for k in range(CURVE_POINTS)}
         stage_images: list[torch.Tensor] = []
         fixed_z = None
         curve, train_s = [], 0.0
-        while trainer.step < steps:
+        while trainer.step < steps and train_s < 1.1 * budget:  # the estimate, or 10% over
             stage = trainer.algorithm.stage_at(trainer.step)
-            start = time.perf_counter()
+            start = time.process_time()
             trainer.train_step()
-            train_s += time.perf_counter() - start
+            train_s += time.process_time() - start
             if figures and trainer.algorithm.stage_at(trainer.step) != stage or (
                     figures and trainer.step == steps and stage_images):
                 fixed_z = stage_snapshot(trainer, stage_images, fixed_z)
-            if trainer.step in marks:
+            if trainer.step in marks or trainer.step == steps or train_s >= 1.1 * budget:
                 x, y = draw(trainer, curve_ev.n, 7)
                 curve.append({"step": trainer.step, "seconds": train_s,
                               "fid": scores(curve_ev, x, None)["fid"]})
         x, y = draw(trainer, n, 10_000 + seed)
         result = scores(cond_ev if conditional else final_ev, x, y if conditional else None)
         G, D = trainer.algorithm.generator, trainer.algorithm.networks.get("D")
-        out = {"family": family, "preset": preset, "seed": seed, "steps": steps,
-               "train_seconds": train_s, "step_seconds_measured": step_s,
-               "images_per_s": steps * cfg.train.batch_size / train_s,
+        out = {"family": family, "preset": preset, "seed": seed, "steps": trainer.step,
+               "steps_planned": steps, "train_cpu_seconds": train_s,
+               "images_per_s": trainer.step * cfg.train.batch_size / train_s,
                "params_G": parameters(G), "params_D": parameters(D) if D is not None else None,
                "ema": bool(trainer.exp.emas), "n": n, **result, "curve": curve}
         if figures:
@@ -300,7 +313,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         row: dict[str, Any] = {"family": family, "seeds": len(mine)}
         for key in ("fid", "precision", "recall", "density", "coverage", "class_match",
-                    "images_per_s", "train_seconds", "steps"):
+                    "images_per_s", "train_cpu_seconds", "steps"):
             values = [r[key] for r in mine if r.get(key) is not None]
             if values:
                 mean = sum(values) / len(values)
@@ -357,7 +370,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 s per run, one seed, 1,000 samples")
-    parser.add_argument("--budget", type=float, default=300.0, help="training seconds per run")
+    parser.add_argument("--budget", type=float, default=180.0,
+                        help="CPU seconds of training per run, one thread each (default 180)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--n", type=int, default=5000, help="samples scored per run")
     parser.add_argument("--families", default=",".join(FAMILIES))
@@ -372,8 +386,18 @@ def main() -> None:
     n = QUICK["n"] if args.quick else args.n
     jobs = [(f, s, budget, n, s == seeds[0] and not args.quick) for f in families for s in seeds]
     start = time.perf_counter()
+    parts = RESULTS / ("generators_runs" + ("_quick" if args.quick else ""))
+    parts.mkdir(parents=True, exist_ok=True)
+
+    def part(job: tuple) -> Path:
+        return parts / f"{job[0]}-{job[1]}-{job[2]:g}s-{job[3]}.json"
+
+    todo = [j for j in jobs if not part(j).is_file()]  # finished runs are kept: rerun to resume
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(run_one, jobs))
+        for job, result in zip(todo, pool.map(run_one, todo), strict=True):
+            part(job).write_text(json.dumps(result, indent=1) + "\n")
+            print(f"  {job[0]} seed {job[1]}: FID {result['fid']:.2f} ({result['steps']} steps)", flush=True)
+    runs = [json.loads(part(j).read_text()) for j in jobs]
     rows = summarise(runs)
     print_table(rows, ["family", "seeds", "fid", "fid_sd", "precision", "recall", "density", "coverage",
                        "class_match", "images_per_s", "params_G", "steps", "beats_dcgan_fid"])

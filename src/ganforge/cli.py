@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
-    train = sub.add_parser("train", help="train a GAN (default: the digits-dcgan preset)")
+    train = sub.add_parser("train", help="train a GAN (default: the digits-projection preset)")
     train.add_argument("preset", nargs="?", help="preset name (see `ganforge presets`)")
     train.add_argument("--config", help="YAML config file (merged over the preset)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
