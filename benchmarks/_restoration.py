@@ -194,7 +194,9 @@ def inpainting_section(quick: bool, work: Path) -> dict[str, Any]:
                      "fid": float(next(v for k, v in fid.items() if k.startswith("fid"))),
                      "wall_s": walls[label]})
     figure = figure_path("inpainting", quick)
-    plot_panels({"input": test.cond[:8, :1], **{k: v[:8].clamp(-1, 1) for k, v in outputs.items()},
+    short = {"L2 (context encoder)": "L2 only", "L2+adv (context encoder GAN)": "L2 + adv"}
+    plot_panels({"input": test.cond[:8, :1],
+                 **{short.get(k, k): v[:8].clamp(-1, 1) for k, v in outputs.items()},
                  "target": test.x[:8]}, figure, nrow=1, panel_inches=1.4)
     by = {r["model"]: r for r in rows}
     gan, l2 = by["L2+adv (context encoder GAN)"], by["L2 (context encoder)"]

@@ -58,6 +58,14 @@ def score_run(run_dir: Path) -> dict[str, dict]:
             for name, ema in generators.items()}
 
 
+def copy_figures(run_dir: Path) -> None:
+    """The README's quickstart figures from a finished run."""
+    figures = Path(__file__).resolve().parents[1] / "docs" / "figures"
+    last = sorted((run_dir / "samples").glob("step_*.png"))[-1]
+    shutil.copyfile(last, figures / "quickstart-samples.png")
+    shutil.copyfile(run_dir / "plots" / "scores.png", figures / "quickstart-scores.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 steps (a smoke run)")
@@ -65,6 +73,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="training seeds (default: the preset's); each is timed and scored")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--figures", action="store_true",
+                        help="copy the first run's last snapshot and score plot to the README's "
+                             "docs/figures/quickstart-{samples,scores}.png")
     args = parser.parse_args()
 
     preset = load_config()
@@ -78,6 +89,8 @@ def main() -> None:
                 seconds = time_train(work / "run", steps, args.device, seed)
                 # a seed's repeats are bit-identical runs: score the first only
                 scores = score_run(work / "run") if repeat == 0 else None
+                if args.figures and repeat == 0 and seed == seeds[0] and not args.quick:
+                    copy_figures(work / "run")
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             ran = steps or int(preset.train.steps)
