@@ -216,9 +216,9 @@ def test_resume_is_bit_identical_and_the_ema_generator_carries_w_avg(tmp_path, o
 
 
 @pytest.mark.parametrize("shape, fragment", [
-    ((1, 28, 28), "power-of-two side >= 8, got 28x28"),
-    ((1, 24, 24), "power-of-two"),
-    ((1, 4, 4), "power-of-two side >= 8"),
+    ((1, 28, 28), "power of two >= 8, got 28x28"),
+    ((1, 24, 24), "power of two"),
+    ((1, 4, 4), "power of two >= 8"),
     ((1, 16, 8), "square"),
     ((2,), "needs images"),
 ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,3 +47,20 @@ def flag(value: Any, key: str, model: str) -> bool:
         raise GanforgeError(f"model {model!r}: {key}={value!r} is not true/false",
                             f"set model.{key} to true or false")
     return value
+
+
+def square_power_of_two(sample_shape: tuple[int, ...], model: str, min_side: int) -> tuple[int, int, int]:
+    """(C, S, S) for images whose side S is a power of two >= ``min_side`` (the families that
+    double 4 -> 8 -> ... -> S); otherwise a one-line error naming the padding that fixes it."""
+    shape = tuple(sample_shape)
+    if len(shape) != 3:
+        raise GanforgeError(f"model {model!r} needs images (C, H, W) but the data has shape {shape}",
+                            "use model.name=mlp for points")
+    channels, height, width = shape
+    if height != width or height < min_side or height & (height - 1):
+        fix = 2 ** max(math.ceil(math.log2(min_side)), math.ceil(math.log2(max(height, width, 1))))
+        raise GanforgeError(
+            f"model {model!r} doubles 4 -> 8 -> ... and needs square images whose side is a power of "
+            f"two >= {min_side}, got {height}x{width}",
+            f"pad or resize the data to {fix}x{fix}, e.g. data.pad_to={fix} or data.size={fix}")
+    return channels, height, width

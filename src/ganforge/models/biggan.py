@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import flag, positive_int
+from ganforge.models._checks import flag, positive_int, square_power_of_two
 from ganforge.models.base import Discriminator, Generator, register_model
 from ganforge.models.compose import _check_labels, apply_spectral_norm
 
@@ -236,19 +236,6 @@ class BigGANDiscriminator(Discriminator):
 # --------------------------------------------------------------------------- builder
 
 
-def _image_side(sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'biggan' needs images (C, H, W) but the data has shape {shape}",
-                            "use model.name=mlp for points")
-    channels, height, width = shape
-    if height != width or height < 8 or height & (height - 1):
-        raise GanforgeError(f"model 'biggan' needs square images whose side is a power of two "
-                            f">= 8, got {height}x{width}",
-                            "resize or pad the data, e.g. data.size=32 or data.pad_to=32")
-    return channels, height, width
-
-
 @register_model("biggan")
 def build_biggan(
     sample_shape: tuple[int, ...],
@@ -272,7 +259,7 @@ def build_biggan(
     Weights: orthogonal initialisation of every conv and linear (BigGAN's), embeddings N(0, 1),
     then spectral norm on every layer but G's shared embedding.
     """
-    shape = _image_side(sample_shape)
+    shape = square_power_of_two(sample_shape, 'biggan', 8)
     side = shape[1]
     width = positive_int(width, "width", "biggan")
     d_width = width if d_width is None else positive_int(d_width, "d_width", "biggan")

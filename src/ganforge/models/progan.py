@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import flag, positive_int
+from ganforge.models._checks import flag, positive_int, square_power_of_two
 from ganforge.models.base import Discriminator, Generator, register_model
 from ganforge.models.equalized import HE_GAIN, EqualConv2d, EqualLinear, PixelNorm
 from ganforge.models.layers import MinibatchStdDev
@@ -251,21 +251,6 @@ class ProGANDiscriminator(Discriminator, _Growing):
         return self.features_at(downsample(x, self.side // self.resolution))
 
 
-def _image_shape(sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'progan' needs images (C, H, W) but the data has shape {shape}",
-                            "use model.name=mlp for points")
-    channels, height, width = shape
-    if height != width or not is_growable(height):
-        fix = 2 ** max(2, math.ceil(math.log2(max(height, width, 1))))
-        raise GanforgeError(
-            f"model 'progan' grows 4 -> 8 -> ... and needs square images whose side is a power of "
-            f"two >= 4, got {height}x{width}",
-            f"pad or resize the data to {fix}x{fix}, e.g. data.pad_to={fix} or data.size={fix}")
-    return channels, height, width
-
-
 @register_model("progan")
 def build_progan(
     sample_shape: tuple[int, ...],
@@ -282,7 +267,7 @@ def build_progan(
     ``width`` is the channel count at S x S, doubled at every halving of the resolution up to
     ``max_width`` (the paper: 512 everywhere up to 32x32, halving above). ``pixel_norm`` and
     ``minibatch_std`` switch those mechanisms off for ablations. ``num_classes`` is ignored."""
-    shape = _image_shape(sample_shape)
+    shape = square_power_of_two(sample_shape, 'progan', 4)
     z_dim = positive_int(z_dim, "z_dim", "progan")
     width = positive_int(width, "width", "progan")
     max_width = positive_int(max_width, "max_width", "progan")

@@ -17,6 +17,12 @@ from ganforge.models.base import Generator
 from ganforge.models.equalized import EqualLinear, PixelNorm
 
 
+def channels_at(resolution: int, side: int, width: int, max_width: int) -> int:
+    """Channels at ``resolution`` of a network whose output side is ``side``: ``width`` there,
+    doubled per halving of the resolution, at most ``max_width``."""
+    return min(max_width, width * (side // resolution))
+
+
 class MappingNetwork(nn.Module):
     """f: Z -> W (StyleGAN sec. 2): z normalised to RMS 1 (PixelNorm), then ``layers`` equalised
     fully connected layers with leaky ReLU 0.2, each with learning-rate multiplier ``lr_mul``

@@ -45,11 +45,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import positive_int
+from ganforge.models._checks import positive_int, square_power_of_two
 from ganforge.models.base import Discriminator, register_model
 from ganforge.models.equalized import EqualConv2d, EqualLinear
 from ganforge.models.layers import MinibatchStdDev
-from ganforge.models.style import MappingNetwork, StyleGenerator
+from ganforge.models.style import MappingNetwork, StyleGenerator, channels_at
 
 
 class AdaIN(nn.Module):
@@ -106,12 +106,6 @@ class StyleLayer(nn.Module):
             x = self.conv(x)
         x = self.noise(x, noise) + self.bias[None, :, None, None]
         return self.adain(F.leaky_relu(x, 0.2), w)
-
-
-def channels_at(side: int, out_side: int, width: int, max_width: int) -> int:
-    """Channels at resolution ``side``: ``width`` at the output side, doubled per halving, at most
-    ``max_width``."""
-    return min(width * (out_side // side), max_width)
 
 
 class StyleGANGenerator(StyleGenerator):
@@ -205,18 +199,6 @@ class StyleGANDiscriminator(Discriminator):
         return F.leaky_relu(self.dense(x), 0.2).flatten(1)
 
 
-def _image_side(sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'stylegan' needs images (C, H, W) but the data has shape {shape}",
-                            "use model.name=mlp for points")
-    channels, height, width = shape
-    if height != width or height < 8 or height & (height - 1):
-        raise GanforgeError(f"model 'stylegan' needs square images with a power-of-two side >= 8, "
-                            f"got {height}x{width}", "set data.size (or data.pad_to) to 8, 16, 32, ...")
-    return channels, height, width
-
-
 @register_model("stylegan")
 def build_stylegan(
     sample_shape: tuple[int, ...],
@@ -239,7 +221,7 @@ def build_stylegan(
     ``d_width``/``d_max_width`` are given. ``mixing_prob``: the share of training samples with
     style-mixing regularisation (0.9 in the paper). ``num_classes`` is ignored: StyleGAN is
     unconditional."""
-    shape = _image_side(sample_shape)
+    shape = square_power_of_two(sample_shape, 'stylegan', 8)
     ints = {k: positive_int(v, k, "stylegan") for k, v in (
         ("z_dim", z_dim), ("w_dim", w_dim), ("mapping_layers", mapping_layers), ("width", width),
         ("max_width", max_width), ("mbstd_group", mbstd_group))}

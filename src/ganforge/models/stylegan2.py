@@ -37,11 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import positive_int
+from ganforge.models._checks import positive_int, square_power_of_two
 from ganforge.models.base import Discriminator, register_model
 from ganforge.models.equalized import EqualConv2d, EqualLinear
 from ganforge.models.layers import MinibatchStdDev
-from ganforge.models.style import MappingNetwork, StyleGenerator
+from ganforge.models.style import MappingNetwork, StyleGenerator, channels_at
 
 #: leaky ReLU slope and the gain that restores unit second moment after it (StyleGAN2's def_gain)
 SLOPE, ACT_GAIN = 0.2, math.sqrt(2.0)
@@ -153,10 +153,6 @@ class ToRGB(nn.Module):
         return self.conv(x, w) + self.bias[None, :, None, None]
 
 
-def channels_at(resolution: int, side: int, width: int, max_width: int) -> int:
-    return min(max_width, width * side // resolution)
-
-
 class StyleGAN2Generator(StyleGenerator):
     """z (N, z_dim) -> images (N, C, S, S). ``layers`` holds the synthesis layers in style order
     (const-res conv, then up-conv and conv per resolution); ``to_rgbs`` one toRGB per resolution.
@@ -261,19 +257,6 @@ class StyleGAN2Discriminator(Discriminator):
         return act(self.fc(x.flatten(1)))
 
 
-def _image_shape(sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'stylegan2' needs images (C, H, W) but the data has shape {shape}",
-                            "use model.name=mlp for points")
-    channels, height, width = shape
-    if height != width or height < 8 or height & (height - 1):
-        raise GanforgeError(f"model 'stylegan2' grows 4x4 -> SxS by doubling, so it needs square images "
-                            f"whose side is a power of two >= 8, got {height}x{width}",
-                            "resize or pad the data, e.g. data.size=28 data.pad_to=32")
-    return channels, height, width
-
-
 @register_model("stylegan2")
 def build_stylegan2(sample_shape: tuple[int, ...], num_classes: int | None = None, *,
                     z_dim: int = 128, w_dim: int = 128, mapping_layers: int = 8, width: int = 32,
@@ -283,7 +266,7 @@ def build_stylegan2(sample_shape: tuple[int, ...], num_classes: int | None = Non
     full resolution, doubling per halving up to ``max_width``; ``d_width`` the same for D
     (default ``width``). ``mixing_prob``: style-mixing regularisation (0.9 in the paper).
     ``num_classes`` is accepted for the conditional interface and ignored."""
-    shape = _image_shape(sample_shape)
+    shape = square_power_of_two(sample_shape, 'stylegan2', 8)
     for key, value in (("z_dim", z_dim), ("w_dim", w_dim), ("mapping_layers", mapping_layers),
                        ("width", width), ("max_width", max_width), ("mbstd_group", mbstd_group)):
         positive_int(value, key, "stylegan2")
