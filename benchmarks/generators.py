@@ -219,7 +219,11 @@ def make_figures(family: str, trainer: Trainer, stage_images: list[torch.Tensor]
 def _progan_figure(trainer: Trainer, stage_images: list[torch.Tensor], n: int) -> dict[str, Any]:
     from ganforge.viz import plot_panels
 
-    panels = {f"end of stage {i} ({4 * 2 ** i} px)": x for i, x in enumerate(stage_images)}
+    def caption(stage: int) -> str:  # the Trainer's stages: 2s - 1 while 4 * 2^s px fades in, 2s after
+        side = 4 << ((stage + 1) // 2)
+        return f"{side} px" + (" faded in" if stage % 2 else (" stable" if stage else ""))
+
+    panels = {caption(i): x for i, x in enumerate(stage_images)}
     path = plot_panels(panels, FIGURES / "progan_growth.png", nrow=1)
     return {"growth": str(path.relative_to(FIGURES.parents[1]))}
 
