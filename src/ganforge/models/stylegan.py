@@ -49,6 +49,7 @@ from ganforge.models._checks import positive_int, square_power_of_two
 from ganforge.models.base import Discriminator, register_model
 from ganforge.models.equalized import EqualConv2d, EqualLinear
 from ganforge.models.layers import MinibatchStdDev
+from ganforge.models.progan import DBlock
 from ganforge.models.style import MappingNetwork, StyleGenerator, channels_at
 
 
@@ -158,19 +159,6 @@ class StyleGANGenerator(StyleGenerator):
         return self.to_rgb(x)
 
 
-class DiscriminatorBlock(nn.Module):
-    """conv 3x3 (c_in -> c_in) -> lrelu -> conv 3x3 (c_in -> c_out) -> lrelu -> 2x2 avg pool."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv0 = EqualConv2d(c_in, c_in, 3, padding=1)
-        self.conv1 = EqualConv2d(c_in, c_out, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(self.conv0(x), 0.2)
-        return F.avg_pool2d(F.leaky_relu(self.conv1(x), 0.2), 2)
-
-
 class StyleGANDiscriminator(Discriminator):
     """ProGAN's discriminator at a fixed side S: images (N, C, S, S) -> features (N, c_4) -> logits."""
 
@@ -182,8 +170,8 @@ class StyleGANDiscriminator(Discriminator):
         self.from_rgb = EqualConv2d(channels, channels_at(side, side, width, max_width), 1)
         blocks, res = [], side
         while res > 4:
-            blocks.append(DiscriminatorBlock(channels_at(res, side, width, max_width),
-                                             channels_at(res // 2, side, width, max_width)))
+            blocks.append(DBlock(channels_at(res, side, width, max_width),
+                                 channels_at(res // 2, side, width, max_width)))
             res //= 2
         self.blocks = nn.Sequential(*blocks)
         c4 = channels_at(4, side, width, max_width)
