@@ -55,6 +55,7 @@ from ganforge.train.distributed import (
 )
 from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger, summary_writer_class
+from ganforge.train.memory_format import apply_memory_format
 from ganforge.train.optim import build_optimizers, set_lr
 from ganforge.train.rundir import LOCK_NAME, RunLock, remove_partial_writes
 
@@ -138,6 +139,7 @@ class Experiment:
                 raise
             raise GanforgeError(f"the networks do not fit in memory ({' '.join(str(err).split())[:90]})",
                                 "use smaller model sizes (z_dim, widths, hidden layers)") from None
+        apply_memory_format(self.algorithm.networks.values(), cfg.train.channels_last, self.device)
         self.num_classes = self.algorithm.num_classes
         self.stage = 0
         self.phases = self._configured_phases()
@@ -179,6 +181,8 @@ class Experiment:
             return
         self.stage = stage
         changed = self.algorithm.enter_stage(stage)
+        apply_memory_format([self.algorithm.networks[name] for name in changed],
+                            self.cfg.train.channels_last, self.device)
         self.build_optimizers()
         for name in changed:
             if name in self.emas:
