@@ -345,3 +345,24 @@ def test_small_models_train_on_one_thread_and_the_count_is_restored(tmp_path):
     for bad in ("many", 0):
         with pytest.raises(GanforgeError, match="train.threads must be auto or a number >= 1"):
             _cfg(threads=bad)
+
+
+# --------------------------------------------------------------------------- deterministic kernels
+
+
+def test_cpu_runs_use_deterministic_kernels_by_default_and_a_bad_value_is_one_line(tmp_path):
+    """``train.deterministic: auto`` turns torch's deterministic algorithms on for a CPU run (two-
+    thread runs of networks with class embeddings otherwise drifted: 1 of 3 600-step
+    digits-projection runs differed); the flag is process-wide, so it is restored here."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        cfg = ExperimentConfig.from_dict(TINY_RING)
+        assert cfg.train.deterministic == "auto"
+        Trainer(cfg, tmp_path / "run", progress=False)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before)
+    with pytest.raises(GanforgeError, match="train.deterministic must be auto, true or false") as info:
+        ExperimentConfig.from_dict({**TINY_RING, "train": {**TINY_RING["train"], "deterministic": "often"}})
+    assert "\n" not in str(info.value)

@@ -218,7 +218,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.callbacks = [*callbacks, SampleSnapshots(), CurvePlots()]
-        if cfg.train.deterministic:
+        resolved = resolve_device(str(device) if device is not None else cfg.device)
+        if cfg.train.deterministic is True or (cfg.train.deterministic == "auto"
+                                               and resolved.type == "cpu"):
             import os
 
             # cuBLAS needs a fixed workspace for deterministic GEMMs; set before CUDA starts
@@ -230,7 +232,6 @@ class Trainer:
             # The flag is per thread and inherited by threads created later: set it before the
             # first tensor operation creates torch's worker threads (the CLI does).
             torch.set_flush_denormal(True)
-        resolved = resolve_device(str(device) if device is not None else cfg.device)
         self.world: World = init_from_env(resolved)
         check_output_dir(self.run_dir, "run directory")
         if cfg.train.tensorboard:
