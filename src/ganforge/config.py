@@ -107,10 +107,10 @@ class TrainConfig:
 
     ``deterministic``: ``torch.use_deterministic_algorithms(True)`` and cuDNN's deterministic,
     non-benchmarking mode for the run. ``auto`` (default): on for CPU runs, where it costs
-    nothing measurable and makes two-thread runs of networks with class embeddings repeat
-    exactly (without it 1 of 3 two-thread 600-step ``digits-projection`` runs differed, with it
-    4 of 4 agreed); off on CUDA, where deterministic kernels are slower. ``true``: on everywhere.
-    See docs/training.md.
+    nothing measurable and made two-thread runs repeat more often (without it 1 of 3 two-thread
+    600-step ``digits-projection`` runs differed, with it 4 of 4 agreed; two-thread runs beside
+    other work can still drift, one thread is the reproducible setting); off on CUDA, where
+    deterministic kernels are slower. ``true``: on everywhere. See docs/training.md.
 
     ``channels_last``: the networks' memory layout (:mod:`ganforge.train.memory_format`):
     ``auto`` (default) puts convolutional networks in channels-last layout on CPU, where oneDNN

@@ -351,9 +351,9 @@ def test_small_models_train_on_one_thread_and_the_count_is_restored(tmp_path):
 
 
 def test_cpu_runs_use_deterministic_kernels_by_default_and_a_bad_value_is_one_line(tmp_path):
-    """``train.deterministic: auto`` turns torch's deterministic algorithms on for a CPU run (two-
-    thread runs of networks with class embeddings otherwise drifted: 1 of 3 600-step
-    digits-projection runs differed); the flag is process-wide, so it is restored here."""
+    """``train.deterministic: auto`` turns torch's deterministic algorithms on for a CPU run
+    (without them 1 of 3 two-thread 600-step digits-projection runs differed); the flag is
+    process-wide, so it is restored here."""
     before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(False)
     try:
