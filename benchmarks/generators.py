@@ -175,7 +175,8 @@ def run_one(job: tuple[str, int, float, int, bool]) -> dict[str, Any]:
         stage_images: list[torch.Tensor] = []
         fixed_z = None
         curve, train_s = [], 0.0
-        while trainer.step < steps and train_s < 1.1 * budget:  # the estimate, or 10% over
+        limit = 1.1 * budget  # the steps are an estimate: a run also stops 10% over the budget
+        while trainer.step < steps and train_s < limit:
             stage = trainer.algorithm.stage_at(trainer.step)
             start = time.process_time()
             trainer.train_step()
@@ -183,7 +184,7 @@ def run_one(job: tuple[str, int, float, int, bool]) -> dict[str, Any]:
             if figures and trainer.algorithm.stage_at(trainer.step) != stage or (
                     figures and trainer.step == steps and stage_images):
                 fixed_z = stage_snapshot(trainer, stage_images, fixed_z)
-            if trainer.step in marks or trainer.step == steps or train_s >= 1.1 * budget:
+            if trainer.step in marks or trainer.step == steps or train_s >= limit:
                 x, y = draw(trainer, curve_ev.n, 7)
                 curve.append({"step": trainer.step, "seconds": train_s,
                               "fid": scores(curve_ev, x, None)["fid"]})

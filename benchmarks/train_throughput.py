@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,9 @@ from _common import SHARED_MNIST, cpu_slug, print_table, write_result  # noqa: E
 from ganforge import load_config  # noqa: E402
 from ganforge.data import ArrayDataset, build_dataset  # noqa: E402
 from ganforge.train import Trainer  # noqa: E402
-from ganforge.train.memory_format import CONVOLUTIONS  # noqa: E402
 
 LAYOUTS = {"nchw": False, "channels_last": True}
+CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
 #: ops counted as "compute" in the profile: everything else is overhead around the GEMMs
 COMPUTE_OPS = ("convolution", "mm", "addmm", "bmm", "matmul")
 
@@ -103,22 +104,22 @@ def overhead_share(trainer: Trainer, steps: int) -> float:
 def convolution_table(trainer: Trainer, device: torch.device, channels_last: bool,
                       gemm: float, repeats: int) -> list[dict[str, Any]]:
     """Every convolution of a step, timed alone (forward + backward) at the shape it meets."""
-    seen: dict[str, tuple[nn.Module, torch.Size, int]] = {}
+    seen: dict[str, tuple[nn.Module, torch.Size]] = {}  # the first call's input shape
+    calls: Counter[str] = Counter()
     hooks = []
     for net_name, net in trainer.algorithm.networks.items():
         for name, module in net.named_modules():
             if isinstance(module, CONVOLUTIONS):
                 def record(m: nn.Module, inputs: tuple, _out: Any, key: str = f"{net_name}.{name}") -> None:
-                    if key not in seen:
-                        seen[key] = (m, inputs[0].shape, 0)
-                    seen[key] = (m, seen[key][1], seen[key][2] + 1)
+                    seen.setdefault(key, (m, inputs[0].shape))
+                    calls[key] += 1
                 hooks.append(module.register_forward_hook(record))
     trainer.train_step()
     for hook in hooks:
         hook.remove()
     rows = []
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    for key, (module, shape, calls) in seen.items():
+    for key, (module, shape) in seen.items():
         layer = copy.deepcopy(module).to(memory_format=layout)
         x = torch.randn(shape, device=device).contiguous(memory_format=layout).requires_grad_(True)
 
@@ -131,7 +132,7 @@ def convolution_table(trainer: Trainer, device: torch.device, channels_last: boo
         with FlopCounterMode(display=False) as counter:
             step()
         sec = statistics.median(timed(step, device) for _ in range(repeats))
-        rows.append({"layer": key, "input": "x".join(map(str, shape)), "calls_per_step": calls,
+        rows.append({"layer": key, "input": "x".join(map(str, shape)), "calls_per_step": calls[key],
                      "ms_fwd_bwd": 1000 * sec, "gflops": counter.get_total_flops() / sec / 1e9,
                      "fraction_of_peak": counter.get_total_flops() / sec / gemm})
     return rows

@@ -157,14 +157,11 @@ class TrainConfig:
         if self.threads != "auto" and (isinstance(self.threads, str) or self.threads < 1):
             raise GanforgeError(f"train.threads must be auto or a number >= 1, got {self.threads!r}",
                                 "set train.threads=auto, or e.g. 2")
-        if not any(self.deterministic is v for v in (True, False)) and self.deterministic != "auto":
-            raise GanforgeError(
-                f"train.deterministic must be auto, true or false, got {self.deterministic!r}",
-                "set train.deterministic=auto")
-        if not any(self.channels_last is v for v in (True, False)) and self.channels_last != "auto":
-            raise GanforgeError(
-                f"train.channels_last must be auto, true or false, got {self.channels_last!r}",
-                "set train.channels_last=auto")
+        for name in ("deterministic", "channels_last"):
+            value = getattr(self, name)
+            if value is not True and value is not False and value != "auto":
+                raise GanforgeError(f"train.{name} must be auto, true or false, got {value!r}",
+                                    f"set train.{name}=auto")
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise GanforgeError(f"unknown train.on_nonfinite {self.on_nonfinite!r}",
                                 f"choose one of: {', '.join(NONFINITE_ACTIONS)}")

@@ -3,7 +3,7 @@
 oneDNN's CPU convolutions run on NHWC ("channels last") data; with NCHW weights every
 convolution reorders its input and output, and a transposed convolution's output is copied once
 more to make it contiguous. Measured on an Intel Xeon (AVX-512, one thread, CPU time of a
-training step, ``benchmarks/train_throughput.py --layouts``): channels last is 8-19% faster for
+training step; ``benchmarks/train_throughput.py`` times both layouts): channels last is 8-19% faster for
 DCGAN, BigGAN, StyleGAN, pix2pix and the projection GANs, but 10% slower for StyleGAN2's
 generator, whose modulated convolution is a grouped convolution over reshaped weights; that
 network opts out with ``prefers_channels_last = False``. Only the layout changes, never the
@@ -16,9 +16,6 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-
-CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
-CHANNELS_LAST_SETTINGS = ("auto", True, False)
 
 
 def is_convolutional(net: nn.Module) -> bool:
