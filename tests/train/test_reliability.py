@@ -4,6 +4,7 @@ checkpoint names. Each test reproduces a failure of the reliability review and c
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 import time
@@ -209,6 +210,22 @@ def test_force_restarts_a_run_directory_and_refuses_foreign_files(tmp_path, caps
 
 
 # --------------------------------------------------------------------------- finished runs, names
+
+
+def test_a_run_killed_while_finishing_resumes_to_write_its_end(tmp_path):
+    """Killed after its last step but before final.pt (written last, after the end-of-run
+    snapshots): --resume trains nothing, writes the snapshots and final.pt, and exits 0."""
+    run = tmp_path / "run"
+    assert main(["train", "ring8-mlp", "--steps", "5", "--out", str(run), "--quiet"]) == 0
+    (run / "checkpoints" / "final.pt").unlink()
+    shutil.rmtree(run / "plots")
+    rows = (run / "metrics.csv").read_text()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    final, last = (load_checkpoint(run / "checkpoints" / name) for name in ("final.pt", "last.pt"))
+    assert final["step"] == 5
+    _assert_same_state(final, last)
+    assert (run / "plots").is_dir() and (run / "metrics.csv").read_text() == rows
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2  # now it is finished
 
 
 def test_resuming_a_finished_run_with_fewer_steps_is_refused(tmp_path, capsys):

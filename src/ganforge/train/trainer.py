@@ -268,7 +268,11 @@ class Trainer:
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
             self.last_saved_step = self.step
-            if self.step >= cfg.train.steps:
+            # a run killed while finishing (after its last step, before final.pt) resumes to
+            # finish: its end-of-run snapshots, then final.pt
+            finishing = (self.step == cfg.train.steps
+                         and not (self.run_dir / "checkpoints" / "final.pt").exists())
+            if self.step >= cfg.train.steps and not finishing:
                 raise GanforgeError(
                     f"run {self.run_dir} already reached step {self.step}, and train.steps is "
                     f"{cfg.train.steps}", f"pass --steps N with N > {self.step} to train it further")
@@ -515,10 +519,11 @@ class Trainer:
         self.finished = self.step >= t.steps or self.stop_reason is not None
         if self.finished:
             self.save("last.pt")
-            self.save("final.pt")
         for callback in self.callbacks:
             callback.on_fit_end(self)
-        if not self.finished:
+        if self.finished:  # last, so that final.pt marks a run whose every artefact is written
+            self.save("final.pt")
+        else:
             self.save("last.pt")
             print(f"interrupted at step {self.step}; saved {self.run_dir / 'checkpoints/last.pt'}"
                   f" — continue with: ganforge train --resume {self.run_dir}")
