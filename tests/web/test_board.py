@@ -295,3 +295,15 @@ def test_a_server_error_is_json_without_traceback(world, monkeypatch):
     response = client.get("/api/run/a/samples")
     assert response.status_code == 500
     assert response.json() == {"error": "internal error"}
+
+
+def test_the_board_answers_only_its_own_host_and_origin(world):
+    from ganforge.web.server import AccessGate, allowed_hosts
+
+    app = AccessGate(board.create_board_app(world["runs"]), hosts=allowed_hosts("127.0.0.1", 8766))
+    with TestClient(app, base_url="http://127.0.0.1:8766") as c:
+        assert c.get("/api/runs").status_code == 200
+        assert c.get("/api/runs", headers={"Host": "localhost:8766"}).status_code == 200
+        rebound = c.get("/api/runs", headers={"Host": "evil.example:8766"})
+        assert rebound.status_code == 403 and "Host" in rebound.text
+        assert c.post("/api/runs", headers={"Origin": "http://evil.example"}).status_code == 403

@@ -132,3 +132,13 @@ def test_board_lists_runs_and_shows_curves(page, tmp_path, one_thread):
         steps = page.evaluate("document.querySelector('#timeline').max")
         assert int(steps) >= 1
         page.close()
+
+
+def test_the_page_opened_without_its_token_says_so_and_stops_retrying(page, tmp_path):
+    session = PlaySession(tmp_path / "runs")
+    with background(create_play_app(session=session), token="s3cret-token") as url:
+        page.goto(url + "/static/play.html")
+        wait(page, "document.querySelector('#status').textContent.includes('refused')")
+        page.wait_for_timeout(1500)  # no reconnect loop replaces the message
+        assert "refused" in page.locator("#status").text_content()
+    session.close()

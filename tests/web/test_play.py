@@ -13,8 +13,9 @@ from starlette.testclient import TestClient  # noqa: E402
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
 from ganforge.cli import main  # noqa: E402
+from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.web.play import create_play_app, json_safe  # noqa: E402
-from ganforge.web.server import TokenGate, confined  # noqa: E402
+from ganforge.web.server import AccessGate, allowed_hosts, background, check_origins, confined  # noqa: E402
 from ganforge.web.session import LIMITS, PlaySession  # noqa: E402
 
 
@@ -113,17 +114,118 @@ def test_every_page_follows_a_change_made_on_another(client):
 
 def test_a_token_guards_everything_but_the_static_files(tmp_path):
     session = PlaySession(tmp_path / "runs")
-    app = TokenGate(create_play_app(session=session), "s3cret-token")
+    app = AccessGate(create_play_app(session=session), "s3cret-token")
     with TestClient(app) as c:
         assert c.get("/").status_code == 403
         assert c.get("/?token=wrong-token").status_code == 403
         assert c.get("/?token=s3cret-token").status_code == 200
         assert c.get("/static/play.js").status_code == 200
-        with pytest.raises(WebSocketDisconnect):
-            with c.websocket_connect("/ws") as ws:
-                ws.receive_json()
+        # accepted and closed with 1008, so that the page says why instead of reconnecting
+        with c.websocket_connect("/ws") as ws, pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 1008
         with c.websocket_connect("/ws?token=s3cret-token") as ws:
             assert ws.receive_json()["type"] == "hello"
+    session.close()
+
+
+@pytest.mark.parametrize("query", ["token=%C3%A9", "token=" + "a" * 60_000, "token=s3cret-toke%00n",
+                                   "token=%FF%FE", "token=s3cret-token%20", "token", "&".join(["x=1"] * 100)])
+def test_any_wrong_token_is_403_never_500(tmp_path, query):
+    app = AccessGate(create_play_app(session=PlaySession(tmp_path / "runs")), "s3cret-token")
+    with TestClient(app, raise_server_exceptions=True) as c:
+        response = c.get(f"/?{query}")
+    assert response.status_code == 403 and "token" in response.text
+
+
+ORIGIN = "http://127.0.0.1:8765"
+
+
+@pytest.fixture
+def gated(tmp_path, one_thread):
+    """The play app behind the gate a loopback server on port 8765 uses."""
+    session = PlaySession(tmp_path / "runs")
+    app = AccessGate(create_play_app(session=session), hosts=allowed_hosts("127.0.0.1", 8765),
+                     origins=["http://localhost:3000"])
+    with TestClient(app, base_url=ORIGIN) as c:
+        yield c
+    session.close()
+
+
+def _ws(client, **headers):
+    """A websocket to the gated app (the test client's handshake names host 'testserver')."""
+    return client.websocket_connect("/ws", headers={"Host": "127.0.0.1:8765", **headers})
+
+
+def test_a_foreign_origin_cannot_open_the_websocket(gated, capfd):
+    for origin in ("http://localhost:9999", "http://evil.example", "null", "http://127.0.0.1:8766"):
+        with pytest.raises(WebSocketDisconnect):
+            with _ws(gated, Origin=origin) as ws:
+                ws.receive_json()
+    log = capfd.readouterr().err
+    assert log.count("ganforge: refused websocket '/ws'") == 4 and "Origin 'http://evil.example'" in log
+    for origin in (ORIGIN, "http://localhost:3000", None):  # its own page, an allowed one, no browser
+        headers = {"Origin": origin} if origin else {}
+        with _ws(gated, **headers) as ws:
+            assert ws.receive_json()["type"] == "hello"
+
+
+def test_a_state_changing_request_from_a_foreign_origin_is_403(gated):
+    assert gated.post("/", headers={"Origin": "http://evil.example"}).status_code == 403
+    # a GET changes nothing (and a cross-origin page cannot read the answer)
+    assert gated.get("/", headers={"Origin": "http://evil.example"}).status_code == 200
+    assert gated.post("/", headers={"Origin": ORIGIN}).status_code == 405  # reaches the app
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1:9999", "127.0.0.2:8765",
+                                  "", "127.0.0.1:8765.evil.example"])
+def test_a_foreign_host_is_403_on_pages_and_websockets(gated, host):
+    """DNS rebinding: a name the attacker controls, resolved to 127.0.0.1, still names itself."""
+    response = gated.get("/", headers={"Host": host})
+    assert response.status_code == 403 and "Host" in response.text
+    with pytest.raises(WebSocketDisconnect):
+        with _ws(gated, Host=host) as ws:
+            ws.receive_json()
+
+
+def test_every_loopback_name_reaches_a_loopback_server(gated):
+    for host in ("127.0.0.1:8765", "localhost:8765", "LOCALHOST:8765", "[::1]:8765"):
+        assert gated.get("/", headers={"Host": host}).status_code == 200
+
+
+def test_allowed_hosts():
+    assert allowed_hosts("0.0.0.0", 80) is None  # any name reaches a wildcard bind; the token guards it
+    assert allowed_hosts("192.168.1.5", 80, ["MyBox"]) == {"192.168.1.5:80", "mybox:80"}
+    assert "[::1]:5" in allowed_hosts("::1", 5)
+
+
+def test_a_real_server_refuses_a_rebound_host(tmp_path, one_thread):
+    import urllib.error
+    import urllib.request
+
+    session = PlaySession(tmp_path / "runs")
+    with background(create_play_app(session=session)) as base:
+        assert urllib.request.urlopen(base + "/", timeout=10).status == 200
+        request = urllib.request.Request(base + "/", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 403
+    session.close()
+
+
+@pytest.mark.parametrize("bad", ["localhost:3000", "ftp://x", "http://x/path", "http://x:port", "http://"])
+def test_allow_origin_must_be_an_origin(bad, tmp_path, capsys):
+    with pytest.raises(GanforgeError, match="is not an origin"):
+        check_origins([bad])
+    assert main(["play", "--allow-origin", bad, "--port", "0", "--runs", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "r").exists()
+    assert check_origins(["http://localhost:3000", "https://a.example"]) == ["http://localhost:3000",
+                                                                            "https://a.example"]
+
+
+def test_an_empty_host_is_refused(tmp_path, capsys):
+    assert main(["board", str(tmp_path), "--host", ""]) == 2
+    assert "--host is empty" in capsys.readouterr().err
 
 
 def test_confined_paths(tmp_path):

@@ -1,9 +1,11 @@
-"""What the play and board servers share: the optional-dependency check, the access token,
-paths confined to a root folder, and serving with uvicorn.
+"""What the play and board servers share: the optional-dependency check, the access gate
+(Host, Origin and token checks), paths confined to a root folder, and serving with uvicorn.
 
 Both servers listen on 127.0.0.1 by default. On any other host they warn, and every request must
 carry a random token (``?token=...``; the printed URL has it), so that another machine on the
-network cannot drive training or read runs without the URL.
+network cannot drive training or read runs without the URL. On every host they answer only their
+own ``Host`` names (DNS rebinding) and only their own pages' ``Origin`` (cross-site websocket
+hijacking); see :class:`AccessGate` and docs/play.md "Security".
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import secrets
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from ganforge.errors import GanforgeError
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WILDCARD = {"0.0.0.0", "::"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def require_web() -> None:
@@ -43,32 +47,107 @@ def token_for(host: str, token: str | None = None) -> str | None:
     return None if host in LOOPBACK else secrets.token_urlsafe(16)
 
 
-class TokenGate:
-    """ASGI middleware: HTTP requests and websockets without ``?token=TOKEN`` get 403 (the
-    shipped files under ``/static/`` excepted: the page loads them by plain URL)."""
+def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[str] | None:
+    """The ``Host`` headers a server bound to ``host:port`` answers (lower case, with the port),
+    or None for a wildcard bind (``0.0.0.0``, ``::``), which any name of the machine reaches and
+    whose token then guards it. A loopback bind answers every loopback name, so that a page
+    opened as ``localhost`` works; ``extra`` adds names the user allows (``--allow-host``)."""
+    if host in WILDCARD:
+        return None
+    names = set(LOOPBACK) if host in LOOPBACK else {host}
+    names.update(extra)
+    return frozenset(f"[{n}]:{port}" if ":" in n and not n.startswith("[") else f"{n}:{port}"
+                     for n in (name.lower() for name in names))
 
-    def __init__(self, app: Any, token: str | None) -> None:
-        self.app, self.token = app, token
+
+def check_origins(origins: Iterable[str]) -> list[str]:
+    """``--allow-origin`` values, each ``http[s]://host[:port]`` with nothing after it."""
+    from urllib.parse import urlsplit
+
+    for origin in origins:
+        try:
+            parts = urlsplit(origin)
+            _ = parts.port  # a port that is not a number raises ValueError
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok or parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+            raise GanforgeError(f"--allow-origin {origin[:80]!r} is not an origin",
+                                "pass scheme, host and port only, e.g. --allow-origin http://localhost:3000")
+    return list(origins)
+
+
+class AccessGate:
+    """ASGI middleware in front of both servers; every refusal is a 403 and one log line.
+
+    * ``Host``: when ``hosts`` is given, the request's ``Host`` header must be one of them, so a
+      DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) reaches nothing.
+    * ``Origin``: a websocket handshake, and any request other than GET/HEAD/OPTIONS, that
+      carries an ``Origin`` must come from the page's own origin (``http://`` + its Host) or one
+      in ``origins`` (``--allow-origin``): a page of another site or another local port cannot
+      drive the server through the visitor's browser (cross-site websocket hijacking). Clients
+      that send no ``Origin`` are not browsers acting for a page, and pass.
+    * the token: when ``token`` is set, requests and websockets need ``?token=TOKEN``, compared
+      in constant time on bytes (any input: 403, never 500); the shipped files under
+      ``/static/`` are public. A websocket with a wrong token is accepted and closed at once
+      with code 1008, so that the page can say why instead of reconnecting.
+    """
+
+    def __init__(self, app: Any, token: str | None = None, *, hosts: frozenset[str] | None = None,
+                 origins: Iterable[str] = ()) -> None:
+        self.app, self.hosts = app, hosts
+        self.token = None if token is None else token.encode()
+        self.origins = frozenset(o.rstrip("/").lower() for o in origins)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        # the shipped static assets are public; the pages, the API and the websocket are not
-        if (self.token is None or scope["type"] not in ("http", "websocket")
-                or scope.get("path", "").startswith("/static/")):
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        host = headers.get("host", "").strip().lower()
+        if self.hosts is not None and host not in self.hosts:
+            await self._refuse(scope, receive, send, f"Host {host[:80]!r} is not this server's",
+                               "open the URL the server printed")
+            return
+        origin = headers.get("origin")
+        checks_origin = scope["type"] == "websocket" or scope.get("method") not in SAFE_METHODS
+        if (checks_origin and origin is not None
+                and origin.rstrip("/").lower() not in {f"http://{host}", *self.origins}):
+            await self._refuse(scope, receive, send, f"Origin {origin[:80]!r} is not this server's",
+                               "open the page from the URL the server printed (or pass --allow-origin)")
+            return
+        if (self.token is None or scope.get("path", "").startswith("/static/")
+                or self._token_ok(scope.get("query_string", b""))):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":  # accepted then closed: the page tells the user why
+            await receive()  # the websocket.connect event
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1008, "reason": "token required"})
+            return
+        await self._refuse(scope, receive, send, "no valid token",
+                           "open the URL the server printed (?token=...)")
+
+    def _token_ok(self, query: bytes) -> bool:
         from urllib.parse import parse_qs
 
-        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-        if secrets.compare_digest(given, self.token):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
+        try:
+            given = parse_qs(query, max_num_fields=64).get(b"token", [b""])[0]
+        except ValueError:  # too many fields
+            return False
+        return secrets.compare_digest(given, self.token)
+
+    @staticmethod
+    async def _refuse(scope: dict, receive: Any, send: Any, problem: str, fix: str) -> None:
+        client = scope.get("client") or ("?", 0)
+        print(f"ganforge: refused {scope['type']} {scope.get('path', '')[:80]!r} from {client[0]}: "
+              f"{problem}", file=sys.stderr, flush=True)
+        if scope["type"] == "websocket":  # closing before accepting answers the handshake with 403
             await send({"type": "websocket.close", "code": 1008})
             return
         from starlette.responses import PlainTextResponse
 
-        await PlainTextResponse("forbidden: this server needs the token from its printed URL",
-                                status_code=403)(scope, receive, send)
+        await PlainTextResponse(f"forbidden: {problem}; {fix}", status_code=403)(scope, receive, send)
 
 
 def confined(root: Path, relative: str) -> Path | None:
@@ -92,6 +171,9 @@ def url(host: str, port: int, path: str = "/", token: str | None = None) -> str:
 def checked_port(host: str, port: int) -> int:
     """The port to use: ``port`` when it is free on ``host`` (a free one for 0); one-line errors
     instead of uvicorn's traceback."""
+    if not host.strip():
+        raise GanforgeError("--host is empty (it would listen on every interface)",
+                            "pass --host 127.0.0.1, or --host 0.0.0.0 to listen on every interface")
     if not 0 <= port <= 65535:
         raise GanforgeError(f"--port {port} is not a port number", "use 1024..65535, or 0 for any free port")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -105,9 +187,11 @@ def checked_port(host: str, port: int) -> int:
 
 
 
-def serve(app: Any, *, host: str, port: int, path: str, token: str | None, what: str) -> None:
-    """Run ``app`` with uvicorn until Ctrl-C, after printing its URL (and a warning when the
-    host is not loopback). The caller has checked that ``host:port`` is free."""
+def serve(app: Any, *, host: str, port: int, path: str, token: str | None, what: str,
+          allow_hosts: Iterable[str] = (), allow_origins: Iterable[str] = ()) -> None:
+    """Run ``app`` behind the :class:`AccessGate` with uvicorn until Ctrl-C, after printing its
+    URL (and a warning when the host is not loopback). The caller has checked that ``host:port``
+    is free."""
     import uvicorn
 
     if host not in LOOPBACK:
@@ -115,20 +199,22 @@ def serve(app: Any, *, host: str, port: int, path: str, token: str | None, what:
               "anyone with the URL (and its token) can use it", file=sys.stderr)
     print(f"{what}: {url('127.0.0.1' if host in ('0.0.0.0', '::') else host, port, path, token)}",
           flush=True)
-    uvicorn.run(TokenGate(app, token), host=host, port=port, log_level="warning")
+    gate = AccessGate(app, token, hosts=allowed_hosts(host, port, allow_hosts), origins=allow_origins)
+    uvicorn.run(gate, host=host, port=port, log_level="warning")
 
 
 @contextmanager
-def background(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` from a thread for the duration of a ``with`` block (a notebook, a test, a
-    screenshot script); yields its base URL."""
+def background(app: Any, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> Iterator[str]:
+    """Serve ``app`` behind the :class:`AccessGate` from a thread for the duration of a ``with``
+    block (a notebook, a test, a screenshot script); yields its base URL (without the token)."""
     import threading
     import time
 
     import uvicorn
 
     port = checked_port(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    gate = AccessGate(app, token, hosts=allowed_hosts(host, port))
+    server = uvicorn.Server(uvicorn.Config(gate, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="ganforge-web", daemon=True)
     thread.start()
     deadline = time.time() + 30
