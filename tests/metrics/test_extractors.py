@@ -37,7 +37,8 @@ def test_digits_classifier_reaches_its_recorded_held_out_accuracy():
     model, prov = load_classifier("digits")
     _, (x, y), _ = split_digits(prov["seed"])
     acc = accuracy(model, x, y)
-    assert acc == pytest.approx(prov["held_out_accuracy"], abs=1e-4)
+    # recorded on one CPU model: another's rounding may flip one borderline prediction
+    assert acc == pytest.approx(prov["held_out_accuracy"], abs=1.5 / len(y))
     assert acc >= 0.97
 
 
@@ -48,7 +49,7 @@ def test_mnist_classifier_reaches_its_recorded_held_out_accuracy():
     model, prov = load_classifier("mnist")
     _, (x, y), _ = split_mnist(SHARED_MNIST, prov["seed"])
     acc = accuracy(model, x, y)
-    assert acc == pytest.approx(prov["held_out_accuracy"], abs=1e-4)
+    assert acc == pytest.approx(prov["held_out_accuracy"], abs=1.5 / len(y))
     assert acc >= 0.985
 
 

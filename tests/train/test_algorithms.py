@@ -57,12 +57,16 @@ def test_the_gan_algorithm_reproduces_the_pre_refactor_runs_tensor_for_tensor(na
 
 
 def test_run_directories_of_the_legacy_layout_load_and_sample_as_before(tmp_path):
+    # the samples were recorded on another CPU model: its kernels round differently (an AMD EPYC
+    # agreed to 4 decimals), so the recorded values are compared with a tolerance; bit identity
+    # is what the resume tests check, within one run of the suite
     expected = torch.load(GOLDEN / "legacy_samples.pt", weights_only=True)
     for name in ("legacy_ring", "legacy_digits"):
         run = load_run(GOLDEN / name)
-        assert torch.equal(run.sample(16, seed=0), expected[name])
+        torch.testing.assert_close(run.sample(16, seed=0), expected[name], rtol=0, atol=2e-4)
         if name + "_ema" in expected:
-            assert torch.equal(run.sample(16, seed=0, ema=True), expected[name + "_ema"])
+            torch.testing.assert_close(run.sample(16, seed=0, ema=True), expected[name + "_ema"],
+                                       rtol=0, atol=2e-4)
     # and a legacy run resumes under the new trainer (its config.yaml is translated on reading)
     shutil.copytree(GOLDEN / "legacy_digits", tmp_path / "run")
     cfg = load_config(config_file=tmp_path / "run" / "config.yaml", overrides={"train.steps": 8})
