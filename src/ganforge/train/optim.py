@@ -29,6 +29,34 @@ def _optimizer_classes() -> dict[str, type[torch.optim.Optimizer]]:
             and cls is not torch.optim.Optimizer}
 
 
+#: torch.optim classes a training step cannot drive, and why
+UNSTEPPABLE = {"lbfgs": "it needs a closure that re-evaluates the loss at every step",
+               "sparseadam": "it needs sparse gradients, and the networks' gradients are dense"}
+
+
+def _check_types(cls: type[torch.optim.Optimizer], settings: Mapping[str, Any], where: str) -> None:
+    """Each keyword's value against the type of the constructor's default: a flag must be true or
+    false (``amsgrad=maybe`` is not), a number a finite number, a pair a list of numbers."""
+    params = inspect.signature(cls).parameters
+    for key, value in settings.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise GanforgeError(f"{where}.{key} must be true or false, got {value!r}",
+                                    f"set {where}.{key}=true or false")
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise GanforgeError(f"{where}.{key} must be a finite number, got {repr(value)[:40]}",
+                                    f"set e.g. {where}.{key}={default}")
+        elif isinstance(default, tuple):
+            if (not isinstance(value, (list, tuple)) or len(value) != len(default)
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                               and math.isfinite(v) for v in value)):
+                raise GanforgeError(f"{where}.{key} must be a list of {len(default)} finite numbers, got "
+                                    f"{repr(value)[:40]}",
+                                    f"set e.g. {where}.{key}=[{','.join(str(d) for d in default)}]")
+
+
 def _check_settings(where: str, settings: Mapping[str, Any]) -> None:
     lr = settings.get("lr")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
@@ -81,6 +109,9 @@ def build_optimizer(name: str, spec: OptimizerSpec,
     if kind.lower() not in classes:
         raise GanforgeError(f"unknown optimiser {where}.name={kind!r}",
                             f"choose a torch.optim class, e.g.: {', '.join(sorted(classes)[:8])}, ...")
+    if kind.lower() in UNSTEPPABLE:
+        raise GanforgeError(f"{where}.name={kind} cannot train here: {UNSTEPPABLE[kind.lower()]}",
+                            "choose another torch.optim class, e.g. adam, adamw, sgd or rmsprop")
     cls = classes[kind.lower()]
     lr_mult = settings.pop("lr_mult", None) or {}
     _check_settings(where, settings)
@@ -88,8 +119,14 @@ def build_optimizer(name: str, spec: OptimizerSpec,
         settings["betas"] = tuple(float(b) for b in settings["betas"])
     lr = float(settings.pop("lr"))
     check_kwargs(cls, {**settings, "lr": lr}, f"optimiser {where} ({cls.__name__})", skip=1)
+    _check_types(cls, settings, where)
     groups = _param_groups(spec, lr, lr_mult, where)
-    optimizer = cls(groups, lr=lr, **settings)
+    try:  # torch checks the ranges (a negative weight_decay, nesterov without momentum, ...)
+        optimizer = cls(groups, lr=lr, **settings)
+    except (ValueError, TypeError, RuntimeError) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:160]
+        raise GanforgeError(f"{where} ({cls.__name__}) refuses its settings: {reason}",
+                            f"change the value it names (see torch.optim.{cls.__name__})") from None
     return optimizer, [g["lr"] for g in optimizer.param_groups]
 
 
