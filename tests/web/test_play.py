@@ -273,3 +273,30 @@ def test_without_the_web_extra_the_commands_say_how_to_get_it(monkeypatch, capsy
     monkeypatch.setattr(builtins, "__import__", no_starlette)
     assert main(["board", str(tmp_path)]) == 2
     assert 'pip install -e ".[web]"' in capsys.readouterr().err
+
+
+def test_a_save_onto_a_dangling_link_is_an_error_frame_and_the_socket_stays(client, tmp_path):
+    (tmp_path / "runs").mkdir(exist_ok=True)
+    (tmp_path / "runs" / "dangling").symlink_to(tmp_path / "runs" / "nowhere")
+    with client.websocket_connect("/ws") as ws:
+        _until(ws, "hello")
+        ws.send_json({"type": "save", "name": "dangling"})
+        assert "already exists" in _until(ws, "error")["message"]
+        ws.send_json({"type": "list_runs"})
+        assert _until(ws, "runs")["runs"] == []
+
+
+def test_an_unexpected_failure_is_an_error_frame_and_the_socket_stays(client, monkeypatch):
+    session = client.app.state.current()
+
+    def broken(*args, **kwargs):
+        raise NotADirectoryError(20, "Not a directory")
+
+    monkeypatch.setattr(session, "save", broken)
+    with client.websocket_connect("/ws") as ws:
+        _until(ws, "hello")
+        ws.send_json({"type": "save", "name": "x"})
+        message = _until(ws, "error")["message"]
+        assert "NotADirectoryError" in message and "the session goes on" in message
+        ws.send_json({"type": "list_runs"})
+        assert _until(ws, "runs")["type"] == "runs"

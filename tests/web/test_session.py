@@ -280,3 +280,23 @@ def test_load_refuses_runs_play_cannot_show(session, tmp_path):
         session.load("dcgan")
     with pytest.raises(GanforgeError, match="not a finished run"):
         session.load("missing")
+
+
+def test_load_and_save_stay_inside_the_runs_folder(session, tmp_path):
+    """A link out of --runs is refused as the board refuses it; a dangling link is one error."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    session.step()
+    session.save("real")
+    (tmp_path / "runs" / "real").rename(outside / "real")
+    (tmp_path / "runs" / "escape").symlink_to(outside / "real")
+    with pytest.raises(GanforgeError, match="link out of the runs folder"):
+        session.load("escape")
+    assert session.runs() == []  # not listed either
+    (tmp_path / "runs" / "dangling").symlink_to(tmp_path / "runs" / "nowhere")
+    with pytest.raises(GanforgeError, match="already exists"):
+        session.save("dangling")
+    (tmp_path / "runs" / "dangling-out").symlink_to(outside / "nowhere")
+    with pytest.raises(GanforgeError, match="link out of the runs folder"):
+        session.save("dangling-out")
+    assert not (outside / "nowhere").exists() and not (tmp_path / "runs" / "nowhere").exists()

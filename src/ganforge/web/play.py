@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,10 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
                     reply = await handle(session, message)
                 except GanforgeError as err:
                     reply = {"type": "error", "message": str(err)}
+                except Exception as err:  # noqa: BLE001  a failure the checks missed: say it, stay up
+                    print(f"ganforge play: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+                    reply = {"type": "error", "message": f"that failed ({type(err).__name__}: {err}); "
+                                                         "the session goes on"}
                 if reply is not None:
                     await ws.send_json(reply)
                 for each in clients:  # every page shows the one session: all redraw

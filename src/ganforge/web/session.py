@@ -35,6 +35,7 @@ from ganforge.maths.divergences import jensen_shannon
 from ganforge.train import Trainer
 from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.logger import MetricsLogger
+from ganforge.web.server import confined
 
 DATA_2D = ("ring8", "grid25", "spiral", "moons", "lines", "swissroll", "drawn")
 LOSSES = ("minimax", "non-saturating", "lsgan", "hinge", "wgan-gp")
@@ -506,7 +507,7 @@ class PlaySession:
         train.steps = the current step, checkpoints/last.pt and final.pt, metrics.csv, a snapshot);
         built beside it and renamed, so a failure leaves nothing half-written."""
         target = self._run_path(name)
-        if target.exists():
+        if target.exists() or target.is_symlink():  # a dangling link too: renaming onto it fails
             raise GanforgeError(f"run {target} already exists", "save under another name")
         with self._lock:
             trainer = self.trainer
@@ -531,10 +532,15 @@ class PlaySession:
         return target
 
     def _run_path(self, name: Any) -> Path:
+        """``runs_dir / name`` for a plain folder name that stays inside ``runs_dir`` (a link out
+        of it is refused, as the board refuses it)."""
         if (not isinstance(name, str) or not name or len(name) > 100 or name.startswith(".")
                 or not all(c.isalnum() or c in "-_." for c in name)):
             raise GanforgeError(f"run name {name!r} is not a plain folder name",
                                 "use letters, digits, '-', '_' and '.' (up to 100)")
+        if confined(self.runs_dir, name) is None:
+            raise GanforgeError(f"run {name!r} is a link out of the runs folder {self.runs_dir}",
+                                "keep the runs play loads inside its --runs folder")
         return self.runs_dir / name
 
     def runs(self) -> list[dict[str, Any]]:
@@ -543,7 +549,7 @@ class PlaySession:
         for config in sorted(self.runs_dir.glob("*/config.yaml"), key=lambda p: -p.stat().st_mtime):
             run = config.parent
             final = run / "checkpoints" / "final.pt"
-            if not final.is_file():
+            if not final.is_file() or confined(self.runs_dir, run.name) is None:
                 continue
             try:
                 from ganforge.config import load_config
