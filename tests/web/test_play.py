@@ -300,3 +300,22 @@ def test_an_unexpected_failure_is_an_error_frame_and_the_socket_stays(client, mo
         assert "NotADirectoryError" in message and "the session goes on" in message
         ws.send_json({"type": "list_runs"})
         assert _until(ws, "runs")["type"] == "runs"
+
+
+def test_a_diverging_run_sends_its_stop_at_once(client):
+    """No click needed: the frame that says running false, with the reason, arrives by itself."""
+    import threading
+
+    with client.websocket_connect("/ws") as ws:
+        _until(ws, "hello")
+        ws.send_json({"type": "configure", "settings": {"optimizer": "sgd", "lr_g": 1.0, "lr_d": 1.0}})
+        _until(ws, "settings")
+        ws.send_json({"type": "play"})
+        _until(ws, "frame", lambda f: f["running"])
+        stopped: list[dict] = []
+        waiter = threading.Thread(target=lambda: stopped.append(
+            _until(ws, "frame", lambda f: not f["running"], limit=10_000)), daemon=True)
+        waiter.start()
+        waiter.join(timeout=60)  # a server that sends nothing once stopped would block forever
+        assert stopped, "no frame announced the stop"
+        assert "is not finite" in stopped[0]["error"]

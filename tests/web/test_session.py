@@ -300,3 +300,40 @@ def test_load_and_save_stay_inside_the_runs_folder(session, tmp_path):
     with pytest.raises(GanforgeError, match="link out of the runs folder"):
         session.save("dangling-out")
     assert not (outside / "nowhere").exists() and not (tmp_path / "runs" / "nowhere").exists()
+
+
+def test_a_diverging_run_stops_with_a_reason_that_says_not_finite_and_how_to_fix(session):
+    session.configure({"optimizer": "sgd", "lr_g": 1.0, "lr_d": 1.0})
+    session.play()
+    session._thread.join(timeout=60)
+    assert not session.running
+    assert "is not finite" in session.error and "lower lr_g and lr_d" in session.error
+    frame, _ = session.frame()
+    assert frame["running"] is False and frame["steps_per_second"] == 0.0 and frame["error"] == session.error
+    session.configure({"optimizer": "adam", "lr_g": 1e-3, "lr_d": 1e-3})
+    session.reset()
+    session.play()
+    time.sleep(0.3)
+    session.pause()
+    assert session.error is None and "error" not in session.frame()[0]  # the next success clears it
+
+
+@pytest.mark.parametrize("loss", ["minimax", "non-saturating", "lsgan", "hinge", "wgan-gp"])
+def test_self_conditioned_runs_draw_their_views_after_a_live_switch(session, loss):
+    session.configure({"loss": loss})
+    session.step()
+    session.configure({"self_condition": 8})  # a live switch: the labels change with the model
+    session.step()
+    frame, _ = session.frame()
+    assert len(frame["heatmap"]["values"]) == HEATMAP * HEATMAP and len(frame["arrows"]) == N_POINTS
+    session.configure({"self_condition": 0})
+    assert "heatmap" in session.frame()[0]
+
+
+def test_probabilities_and_critic_values_keep_apart_in_the_metrics(session):
+    session.step()
+    session.configure({"loss": "wgan-gp"})
+    session.step()
+    rows = session.frame()[0]["metrics"]
+    assert {"d_real", "d_fake"} <= rows[0].keys() and not {"c_real", "c_fake"} & rows[0].keys()
+    assert {"c_real", "c_fake"} <= rows[-1].keys() and not {"d_real", "d_fake"} & rows[-1].keys()

@@ -28,6 +28,9 @@ class _Client:
 
     cursor: tuple[int, int] = (0, 0)
     settings_version: int = -1
+    #: whether the last frame sent showed training running: a stop (a diverged run) is then sent
+    #: at once, with its reason, though nothing else changed
+    sent_running: bool = False
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -96,6 +99,7 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
 
     def encoded_frame(session: PlaySession, client: _Client) -> str:
         frame, client.cursor = session.frame(client.cursor)
+        client.sent_running = bool(frame.get("running"))
         try:
             return json.dumps(frame, allow_nan=False)
         except ValueError:  # a NaN somewhere (a diverged network): the slow, careful way
@@ -111,9 +115,9 @@ def create_play_app(runs_dir: str | Path = "runs", session: PlaySession | None =
                 try:
                     await asyncio.wait_for(client.dirty.wait(), timeout=max(due - loop.time(), 0.001))
                 except asyncio.TimeoutError:
-                    if not session.running:
+                    if not session.running and not client.sent_running:
                         due = loop.time() + 1 / FPS
-                        continue
+                        continue  # nothing changes: no frame (a stop still gets its last one)
                 client.dirty.clear()
                 due = max(due + 1 / FPS, loop.time())  # a steady rate, not 1/FPS after each send
                 try:

@@ -35,6 +35,7 @@ from ganforge.maths.divergences import jensen_shannon
 from ganforge.train import Trainer
 from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.logger import MetricsLogger
+from ganforge.train.trainer import NonFinite
 from ganforge.web.server import confined
 
 DATA_2D = ("ring8", "grid25", "spiral", "moons", "lines", "swissroll", "drawn")
@@ -280,9 +281,16 @@ class PlaySession:
             self.real = data.x[order[: 4 * N_POINTS]]
         self.z = algo.G.sample_z(4 * N_POINTS, torch.Generator().manual_seed(seed + 12), "cpu")
         self.bounds = self._bounds(self.real) if self.settings.mode == "2d" else None
-        labels = algo.labels_for(N_POINTS, torch.Generator().manual_seed(seed + 13))
-        self._templates = (_frozen_copy(self.trainer.exp.sampling_network()),
-                           _frozen_copy(self.trainer.exp.networks["D"]), labels)
+        self._new_templates()
+
+    def _new_templates(self) -> None:
+        """Eval copies of G and D for the frame thread, and the labels a conditional G is drawn
+        with (fixed by the seed; a switch to or from self-conditioning changes them)."""
+        trainer = self.trainer
+        draw = torch.Generator().manual_seed(self.settings.seed + 13)
+        labels = trainer.algorithm.labels_for(N_POINTS, draw)
+        self._templates = (_frozen_copy(trainer.exp.sampling_network()),
+                           _frozen_copy(trainer.exp.networks["D"]), labels)
         self._publish()
 
     def _publish(self) -> None:
@@ -324,9 +332,7 @@ class PlaySession:
             if view_changed:
                 self._view_data()
             else:
-                self._templates = (_frozen_copy(trainer.exp.sampling_network()),
-                                   _frozen_copy(trainer.exp.networks["D"]), self._templates[2])
-                self._publish()
+                self._new_templates()
             return new
 
     @staticmethod
@@ -398,7 +404,12 @@ class PlaySession:
             try:
                 for _ in range(self.settings.speed):
                     self.step()
-            except Exception as err:  # noqa: BLE001  a diverged or broken step stops play, not the server
+            except NonFinite as err:
+                self.error = (f"training stopped: {err} is not finite (the networks diverged); lower "
+                              "lr_g and lr_d (or use adam), then Reset or press Play")
+                self._running.clear()
+                return
+            except Exception as err:  # noqa: BLE001  a broken step stops play, not the server
                 self.error = f"training stopped: {' '.join(str(err).split())[:200]}"
                 self._running.clear()
                 return
@@ -430,7 +441,7 @@ class PlaySession:
         out: dict[str, Any] = {"type": "frame", "step": step, "running": self.running, "mode": settings.mode,
                                "history_id": end[0],
                                "metrics": [_metrics_row(r) for r in rows[-500:]],
-                               "steps_per_second": round(self.steps_per_second, 1)}
+                               "steps_per_second": round(self.steps_per_second, 1) if self.running else 0.0}
         if self.error:
             out["error"] = self.error
         with torch.no_grad():
@@ -604,8 +615,10 @@ def _round(t: torch.Tensor, digits: int = 4) -> list[list[float]]:
     return np.round(t.detach().double().numpy(), digits).tolist()
 
 
+#: the log's columns -> the frame's keys: probabilities (d_) and critic values (c_) stay apart, so
+#: that a chart never puts both on one axis after a loss switch
 METRIC_KEYS = {"loss_D": "loss_D", "loss_G": "loss_G", "real_score": "d_real", "fake_score": "d_fake",
-               "critic_real": "d_real", "critic_fake": "d_fake"}
+               "critic_real": "c_real", "critic_fake": "c_fake"}
 
 
 def _metrics_row(row: dict[str, float]) -> dict[str, float]:

@@ -1,9 +1,11 @@
 /* A small dependency-free canvas line chart, shared by the board and the play page.
  *
- *   GF.lineChart(canvas, {title, xlabel, ylog, series: [{name, color, points: [[x, y], ...]}]})
+ *   GF.lineChart(canvas, {title, xlabel, ylog, robust, series: [{name, color, points: [[x, y], ...]}]})
  *
  * Draws axes with tick labels, a legend and one polyline per series, autoscaled to the finite
- * points (non-finite x or y, and y <= 0 on a log axis, are skipped). The canvas keeps its CSS
+ * points (non-finite x or y, and y <= 0 on a log axis, are skipped). `robust`: the y scale spans
+ * the central 96% of the values (widened by half that span each side), so that one outlier does
+ * not flatten the rest; the clipped ones run off the plot and the title says so. The canvas keeps its CSS
  * size; its backing store is scaled by devicePixelRatio so lines stay sharp. Returns nothing.
  */
 (function (global) {
@@ -88,6 +90,14 @@
     return [lo, hi];
   }
 
+  /* [lo, hi] of the central values: the 2nd..98th percentiles widened by half their span. */
+  function robustExtent(values, lo, hi) {
+    if (values.length < 20) return [lo, hi];
+    const v = values.slice().sort((a, b) => a - b), q = (f) => v[Math.floor(f * (v.length - 1))];
+    const a = q(0.02), b = q(0.98), pad = (b - a) * 0.5 || Math.abs(b) * 0.1 || 1;
+    return [Math.max(lo, a - pad), Math.min(hi, b + pad)];
+  }
+
   function lineChart(canvas, opts) {
     const [ctx, W, H] = setup(canvas);
     const ylog = Boolean(opts.ylog);
@@ -100,12 +110,16 @@
     }));
     const all = series.flatMap((s) => s.points);
     const [x0, x1] = extent(all.map((p) => p[0]));
-    let [y0, y1] = extent(all.map((p) => p[1]));
+    const ys = all.map((p) => p[1]);
+    let [y0, y1] = extent(ys);
+    const full = [y0, y1];
+    if (opts.robust) [y0, y1] = robustExtent(ys, y0, y1);
+    const clipped = y0 > full[0] || y1 < full[1];
     const margin = (y1 - y0) * 0.05;
     y0 -= margin; y1 += margin;
     const left = PAD.left, right = W - PAD.right, top = PAD.top, bottom = H - PAD.bottom;
     const sx = (x) => left + (x - x0) / (x1 - x0) * (right - left);
-    const sy = (y) => bottom - (y - y0) / (y1 - y0) * (bottom - top);
+    const sy = (y) => Math.min(H + 10, Math.max(-10, bottom - (y - y0) / (y1 - y0) * (bottom - top)));
 
     ctx.clearRect(0, 0, W, H);
     ctx.font = FONT;
@@ -114,7 +128,8 @@
     ctx.fillStyle = "#222";
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    if (opts.title) ctx.fillText(opts.title + (ylog ? " (log)" : ""), (left + right) / 2, 5);
+    const note = (ylog ? " (log)" : "") + (clipped ? " (outliers clipped)" : "");
+    if (opts.title) ctx.fillText(opts.title + note, (left + right) / 2, 5);
     ctx.textBaseline = "bottom";
     if (opts.xlabel) ctx.fillText(opts.xlabel, (left + right) / 2, H - 2);
     // grid and tick labels

@@ -9,7 +9,7 @@
                 manifold: "rgba(123, 50, 148, 0.75)", grid: "rgba(0, 0, 0, 0.07)", axis: "#6b7280"};
   // Diverging palette for D: 0 (fake, purple) -> 0.5 (neutral) -> 1 (real, green).
   var STOPS = [[0, [171, 130, 196]], [0.5, [246, 246, 246]], [1, [120, 193, 128]]];
-  var SERIES = ["loss_D", "loss_G", "d_real", "d_fake", "jsd", "w1"];
+  var SERIES = ["loss_D", "loss_G", "d_real", "d_fake", "c_real", "c_fake", "jsd", "w1"];
   var PROBABILITY_LOSSES = {minimax: true, "non-saturating": true};
 
   var $ = function (id) { return document.getElementById(id); };
@@ -112,6 +112,7 @@
       clearHistory();
     }
     applySettings(msg.settings || {}, false);
+    if ($("status").classList.contains("error")) setStatus("");   // an accepted change clears an old error
   }
 
   function onFrame(frame) {
@@ -125,6 +126,7 @@
       state.historyId = frame.history_id;
     }
     if (frame.error && frame.error !== state.frameError) setStatus(frame.error, true);
+    else if (!frame.error && state.frameError) setStatus("");   // the next success clears it
     state.frameError = frame.error || null;
     accumulate(frame);
     state.running = !!frame.running;
@@ -350,7 +352,9 @@
   function accumulate(frame) {
     (frame.metrics || []).forEach(function (row) {
       var x = row.step != null ? row.step : frame.step;
-      ["loss_D", "loss_G", "d_real", "d_fake"].forEach(function (key) { pushPoint(key, x, row[key]); });
+      ["loss_D", "loss_G", "d_real", "d_fake", "c_real", "c_fake"].forEach(function (key) {
+        pushPoint(key, x, row[key]);
+      });
     });
     var div = frame.divergence;
     if (div && div.step !== state.lastDivStep) {
@@ -373,16 +377,17 @@
     var h = state.history, heat = state.frame && state.frame.heatmap;
     var prob = heat ? heat.kind !== "critic" : !!PROBABILITY_LOSSES[state.settings.loss];
     chart("chart-loss", "Losses", [["loss D", h.loss_D, paletteColor(0)], ["loss G", h.loss_G, paletteColor(1)]]);
+    // probabilities and critic values never share an axis: the chart shows the current loss's kind
     chart("chart-scores", prob ? "D(x) and D(G(z))" : "Critic on real and fake",
-          [[prob ? "D(x)" : "critic(x)", h.d_real, COLORS.real],
-           [prob ? "D(G(z))" : "critic(G(z))", h.d_fake, COLORS.fake]]);
+          prob ? [["D(x)", h.d_real, COLORS.real], ["D(G(z))", h.d_fake, COLORS.fake]]
+               : [["critic(x)", h.c_real, COLORS.real], ["critic(G(z))", h.c_fake, COLORS.fake]]);
     chart("chart-divergence", "Divergence estimates",
           [["JSD", h.jsd, paletteColor(9)], ["W1", h.w1, paletteColor(3)]]);
   }
 
   function chart(id, title, series) {
     window.GF.lineChart($(id), {
-      title: title, xlabel: "step", ylog: false,
+      title: title, xlabel: "step", ylog: false, robust: true,
       series: series.map(function (s) { return {name: s[0], points: s[1], color: s[2]}; }),
     });
   }
