@@ -142,3 +142,51 @@ def test_the_page_opened_without_its_token_says_so_and_stops_retrying(page, tmp_
         page.wait_for_timeout(1500)  # no reconnect loop replaces the message
         assert "refused" in page.locator("#status").text_content()
     session.close()
+
+
+def test_a_diverging_run_shows_its_reason_returns_to_play_and_the_status_clears(page, tmp_path, one_thread):
+    session = PlaySession(tmp_path / "runs")
+    with background(create_play_app(session=session)) as url:
+        page.goto(url + "/")
+        wait(page, "document.body.dataset.connected === '1'")
+        page.select_option("#optimizer", "sgd")
+        wait(page, "window.gfPlay.lastFrame && true")
+        for box in ("#lr-g", "#lr-d"):
+            page.fill(box, "1")
+            page.dispatch_event(box, "change")
+        wait(page, "document.querySelector('#lr-d').value === '1'")
+        page.click("#play")
+        # no click after the stop: the page shows the reason and its Play button by itself
+        wait(page, "document.querySelector('#status').textContent.includes('is not finite')")
+        wait(page, "document.querySelector('#play').textContent.trim() === 'Play'")
+        assert "lower lr_g and lr_d" in page.inner_text("#status")
+        assert page.inner_text("#sps").strip() == "0"
+        # a successful change clears the old error
+        page.select_option("#optimizer", "adam")
+        wait(page, "!document.querySelector('#status').classList.contains('error')")
+        assert "not finite" not in page.inner_text("#status")
+        page.close()
+    session.close()
+
+
+def test_self_conditioning_switched_on_keeps_drawing_and_charts_keep_kinds_apart(page, tmp_path, one_thread):
+    session = PlaySession(tmp_path / "runs")
+    with background(create_play_app(session=session)) as url:
+        page.goto(url + "/")
+        wait(page, "document.body.dataset.connected === '1'")
+        page.fill("#self-condition", "8")
+        page.dispatch_event("#self-condition", "change")
+        wait(page, "window.gfPlay.lastFrame && window.gfPlay.lastFrame.heatmap && true")
+        page.click("#play")
+        wait(page, "window.gfPlay.lastFrame.step > 20")
+        before = page.evaluate("window.gfPlay.heatmapChecksum()")
+        wait(page, "window.gfPlay.lastFrame.step > 80")
+        assert page.evaluate("window.gfPlay.heatmapChecksum()") != before  # frames keep arriving
+        assert "cannot draw" not in page.inner_text("#status")
+        # a switch to a critic loss: the scores chart shows critic values only
+        page.select_option("#loss", "wgan-gp")
+        wait(page, "window.gfPlay.lastFrame.heatmap.kind === 'critic'")
+        wait(page, "window.gfPlay.lastFrame.metrics.some(r => 'c_real' in r)")
+        page.click("#play")
+        page.close()
+    session.close()
