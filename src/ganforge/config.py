@@ -78,6 +78,9 @@ def parse_yaml(text: str, what: str) -> Any:
     except ValueError as err:  # e.g. an integer longer than Python's 4,300-digit limit
         raise GanforgeError(f"{what} holds a value that cannot be read ({str(err)[:80]})",
                             "use an ordinary number") from None
+    except RecursionError:  # a list or mapping nested thousands deep
+        raise GanforgeError(f"{what} nests lists or mappings too deeply to read",
+                            "write a config a few levels deep") from None
 LR_SCHEDULES = ("constant", "linear")
 NONFINITE_ACTIONS = ("rollback", "stop", "skip")
 #: ``train.threads: auto`` trains networks smaller than this on one thread

@@ -62,6 +62,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise GanforgeError(f"checkpoint {path} lacks {missing[0]!r}",
                             "it is damaged or was not written by `ganforge train`; use another one")
+    kinds = {"config": dict, "nets": dict} if state.get("version", 1) >= 2 else {"config": dict}
+    wrong = [key for key, kind in kinds.items() if not isinstance(state[key], kind)]
+    if wrong:
+        raise GanforgeError(f"checkpoint {path} holds a {type(state[wrong[0]]).__name__} as its "
+                            f"{wrong[0]!r}, not a mapping",
+                            "it is damaged or was not written by `ganforge train`; use another one")
     return upgrade(state)
 
 

@@ -1,0 +1,45 @@
+"""The third reliability round's bad inputs (issue 32): each is one line, exit 2, nothing left."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganforge.cli import main
+
+
+def _cli(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("r") / "run"
+    assert main(["train", "ring8-mlp", "--steps", "2", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("key, value", [("config", "train: {steps: 3}"), ("config", [1, 2]),
+                                        ("nets", "weights")])
+def test_a_checkpoint_whose_sections_are_not_mappings(run, tmp_path, capsys, key, value):
+    state = torch.load(run / "checkpoints" / "final.pt", weights_only=True)
+    state[key] = value
+    damaged = tmp_path / "damaged.pt"
+    torch.save(state, damaged)
+    out = tmp_path / "s.npz"
+    assert f"as its '{key}', not a mapping" in _cli(capsys, "sample", str(run), "--checkpoint", str(damaged),
+                                                     "-o", str(out))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, "a: " + "{b: " * 3000 + "1" + "}" * 3000])
+def test_a_config_nested_thousands_deep(tmp_path, capsys, text):
+    (tmp_path / "deep.yaml").write_text(text)
+    assert "too deeply" in _cli(capsys, "train", "--config", str(tmp_path / "deep.yaml"),
+                                "--out", str(tmp_path / "r"))
+    assert "too deeply" in _cli(capsys, "train", "ring8-mlp", "--set", f"train.steps={text}",
+                                "--out", str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
