@@ -43,3 +43,21 @@ def test_a_config_nested_thousands_deep(tmp_path, capsys, text):
     assert "too deeply" in _cli(capsys, "train", "ring8-mlp", "--set", f"train.steps={text}",
                                 "--out", str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
+
+
+def test_allocations_are_checked_against_the_address_space_limit(run, tmp_path):
+    """Under ``ulimit -v`` (6 GB here) the up-front size check counts what the limit leaves, not
+    the machine's free memory."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))
+
+    out = tmp_path / "s.npz"
+    done = subprocess.run([sys.executable, "-m", "ganforge.cli", "sample", str(run), "-n", "400000000",
+                           "-o", str(out)], capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    assert done.returncode == 2, done.stderr[-500:]
+    assert "more than half" in done.stderr and done.stderr.count("\n") == 1
+    assert not out.exists()

@@ -95,8 +95,22 @@ def check_output_file(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def available_memory() -> int:
-    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, else the
-    physical memory)."""
+    """Bytes a new allocation can take: ``MemAvailable`` on Linux (else the physical memory),
+    and no more than the process's address-space limit (``ulimit -v``) leaves."""
+    free = _free_memory()
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            used = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            free = min(free, max(limit - used, 0))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return free
+
+
+def _free_memory() -> int:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
