@@ -110,7 +110,7 @@ def test_translate_refuses_a_run_that_is_not_image_to_image(tmp_path, capsys):
     Trainer(cfg, tmp_path / "gan", progress=False).fit()
     np.savez(tmp_path / "in.npz", x=np.zeros((1, 1, 32, 32), np.float32))
     _refused([str(tmp_path / "gan"), "--input", str(tmp_path / "in.npz"), "-o", str(tmp_path / "o.npz")],
-             capsys, "not an image-to-image run", tmp_path / "o.npz")
+             capsys, "has no image-to-image translation (capability Translates", tmp_path / "o.npz")
 
 
 def test_sample_writes_input_output_target(run_dir, tmp_path):

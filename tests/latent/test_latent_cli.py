@@ -123,7 +123,7 @@ ERRORS = [
     ("digits_run", ["truncate", "--psi", "1.5", "-o", "{d}/x.png"], "psi must lie in [0, 1]"),
     ("digits_run", ["truncate", "--psi", "1", "-0.1", "-o", "{d}/x.png"], "psi must lie in [0, 1]"),
     ("digits_run", ["truncate", "--threshold", "0", "-o", "{d}/x.png"], "threshold must be positive"),
-    ("ring_run", ["interpolate", "--class", "2", "-o", "{d}/x.png"], "needs a conditional generator"),
+    ("ring_run", ["interpolate", "--class", "2", "-o", "{d}/x.png"], "is not class-conditional (capability ClassConditioned"),
     ("cond_ring_run", ["interpolate", "--class", "8", "-o", "{d}/x.png"], "out of range"),
     ("cond_digits_run", ["arithmetic", "--a", "1", "--b", "2", "--c", "3", "-o", "{d}/x.png"],
      "class-conditional"),
