@@ -147,9 +147,8 @@ register_kind(DataKind(
     "image", {".npz": NPZ, ".png": GRID}, shape=lambda shape: len(shape) == 3,
     metrics=IMAGE_METRICS, description="images (C, H, W) in [-1, 1]"))
 register_kind(DataKind(
-    "points-2d", {".npz": NPZ, ".png": Writer(writers.write_scatter)}, shape=lambda shape: len(shape) == 1,
-    metrics=("fid", "kid", "prdc", "modes", "class"),
-    description="points (flat vectors; the figures show the first two coordinates)"))
+    "points-2d", {".npz": NPZ, ".png": Writer(writers.write_scatter)}, shape=lambda shape: shape == (2,),
+    metrics=("fid", "kid", "prdc", "modes", "class"), description="points in the plane (2,)"))
 register_kind(DataKind(
     "paired", {".npz": NPZ, ".png": PANELS}, metrics=("l1", "psnr", "ssim"),
     description="target images x with input images cond, pair by pair"))

@@ -32,7 +32,7 @@ def write_grid(samples: Samples, path: Path) -> Path:
 
 
 def write_scatter(samples: Samples, path: Path) -> Path:
-    """A PNG scatter of the points (their first two coordinates)."""
+    """A PNG scatter of the points (N, 2)."""
     from ganforge.viz import plot_2d_field
 
     return plot_2d_field(samples.x[:0], samples.x, path, title=samples.title)

@@ -272,8 +272,8 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
         fake = generator(self.fixed_z, self.fixed_y).cpu()
         generator.train(was_training)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if fake.dim() != 2:  # not points: the data kind's figure (a conditional run's fixed labels
-            # cycle 0..K-1: one column per class)
+        if tuple(fake.shape[1:]) != (2,):  # not points in the plane: the data kind's figure (a
+            # conditional run's fixed labels cycle 0..K-1: one column per class)
             return self.kind.preview(Samples(fake, nrow=self.num_classes if self._conditional else None,
                                              title=f"step {step}"), path)
         dataset = self.dataset
