@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge.data import writers
+from ganforge.data.writers import write_grid, write_npz, write_panels, write_scatter
 from ganforge.errors import GanforgeError
 
 #: a batch is a dict of named tensors, one per field the dataset declares (``x``, ``y``...)
@@ -139,15 +139,15 @@ def writable_suffixes() -> list[str]:
 
 # ---------------------------------------------------------------------- the built-in kinds
 IMAGE_METRICS = ("fid", "kid", "is", "prdc", "modes", "class")
-NPZ = Writer(writers.write_npz)
-GRID = Writer(writers.write_grid, grouped=True)
-PANELS = Writer(writers.write_panels)
+NPZ = Writer(write_npz)
+GRID = Writer(write_grid, grouped=True)
+PANELS = Writer(write_panels)
 
 register_kind(DataKind(
     "image", {".npz": NPZ, ".png": GRID}, shape=lambda shape: len(shape) == 3,
     metrics=IMAGE_METRICS, description="images (C, H, W) in [-1, 1]"))
 register_kind(DataKind(
-    "points-2d", {".npz": NPZ, ".png": Writer(writers.write_scatter)}, shape=lambda shape: shape == (2,),
+    "points-2d", {".npz": NPZ, ".png": Writer(write_scatter)}, shape=lambda shape: shape == (2,),
     metrics=("fid", "kid", "prdc", "modes", "class"), description="points in the plane (2,)"))
 register_kind(DataKind(
     "paired", {".npz": NPZ, ".png": PANELS}, metrics=("l1", "psnr", "ssim"),

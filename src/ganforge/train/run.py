@@ -111,7 +111,6 @@ class Run:
                                 "step_NNNNNNN.pt) or retrain with lower learning rates")
         return x
 
-
     def draw(self, n: int, *, seed: int = 0, ema: bool = False, class_: int | None = None,
              prompts: list[str] | None = None, psi: float = 1.0, grouped: bool = False) -> Samples:
         """What ``ganforge sample`` writes, as :class:`~ganforge.data.kinds.Samples` for the run's
@@ -120,8 +119,8 @@ class Run:
         ``n`` samples (of class ``class_``; all classes, class by class when ``grouped`` (one
         figure row each), on a run conditioned on the data's classes), truncated by ``psi``.
         Asking for what the run cannot do is a one-line error (:func:`require`)."""
-        if prompts is not None:
-            require(self, TextConditioned, "draw samples for captions (--text)")
+        captioner = (None if prompts is None
+                     else require(self, TextConditioned, "draw samples for captions (--text)"))
         if class_ is not None:
             require(self, ClassConditioned, f"sample class {class_}",
                     "drop --class, or train with model.conditional on labelled data")
@@ -135,8 +134,8 @@ class Run:
             return Samples(panels["output"], {"cond": cond, "target": target}, panels=panels,
                            title=f"{self.path.name}, step {step}",
                            description=f"{n} input | output | target triples of step {step}")
-        if prompts is not None:  # one row of n samples per caption
-            y = require(self, TextConditioned, "draw samples for captions (--text)").encode_text(prompts)
+        if captioner is not None and prompts is not None:  # one row of n samples per caption
+            y = captioner.encode_text(prompts)
             x = self.sample(n * len(prompts), ema=ema, seed=seed, labels=y.repeat_interleave(n, dim=0))
             return Samples(x, {"caption": np.asarray(prompts).repeat(n)}, nrow=n,
                            title=f"{len(x)} samples, step {step}",
