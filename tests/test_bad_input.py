@@ -181,3 +181,56 @@ def test_tensorboard_without_the_extra_fails_before_the_run_directory(tmp_path, 
     assert "tensorboard is not installed" in _cli(capsys, "train", "ring8-mlp", "--steps", "2", "--out",
                                                   str(tmp_path / "r"), "--set", "train.tensorboard=true")
     assert not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------------------- capabilities
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Tiny finished runs of three families: a DCGAN (unconditional), a VAE and a pix2pix."""
+    from ganforge.config import ExperimentConfig
+    from ganforge.data.digits import digits
+    from ganforge.data.paired import PairedDataset, sobel_edges
+    from ganforge.train import Trainer
+    from tests.conftest import TINY_DIGITS
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("capabilities")
+    x = digits(size=32).x[:32]
+    trees = {
+        "gan": ({**TINY_DIGITS, "train": {**TINY_DIGITS["train"], "steps": 2}}, None),
+        "vae": ({"seed": 0, "algorithm": {"name": "vae"}, "data": {"name": "digits", "size": 8},
+                 "model": {"name": "vae-mlp", "z_dim": 2, "hidden": [8]},
+                 "train": {"steps": 2, "batch_size": 16, "sample_every": 2, "checkpoint_every": 2}}, None),
+        "pix2pix": ({"seed": 0, "algorithm": {"name": "pix2pix"}, "data": {"name": "digits", "size": 32},
+                     "model": {"name": "pix2pix", "width": 4, "d_width": 4, "depth": 3,
+                               "receptive_field": 16},
+                     "train": {"steps": 2, "batch_size": 8, "sample_every": 2, "checkpoint_every": 2,
+                               "num_fixed_samples": 4}}, PairedDataset(x, sobel_edges(x), name="edges")),
+    }
+    for name, (tree, data) in trees.items():
+        Trainer(ExperimentConfig.from_dict(tree), root / name, progress=False, dataset=data).fit()
+    np.savez(root / "images.npz", x=np.zeros((1, 1, 32, 32), np.float32))
+    return root
+
+
+@pytest.mark.parametrize("run, argv, capability, family", [
+    ("gan", ["translate", "{run}", "--input", "{root}/images.npz", "-o", "{out}.npz"], "Translates",
+     "pix2pix"),
+    ("vae", ["sample", "{run}", "--text", "a boot", "-o", "{out}.png"], "TextConditioned", "stackgan"),
+    ("pix2pix", ["sample", "{run}", "--text", "a boot", "-o", "{out}.png"], "TextConditioned", "stackgan"),
+    ("pix2pix", ["sample", "{run}", "--truncation", "0.5", "-o", "{out}.npz"], "Truncatable", "biggan"),
+    ("pix2pix", ["sample", "{run}", "--class", "1", "-o", "{out}.npz"], "ClassConditioned", "gan"),
+    ("gan", ["latent", "{run}", "mix", "-o", "{out}.png"], "StyleMixing", "stylegan2"),
+    ("pix2pix", ["latent", "{run}", "truncate", "-o", "{out}.png"], "LatentSpace", "vae"),
+    ("gan", ["augment", "{run}", "--class", "1", "-n", "2", "-o", "{out}.npz"], "ClassConditioned", "biggan"),
+    ("gan", ["sample", "{run}", "--class", "3", "-o", "{out}.npz"], "ClassConditioned", "dp-gan"),
+    ("vae", ["sample", "{run}", "--class", "3", "-o", "{out}.npz"], "ClassConditioned", "gan"),
+    ("gan", ["evaluate", "{run}", "--metrics", "elbo", "-o", "{out}.json"], "HasLikelihood", "vae"),
+])
+def test_asking_a_run_for_a_capability_it_lacks(runs, tmp_path, capsys, run, argv, capability, family):
+    """One line naming the capability and a family that has it; exit 2; nothing written."""
+    out = tmp_path / "out"
+    line = _cli(capsys, *[a.format(run=runs / run, root=runs, out=out) for a in argv])
+    assert f"run {runs / run} ({run}) cannot " in line and f"(capability {capability}, which" in line, line
+    assert family in line.split("which these families have:")[1], line
+    assert list(tmp_path.iterdir()) == []

@@ -110,7 +110,7 @@ def test_translate_refuses_a_run_that_is_not_image_to_image(tmp_path, capsys):
     Trainer(cfg, tmp_path / "gan", progress=False).fit()
     np.savez(tmp_path / "in.npz", x=np.zeros((1, 1, 32, 32), np.float32))
     _refused([str(tmp_path / "gan"), "--input", str(tmp_path / "in.npz"), "-o", str(tmp_path / "o.npz")],
-             capsys, "not an image-to-image run", tmp_path / "o.npz")
+             capsys, "has no image-to-image translation (capability Translates", tmp_path / "o.npz")
 
 
 def test_sample_writes_input_output_target(run_dir, tmp_path):
@@ -151,3 +151,21 @@ def test_evaluate_reports_l1_psnr_ssim_on_held_out_pairs(run_dir, tmp_path, caps
     assert set(result["baselines"]) == {"blank", "identity"}
     assert "psnr" in capsys.readouterr().out
     assert ganforge_main(["evaluate", str(run_dir), "--metrics", "kid", "-o", str(out)]) == 2
+
+
+def test_an_older_run_that_recorded_cond_shape_in_its_config_still_loads(run_dir, tmp_path):
+    """Runs written before the input shape moved to the checkpoint's algorithm state kept it in
+    the config's algorithm section; they load and sample as before."""
+    import shutil
+
+    from ganforge.train import load_run
+
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    path = old / "checkpoints" / "final.pt"
+    state = torch.load(path, weights_only=True)
+    state["config"]["algorithm"]["cond_shape"] = [1, 32, 32]
+    torch.save(state, path)
+    run = load_run(old)
+    assert run.config.algorithm["cond_shape"] == [1, 32, 32] and run.algorithm.cond_shape == (1, 32, 32)
+    assert torch.equal(run.sample(3, seed=1), load_run(run_dir).sample(3, seed=1))

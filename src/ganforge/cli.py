@@ -6,7 +6,6 @@ Every user mistake surfaces as one line on stderr (the problem and the fix) and 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ganforge._io import atomic_write, atomic_write_text, check_output_dir, check_output_file
+from ganforge._io import atomic_write_text, check_output_dir, check_output_file
 from ganforge._subcommand import OneLineParser
 from ganforge.augmentation.cli import add_augment_parser, cmd_augment
 from ganforge.errors import GanforgeError
@@ -59,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run_dir")
     sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    sample.add_argument("-o", "--output", required=True, help="FILE.npz (arrays) or FILE.png (grid)")
+    sample.add_argument("-o", "--output", required=True,
+                        help="FILE.npz (arrays) or FILE.png (a figure): the run's data kind writes it")
     sample.add_argument("--ema", action="store_true", help="use the EMA generator")
     sample.add_argument("--class", dest="class_", type=int, metavar="K",
                         help="conditional runs: sample only class K (default: every class; a PNG "
@@ -220,57 +220,30 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import torch
-
-    from ganforge.models.base import check_truncation
+    """Draw what the run can draw (:meth:`Run.draw`) and write it with its data kind's writer
+    for the output's extension (:mod:`ganforge.data.kinds`)."""
+    from ganforge.data.kinds import writable_suffixes
+    from ganforge.models.base import truncation_psi
+    from ganforge.text.prompts import read_prompts
     from ganforge.train import load_run
 
     output = Path(args.output)
-    if output.suffix not in (".npz", ".png"):
-        raise GanforgeError(f"output {output} must end in .npz or .png",
+    if output.suffix not in writable_suffixes():
+        raise GanforgeError(f"output {output} must end in {' or '.join(writable_suffixes())}",
                             "e.g. -o samples.npz or -o grid.png")
     if args.n < 1:
         raise GanforgeError(f"-n must be at least 1, got {args.n}", "pass e.g. -n 64")
+    psi = truncation_psi(args.truncation)
     check_output_file(output, "output")
-    from ganforge.text.prompts import read_prompts, text_embeddings
-
     prompts = read_prompts(args.text, args.text_file)
     if prompts is not None and args.class_ is not None:
         raise GanforgeError("--class and --text both choose what to draw", "pass one of them")
     run = load_run(args.run_dir, args.checkpoint, args.device)
-    check_truncation(run.generator, args.truncation)
-    if getattr(run.algorithm, "image_to_image", False):  # input | output | target of its fixed pairs
-        from ganforge.translate import write_samples
-
-        return write_samples(run, args.n, output, seed=args.seed, ema=args.ema)
-    if prompts is not None:  # one row of -n samples per caption
-        y, nrow = text_embeddings(run, prompts, args.n), args.n
-        x = run.sample(len(y), ema=args.ema, seed=args.seed, labels=y)
-        return _write_samples(x, output, nrow, run.step, {"caption": np.asarray(prompts).repeat(args.n)})
-    y = run.labels(args.n, args.class_)
-    nrow = None
-    if y is not None and args.class_ is None and output.suffix == ".png" and run.config.class_conditional:
-        nrow = math.ceil(args.n / run.num_classes)  # one grid row per class
-        y = torch.arange(run.num_classes).repeat_interleave(nrow)[:args.n]
-    x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y, psi=args.truncation)
-    return _write_samples(x, output, nrow, run.step,
-                          {} if y is None else {"y": y.numpy().astype(np.int64)})
-
-
-def _write_samples(x, output: Path, nrow: int | None, step: int, extra: dict[str, np.ndarray]) -> int:
-    """Samples ``x`` as an .npz (``x`` plus the ``extra`` arrays) or a PNG grid / 2-D plot."""
-    if output.suffix == ".npz":
-        arrays = {"x": x.numpy().astype(np.float32), **extra}
-        atomic_write(output, lambda fh: np.savez(fh, **arrays))
-    elif x.dim() == 4:
-        from ganforge.viz import save_grid
-
-        save_grid(x, output, nrow=nrow)
-    else:
-        from ganforge.viz import plot_2d_field
-
-        plot_2d_field(x[:0], x, output, title=f"{len(x)} samples, step {step}")
-    print(f"wrote {len(x)} samples from step {step} to {output}")
+    writer = run.kind.writer(output)
+    samples = run.draw(args.n, seed=args.seed, ema=args.ema, class_=args.class_, prompts=prompts, psi=psi,
+                       grouped=writer.grouped)
+    writer.write(samples, output)
+    print(f"wrote {samples.description} to {output}")
     return 0
 
 
@@ -332,6 +305,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         source = {"samples_file": str(samples_path), "samples_in_file": len(samples)}
     else:
         from ganforge.train import load_run
+        from ganforge.train.algorithms.base import conditions_on_classes
 
         run = load_run(args.run_dir, args.checkpoint, "cpu")
         section = {**run.config.data, **options}
@@ -348,7 +322,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if sample_metrics != []:
         dataset = build_dataset(section)
         cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "ganforge" / "ref_stats"
-        conditional = labels is not None or (run is not None and run.config.class_conditional)
+        conditional = labels is not None or (run is not None and conditions_on_classes(run))
         ev = Evaluator(dataset, sample_metrics, extractor=args.extractor, num_samples=args.n,
                        seed=args.seed, data_name=section["name"], data_section=section,
                        cache_dir=cache, inception_path=args.inception, conditional=conditional)
@@ -380,8 +354,12 @@ def _likelihood_metrics(run, section: dict, options: dict, requested: list[str] 
     from ganforge.data import DATASETS, build_dataset
     from ganforge.metrics.likelihood import evaluate_likelihood
     from ganforge.metrics.registry import MetricContext, select_metrics
+    from ganforge.train.algorithms.base import HasLikelihood, has, require
 
-    ctx = MetricContext(algorithm=run.algorithm)
+    if requested:
+        require(run, HasLikelihood, f"score likelihood metrics ({', '.join(requested)})",
+                "evaluate a run of one of those families, or choose sample metrics")
+    ctx = MetricContext(algorithm=run.algorithm if has(run, HasLikelihood) else None)
     names = select_metrics(requested, ctx, source="model")
     if not names:
         return {}

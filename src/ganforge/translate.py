@@ -1,5 +1,6 @@
 """``ganforge translate RUN_DIR --input FILE|DIR|.npz -o OUT``: apply an image-to-image run's G to
-your own images; and what ``ganforge sample`` and ``evaluate`` do for such runs.
+your own images; and what ``ganforge evaluate`` does for such runs (``ganforge sample`` writes
+them through the ``paired`` data kind, :mod:`ganforge.data.kinds`).
 
 Inputs: one PNG/JPEG, a folder of them (sorted, recursively), or an ``.npz`` whose array ``x``
 (else its first array) holds images (N, C, H, W) in [-1, 1] (or uint8 0..255). Images are
@@ -121,15 +122,15 @@ def load_inputs(path: str | Path, channels: int) -> tuple[torch.Tensor, list[str
     return x, [f.relative_to(root).with_suffix("").as_posix() for f in files]
 
 
-def check_inputs(G: Any, x: torch.Tensor, source: str) -> None:
-    """One-line error unless G accepts images of ``x``'s size (and channels)."""
+def check_inputs(G: Any, x: torch.Tensor, source: str, multiple: int = 1) -> None:
+    """One-line error unless G accepts images of ``x``'s size (and channels): every side a
+    multiple of ``multiple`` (the algorithm's :meth:`~Translates.input_multiple` of G)."""
     from ganforge.models.pix2pix import accepted_sides
 
     if x.shape[1] != G.in_channels:
         raise GanforgeError(f"{source} holds {x.shape[1]}-channel images, and this run's generator takes "
                             f"{G.in_channels}", f"pass images with {G.in_channels} channel(s)")
     h, w = x.shape[-2:]
-    multiple = getattr(G, "multiple", 1)
     if h % multiple or w % multiple:
         raise GanforgeError(f"{source} holds {w}x{h} images, and this run's generator takes sides of "
                             f"{accepted_sides(G)}", "resize or pad the images to an accepted size")
@@ -154,15 +155,16 @@ def _output_kind(output: Path) -> str:
 
 def write_outputs(output: Path, kind: str, cond: torch.Tensor, out: torch.Tensor, names: list[str]) -> None:
     """``out`` (and the inputs ``cond``) as ``kind`` (.npz, .png or folder), written whole."""
-    from ganforge._io import atomic_write, folder_written_whole
+    from ganforge._io import folder_written_whole
+    from ganforge.data.kinds import Samples
+    from ganforge.data.writers import write_npz, write_panels
     from ganforge.train.algorithms.image_to_image import displayable
-    from ganforge.viz import plot_panels, save_grid
+    from ganforge.viz import save_grid
 
     if kind == ".npz":
-        arrays = {"x": out.numpy().astype(np.float32), "cond": cond.numpy().astype(np.float32)}
-        atomic_write(output, lambda fh: np.savez(fh, **arrays))
+        write_npz(Samples(out, {"cond": cond}), output)
     elif kind == ".png":
-        plot_panels({"input": displayable(cond), "output": out}, output)
+        write_panels(Samples(out, panels={"input": displayable(cond), "output": out}), output)
     else:
         with folder_written_whole(output) as tmp:
             for name, image in zip(names, out, strict=True):
@@ -172,13 +174,13 @@ def write_outputs(output: Path, kind: str, cond: torch.Tensor, out: torch.Tensor
 
 
 def _load_image_to_image_run(run_dir: str, checkpoint: str, device: str, ema: bool):
+    """The run, its algorithm (which :class:`Translates`) and the generator to translate with."""
     from ganforge.train import load_run
+    from ganforge.train.algorithms.base import Translates, require
 
     run = load_run(run_dir, checkpoint, device)
-    if not getattr(run.algorithm, "image_to_image", False):
-        raise GanforgeError(f"run {run.path} ({run.config.algorithm['name']}) is not an image-to-image "
-                            "run", "translate with a pix2pix (or other image-to-image) run")
-    return run, run.pick_generator(ema)
+    algorithm = require(run, Translates, "translate images")
+    return run, algorithm, run.pick_generator(ema)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -188,15 +190,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
                             "pass e.g. --batch-size 256")
     output = Path(args.output)
     kind = _output_kind(output)
-    run, G = _load_image_to_image_run(args.run_dir, args.checkpoint, args.device, args.ema)
-    algorithm = run.algorithm
+    run, algorithm, G = _load_image_to_image_run(args.run_dir, args.checkpoint, args.device, args.ema)
     images, names = load_inputs(args.input, algorithm.user_channels(G))
     from ganforge._io import check_allocation
 
     check_allocation(2 * len(images), tuple(images.shape[1:]), f"{len(images)} images",
                      "translate fewer at a time")
     x = algorithm.prepare_inputs(images)
-    check_inputs(G, x, str(args.input))
+    check_inputs(G, x, str(args.input), algorithm.input_multiple(G))
     out = algorithm.translate(x, G, torch.Generator().manual_seed(args.seed), args.batch_size)
     if not torch.isfinite(out).all():
         raise GanforgeError(f"the generator of {run.path} outputs NaN or inf", "use an earlier checkpoint")
@@ -205,27 +206,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- sample and evaluate
-def write_samples(run: Any, n: int, output: Path, *, seed: int = 0, ema: bool = False) -> int:
-    """``ganforge sample`` on an image-to-image run: the run's fixed pairs cycled to ``n``,
-    translated; ``.png``: an input | output | target figure; ``.npz``: ``x`` (outputs), ``cond``
-    (inputs), ``target``."""
-    from ganforge._io import atomic_write
-    from ganforge.viz import plot_panels
-
-    G = run.pick_generator(ema)
-    panels = run.algorithm.panels(n, G, torch.Generator().manual_seed(seed))
-    if output.suffix == ".npz":
-        cond, target = run.algorithm.fixed_pairs(n)
-        arrays = {"x": panels["output"].numpy().astype(np.float32),
-                  "cond": cond.numpy().astype(np.float32), "target": target.numpy().astype(np.float32)}
-        atomic_write(output, lambda fh: np.savez(fh, **arrays))
-    else:
-        plot_panels(panels, output, title=f"{run.path.name}, step {run.step}")
-    print(f"wrote {n} input | output | target triples of step {run.step} to {output}")
-    return 0
-
-
+# --------------------------------------------------------------------------- evaluate
 EVAL_METRICS = ("l1", "psnr", "ssim", "fid")
 
 
@@ -262,20 +243,18 @@ def evaluate_run(run: Any, args: argparse.Namespace) -> int:
 
 
 def is_image_to_image_run(run_dir: str | Path | None) -> bool:
-    """Whether ``run_dir``'s config.yaml names an image-to-image algorithm (False when unreadable:
-    the caller's own loading then reports the problem)."""
+    """Whether ``run_dir``'s config.yaml names an image-to-image algorithm (one that declares
+    :class:`Translates`; False when unreadable: the caller's own loading then reports the
+    problem)."""
     import yaml
 
-    from ganforge.train.algorithms.base import ALGORITHMS
+    from ganforge.train.algorithms.base import Translates, algorithm_class
 
     if run_dir is None:
         return False
     try:
         cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
-        name = cfg["algorithm"]["name"]
-        import ganforge.train.algorithms  # noqa: F401  (registers the built-in algorithms)
-
-        return bool(getattr(ALGORITHMS.get(name), "image_to_image", False))
+        return issubclass(algorithm_class(cfg["algorithm"]["name"]), Translates)
     except (OSError, TypeError, KeyError, yaml.YAMLError, GanforgeError):
         return False
 

@@ -12,10 +12,10 @@ from ganforge.train.batches import batches_for
 
 @pytest.mark.parametrize("section, fields, kind, extractor, modes", [
     ({"name": "digits"}, ("x", "y"), "image", "lenet_digits", None),
-    ({"name": "ring8"}, ("x", "y"), "points", "raw", "mixture"),
-    ({"name": "grid25"}, ("x", "y"), "points", "raw", "mixture"),
-    ({"name": "moons"}, ("x",), "points", "raw", None),
-    ({"name": "spiral"}, ("x",), "points", "raw", None),
+    ({"name": "ring8"}, ("x", "y"), "points-2d", "raw", "mixture"),
+    ({"name": "grid25"}, ("x", "y"), "points-2d", "raw", "mixture"),
+    ({"name": "moons"}, ("x",), "points-2d", "raw", None),
+    ({"name": "spiral"}, ("x",), "points-2d", "raw", None),
 ])
 def test_builtin_datasets_declare_their_capabilities(section, fields, kind, extractor, modes):
     ds = build_dataset(section)
@@ -40,5 +40,5 @@ def test_user_arrays_declare_fields_from_their_tensors():
     unlabelled = ArrayDataset(torch.zeros(10, 1, 8, 8))
     assert unlabelled.fields == ("x",) and unlabelled.kind == "image" and unlabelled.extractor is None
     labelled = ArrayDataset(torch.zeros(10, 2), torch.zeros(10, dtype=torch.long), extractor="raw")
-    assert labelled.fields == ("x", "y") and labelled.kind == "points"
+    assert labelled.fields == ("x", "y") and labelled.kind == "points-2d"
     assert labelled.capabilities()["num_classes"] == 1

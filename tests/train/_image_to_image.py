@@ -17,8 +17,8 @@ from ganforge.train.checkpoint import load_checkpoint
 
 
 def tiny_config(tiny: dict[str, Any], **changes: dict[str, Any]) -> ExperimentConfig:
-    """``tiny`` with each section in ``changes`` merged over its own (a deep copy: the algorithm
-    records cond_shape into its section)."""
+    """``tiny`` with each section in ``changes`` merged over its own (a deep copy: no test shares
+    a section with another)."""
     tree = copy.deepcopy(tiny)
     for key, value in changes.items():
         tree[key] = {**tree.get(key, {}), **value}

@@ -161,12 +161,12 @@ def cmd_augment(args: argparse.Namespace) -> int:
     from ganforge._io import atomic_write, check_allocation
     from ganforge.augmentation.remedies import sample_class
     from ganforge.train import load_run
+    from ganforge.train.algorithms.base import ClassConditioned, require
 
     output, npz = _check_args(args)
     run = load_run(args.run_dir, args.checkpoint, args.device)
-    if run.num_classes is None:
-        raise GanforgeError(f"run {run.path} is not class-conditional, so it cannot generate a class",
-                            "train with model.conditional=acgan or projection")
+    require(run, ClassConditioned, "generate samples of chosen classes",
+            "train with model.conditional=acgan or projection")
     if run.experiment.sample_shape and len(run.experiment.sample_shape) != 3:
         raise GanforgeError(f"run {run.path} makes points, not images", "augment an image run")
     run.pick_generator(args.ema)  # one-line error when there is no EMA copy

@@ -12,7 +12,8 @@ Every dataset declares what it offers, so that algorithms, evaluation and featur
 the dataset instead of matching its name:
 
 * ``fields``: the named tensors of its batches (``x``, and ``y`` when it has labels);
-* ``kind``: ``image`` (C, H, W) or ``points`` (a flat vector), from ``sample_shape``;
+* ``kind``: its data kind (:mod:`ganforge.data.kinds`): the class's ``data_kind`` (``paired``,
+  ``captioned``...), else the kind of ``sample_shape`` (``image`` (C, H, W), ``points-2d``);
 * ``num_classes`` / ``classes``: the label set, when there is one;
 * ``extractor``: the in-project feature extractor that fits it (``lenet_mnist``, ``raw``...), or
   None (InceptionV3 then);
@@ -24,31 +25,29 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.utils.data import Dataset
 
+from ganforge.data.kinds import kind_name_of_shape
 from ganforge.registry import Registry
 
 DATASETS: Registry = Registry("dataset", section="data")
 register_dataset = DATASETS.register
 
 
-def data_kind(sample_shape: tuple[int, ...]) -> str:
-    """``image`` for (C, H, W) samples, ``points`` for flat vectors."""
-    return "image" if len(sample_shape) == 3 else "points"
-
-
 def default_extractor(sample_shape: tuple[int, ...]) -> str | None:
-    """Points are compared in their own coordinates (``raw``); images need a feature network,
-    None leaves the choice to the evaluator (InceptionV3)."""
-    return "raw" if data_kind(tuple(sample_shape)) == "points" else None
+    """Flat vectors (points) are compared in their own coordinates (``raw``); images need a
+    feature network, None leaves the choice to the evaluator (InceptionV3)."""
+    return "raw" if len(tuple(sample_shape)) == 1 else None
 
 
 class Declared:
     """What every dataset declares (see the module docstring); ``fields`` comes from the class."""
 
+    #: the class's data kind (:mod:`ganforge.data.kinds`); None: the kind of its sample shape
+    data_kind: ClassVar[str | None] = None
     name: str
     num_classes: int | None
     sample_shape: tuple[int, ...]
@@ -57,8 +56,9 @@ class Declared:
     fields: tuple[str, ...]
 
     @property
-    def kind(self) -> str:
-        return data_kind(self.sample_shape)
+    def kind(self) -> str | None:
+        """The name of its data kind (None: no registered kind holds its sample shape)."""
+        return self.data_kind or kind_name_of_shape(self.sample_shape)
 
     def capabilities(self) -> dict[str, object]:
         return {"fields": self.fields, "kind": self.kind, "num_classes": self.num_classes,

@@ -41,6 +41,8 @@ class CaptionedDataset(ArrayDataset):
     ``thresholds`` (the cut points of the words; empty for a folder) and ``encoder_report``.
     """
 
+    data_kind = "captioned"
+
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None, text: torch.Tensor, *,
                  captions: Sequence[Sequence[Caption | str]], encoder: TextEncoder,
                  vocab: Vocabulary, name: str, classes: tuple[str, ...] | None = None,

@@ -42,6 +42,8 @@ class PairedDataset(ArrayDataset):
     """Targets ``x`` (N, C, H, W), inputs ``cond`` (N, C', H', W') and labels ``y`` (or None);
     see the module docstring."""
 
+    data_kind = "paired"
+
     def __init__(self, x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor | None = None, *,
                  name: str = "", num_classes: int | None = None, extractor: str | None = None,
                  classes: tuple[str, ...] | None = None) -> None:

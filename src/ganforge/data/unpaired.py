@@ -44,6 +44,7 @@ class UnpairedDataset(PairedDataset):
     ``partner`` (N_A, ...) optionally holds the true B image of each A image (never trained on)."""
 
     paired = False
+    data_kind = "unpaired"
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor, *, seed: int = 0, name: str = "",
                  domains: tuple[str, str] = ("A", "B"), extractor: str | None = None,

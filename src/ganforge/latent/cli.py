@@ -160,13 +160,20 @@ def _at_least(value: int | None, low: int, flag: str, example: str) -> None:
         raise GanforgeError(f"{flag} must be at least {low}, got {value}", f"pass e.g. {flag} {example}")
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, action: str = "", *, label: int | None = None,
+          styles: str | None = None):
+    """The run and the generator to draw with. One-line errors (:func:`require`): a run without
+    a latent space; ``label`` (``--class``) on a run that is not class-conditional; ``styles``
+    (what needs them) on a run without a style-based generator."""
+    from ganforge.train.algorithms.base import ClassConditioned, LatentSpace, StyleMixing, require
     from ganforge.train.run import load_run
 
     run = load_run(args.run_dir, args.checkpoint, args.device)
-    if getattr(run.algorithm, "image_to_image", False):
-        raise GanforgeError(f"run {run.path} translates images and has no latent space",
-                            f"use `ganforge translate {run.path} --input IMAGES -o OUT`")
+    require(run, LatentSpace, f"draw `latent {action}` pictures" if action else "draw latent pictures")
+    if label is not None:
+        require(run, ClassConditioned, f"draw class {label}", "drop --class")
+    if styles is not None:
+        require(run, StyleMixing, styles)
     G = run.pick_generator(args.ema)
     shape = tuple(G.out_shape)
     if not ((len(shape) == 3 and shape[0] in (1, 3)) or shape == (2,)):
@@ -212,12 +219,9 @@ def _interpolate(args: argparse.Namespace) -> int:
     if len(keys) < 2:
         raise GanforgeError(f"interpolation needs at least 2 keyframes, got {len(keys)}",
                             "pass e.g. --seeds 0 1 (or --indices 3 17)")
-    run, G = _load(args)
+    run, G = _load(args, "interpolate", label=args.label,
+                   styles="interpolate in W (--space w)" if args.space == "w" else None)
     label = check_label(G, args.label)
-    if args.space == "w":
-        from ganforge.latent.style import check_style_generator
-
-        check_style_generator(G)
     if args.indices is not None:
         codes = codes_from_batch(G, args.indices, args.batch_n, args.batch_seed)
     else:
@@ -285,7 +289,7 @@ def _mix(args: argparse.Namespace) -> int:
         except ValueError:
             raise GanforgeError(f"--layers {args.layers!r} is not coarse, middle, fine or indices",
                                 "pass e.g. --layers coarse or --layers 0,1,2") from None
-    run, G = _load(args)
+    run, G = _load(args, "mix", styles="mix styles (latent mix)")
     check_style_generator(G).eval()
     check_truncation(G, args.truncation)
     picked = style_layers(G, layers)
@@ -308,7 +312,7 @@ def _arithmetic(args: argparse.Namespace) -> int:
     _at_least(args.variations, 0, "--variations", "8")
     if args.noise < 0:
         raise GanforgeError(f"--noise must be non-negative, got {args.noise}", "pass e.g. --noise 0.25")
-    run, G = _load(args)
+    run, G = _load(args, "arithmetic", label=args.label if args.classes is None else args.classes[0])
     if args.classes is not None:
         labels = dict(zip("abc", args.classes, strict=True))
     else:
@@ -355,7 +359,7 @@ def _truncate(args: argparse.Namespace) -> int:
     for c in thresholds:
         check_threshold(c)
     _at_least(args.n, 1, "-n", "8")
-    run, G = _load(args)
+    run, G = _load(args, "truncate", label=args.label)
     n = args.n or (1000 if _is_points(G) else 8)
     y = class_labels(G, args.label, n)  # a conditional run without --class: classes cycled
     names, codes = truncation_codes(seeded_batch(G, n, args.seed), psis, thresholds, seed=args.seed)
@@ -379,7 +383,7 @@ def _neighbours(args: argparse.Namespace) -> int:
     _at_least(args.k, 1, "-k", "5")
     _at_least(args.real_n, 2, "--real-n", "10000")
     options = dict(parse_override(item) for item in args.data)
-    run, G = _load(args)
+    run, G = _load(args, "neighbours", label=args.label)
     label = check_label(G, args.label)
     dataset = build_dataset({**run.config.data, **options})
     if isinstance(dataset, StreamDataset):
@@ -424,7 +428,7 @@ def _manifold(args: argparse.Namespace) -> int:
 
     out = _output(args.output, (".png",), "manifold")
     manifold_codes(args.n, args.extent)  # argument checks before loading anything
-    run, G = _load(args)
+    run, G = _load(args, "manifold")
     if _is_points(G):
         raise GanforgeError("the manifold figure decodes images, and this run generates 2-D points",
                             "use `latent interpolate` or `latent truncate` on a 2-D run")

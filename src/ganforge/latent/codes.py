@@ -57,8 +57,8 @@ def codes_from_batch(G: Generator, indices: Sequence[int], n: int = 64, seed: in
 
 
 def num_classes_of(G: Generator) -> int | None:
-    """K for a conditional generator (its integer ``num_classes`` attribute), else ``None``."""
-    k = getattr(G, "num_classes", None)
+    """K for a conditional generator (its declared :attr:`Generator.num_classes`), else ``None``."""
+    k = G.num_classes if isinstance(G, Generator) else None
     return k if isinstance(k, int) and not isinstance(k, bool) and k > 0 else None
 
 

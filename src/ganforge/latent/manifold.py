@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.models.base import Generator
 
 
 def manifold_codes(n: int, extent: float | None = None) -> torch.Tensor:
@@ -32,10 +33,10 @@ def manifold_codes(n: int, extent: float | None = None) -> torch.Tensor:
 @torch.no_grad()
 def latent_manifold(G: torch.nn.Module, n: int = 20, extent: float | None = None) -> torch.Tensor:
     """G's samples (n * n, *out_shape) on the grid of :func:`manifold_codes` (G in eval mode)."""
-    if getattr(G, "z_dim", None) != 2:
+    if not isinstance(G, Generator) or G.z_dim != 2:
         raise GanforgeError(f"the manifold figure needs a 2-d latent space, and this run's is "
-                            f"{getattr(G, 'z_dim', '?')}-d", "train with model.z_dim=2")
-    if getattr(G, "num_classes", None):
+                            f"{G.z_dim if isinstance(G, Generator) else '?'}-d", "train with model.z_dim=2")
+    if G.num_classes:
         raise GanforgeError("the manifold figure is for unconditional generators",
                             "use `latent interpolate --class K` on a conditional run")
     device = next(G.parameters()).device

@@ -24,27 +24,25 @@ from torch import nn
 from ganforge.errors import GanforgeError
 from ganforge.latent.interpolate import lerp
 from ganforge.models.base import check_truncation
-from ganforge.models.style import truncate_w
+from ganforge.models.style import StyleGenerator, truncate_w
 
 GROUPS = ("coarse", "middle", "fine")
 
 
-def check_style_generator(G: nn.Module) -> nn.Module:
-    """``G`` itself when it is style-based (has ``mapping`` and ``synthesis``), else one-line error."""
-    if not (isinstance(getattr(G, "mapping", None), nn.Module) and callable(getattr(G, "synthesis", None))
-            and isinstance(getattr(G, "num_ws", None), int)):
+def check_style_generator(G: nn.Module) -> StyleGenerator:
+    """``G`` itself when it is style-based (a :class:`StyleGenerator`), else one-line error."""
+    if not isinstance(G, StyleGenerator):
         raise GanforgeError(f"{type(G).__name__} is not a style-based generator; mixing needs "
                             "stylegan or stylegan2",
                             "use a run trained with model.name=stylegan or stylegan2")
     return G
 
 
-def ws_resolutions(G: nn.Module) -> tuple[int, ...]:
+def ws_resolutions(G: StyleGenerator) -> tuple[int, ...]:
     """The side of the layer each style feeds: ``G.ws_resolutions`` when the generator declares it,
     else two styles per resolution from 4x4 up, capped at the output side."""
-    declared = getattr(G, "ws_resolutions", None)
-    if declared is not None:
-        return tuple(declared)
+    if G.ws_resolutions is not None:
+        return tuple(G.ws_resolutions)
     side = G.out_shape[-1]
     return tuple(min(4 * 2 ** (i // 2), side) for i in range(G.num_ws))
 
@@ -96,10 +94,9 @@ def _synthesis(G: nn.Module, ws: torch.Tensor, noise: list[torch.Tensor] | None)
     return (G.synthesis(ws) if noise is None else G.synthesis(ws, noise=noise)).cpu()
 
 
-def _fixed_noise(G: nn.Module, generator: torch.Generator | None) -> list[torch.Tensor] | None:
+def _fixed_noise(G: StyleGenerator, generator: torch.Generator | None) -> list[torch.Tensor] | None:
     """One noise draw (batch 1, broadcast to every image) when G takes explicit noise maps."""
-    make = getattr(G, "make_noise", None)
-    return make(1, generator) if callable(make) else None
+    return G.make_noise(1, generator)
 
 
 @torch.no_grad()
@@ -151,11 +148,12 @@ def noise_variations(G: nn.Module, z: torch.Tensor, n: int = 8,
     z = z.reshape(1, -1)
     if z.shape[1] != G.z_dim:
         raise GanforgeError(f"z must hold {G.z_dim} numbers, got {z.shape[1]}", "pass one latent code")
-    if not callable(getattr(G, "make_noise", None)):
+    ws = G.broadcast(map_to_w(G, z, psi)).expand(n, -1, -1)
+    noise = G.make_noise(n, generator)
+    if noise is None:
         raise GanforgeError(f"{type(G).__name__} takes no explicit noise maps",
                             "use stylegan or stylegan2")
-    ws = G.broadcast(map_to_w(G, z, psi)).expand(n, -1, -1)
-    images = _synthesis(G, ws, G.make_noise(n, generator))
+    images = _synthesis(G, ws, noise)
     return NoiseVariations(images, images.std(dim=0).mean(dim=0))
 
 

@@ -7,12 +7,13 @@
   (k = 1 is the ELBO).
 
 Both are model metrics: the run's algorithm computes them (``log_likelihood_bounds``), so they
-apply only to algorithms that define it; asking for them on a GAN is a one-line error.
+apply only to a :class:`LikelihoodModel` (an algorithm that declares it: the ``HasLikelihood``
+capability); asking for them on a GAN is a one-line error.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -22,12 +23,20 @@ from ganforge.metrics.registry import LOWER, NEITHER, MetricContext, MetricSpec,
 DEFAULT_IMPORTANCE_SAMPLES = 1000
 
 
+@runtime_checkable
+class LikelihoodModel(Protocol):
+    """What the likelihood metrics call: per-sample bounds in nats of held-out ``x`` with ``k``
+    importance samples drawn from ``generator``: ``neg_elbo``, ``recon_nll``, ``kl``,
+    ``nll_iwae``."""
+
+    def log_likelihood_bounds(self, x: torch.Tensor, k: int,
+                              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]: ...
+
+
 def _applies(ctx: MetricContext) -> tuple[str, str] | None:
-    if ctx.algorithm is not None and hasattr(ctx.algorithm, "log_likelihood_bounds"):
+    if isinstance(ctx.algorithm, LikelihoodModel):
         return None
-    name = getattr(ctx.algorithm, "name", None)
-    return (f"likelihood metrics (elbo, iwae) need a model with a likelihood, and this "
-            f"{'run' if name is None else f'{name!r} run'} has none",
+    return ("likelihood metrics (elbo, iwae) need a model with a likelihood, and this run has none",
             "evaluate a vae run, or choose sample metrics (fid, kid, is, prdc, modes, class)")
 
 

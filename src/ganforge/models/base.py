@@ -41,6 +41,11 @@ class Generator(nn.Module):
     #: to [-2, 2] by resampling, :meth:`truncated_z`) or ``"w"`` (style-based: ``forward(z, y,
     #: psi=psi)`` moves w towards the tracked mean, w' = w_avg + psi (w - w_avg))
     truncation: str | None = None
+    #: K for a generator that takes class labels y (0..K-1), None for one that takes none
+    num_classes: int | None = None
+    #: True for a family whose generator takes labels natively (BigGAN's shared embedding): the
+    #: composer then builds it with or without classes instead of wrapping it
+    conditions_itself: bool = False
 
     def sample_z(self, n: int, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None) -> torch.Tensor:
@@ -88,13 +93,19 @@ class Generator(nn.Module):
 TRUNCATION_BOUND = 2.0
 
 
-def check_truncation(G: nn.Module, psi: object) -> float:
-    """``psi`` as a float in (0, 1], for a generator that supports truncation when psi < 1; else
-    one-line error."""
+def truncation_psi(psi: object) -> float:
+    """``psi`` as a float in (0, 1]; else a one-line error."""
     if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not 0.0 < float(psi) <= 1.0:
         raise GanforgeError(f"the truncation psi must lie in (0, 1], got {psi!r}",
                             "pass e.g. --truncation 0.7 (1 means no truncation)")
-    if psi < 1.0 and getattr(G, "truncation", None) is None:
+    return float(psi)
+
+
+def check_truncation(G: nn.Module, psi: object) -> float:
+    """``psi`` as a float in (0, 1], for a generator that declares a truncation trick
+    (:attr:`Generator.truncation`) when psi < 1; else one-line error."""
+    psi = truncation_psi(psi)
+    if psi < 1.0 and not (isinstance(G, Generator) and G.truncation is not None):
         raise GanforgeError(f"{type(G).__name__} has no truncation trick",
                             "drop --truncation (the style-based and BigGAN families have one)")
     return float(psi)

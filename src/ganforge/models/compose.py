@@ -262,7 +262,7 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
             raise GanforgeError("PacGAN packing (stabilisers.pack) does not combine with a conditional "
                                 "discriminator", "drop stabilisers.pack or model.conditional")
     G, D = _family(family, sample_shape, num_classes)
-    itself = getattr(G, "conditions_itself", False)  # G takes y natively (BigGAN): no wrapping
+    itself = isinstance(G, Generator) and G.conditions_itself  # G takes y natively: no wrapping
     if itself and g_conditioning is not None:
         raise GanforgeError(f"model {family['name']!r} conditions its generator itself, so "
                             "model.g_conditioning does not apply", "drop model.g_conditioning")

@@ -67,6 +67,8 @@ class StyleGenerator(Generator):
     mapping: MappingNetwork
     num_ws: int
     w_dim: int
+    #: the side of the layer each style feeds (None: two styles per resolution from 4x4 up)
+    ws_resolutions: tuple[int, ...] | None = None
 
     def __init__(self, w_dim: int, mixing_prob: float = 0.9, w_avg_beta: float = 0.995) -> None:
         super().__init__()
@@ -80,6 +82,11 @@ class StyleGenerator(Generator):
 
     def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} must define synthesis")
+
+    def make_noise(self, n: int = 1, generator: torch.Generator | None = None) -> list[torch.Tensor] | None:
+        """Explicit noise maps for ``n`` images (one per noise input, for ``synthesis(ws,
+        noise=...)``), or None for a generator without explicit noise inputs."""
+        return None
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """One w (N, w_dim) as every layer's style: (N, num_ws, w_dim)."""

@@ -1,12 +1,10 @@
-"""Captions from the command line (``ganforge sample RUN --text ... | --text-file FILE``) and
-the samples a text-conditional run draws for them."""
+"""Captions from the command line (``ganforge sample RUN --text ... | --text-file FILE``); a
+text-conditional run (``TextConditioned``) draws samples for them (``Run.draw``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
 
 from ganforge.errors import GanforgeError
 
@@ -39,12 +37,3 @@ def read_prompts(texts: Sequence[str] | None, text_file: str | None) -> list[str
         prompts.extend(from_file)
     return prompts
 
-
-def text_embeddings(run, prompts: list[str], per_prompt: int) -> torch.Tensor:
-    """(len(prompts) * per_prompt, E): each caption's embedding repeated ``per_prompt`` times, by
-    the run's own text encoder; a one-line error for a run that takes no text."""
-    encode = getattr(run.algorithm, "encode_text", None)
-    if encode is None:
-        raise GanforgeError(f"run {run.path} is not text-conditional, so it cannot draw --text",
-                            "drop --text, or train a text-to-image run (e.g. the fashion-stackgan preset)")
-    return encode(prompts).repeat_interleave(per_prompt, dim=0)

@@ -1,7 +1,8 @@
 """Reproducible batch sources with a checkpointable position in the data order.
 
 * :class:`ShuffledBatches` walks an in-memory :class:`ArrayDataset` in a fresh random permutation
-  each epoch (dropping the last incomplete batch), drawn from its own ``torch.Generator``.
+  each epoch (dropping the last incomplete batch), drawn from its own ``torch.Generator``; the
+  dataset's data kind collates the rows (:mod:`ganforge.data.kinds`).
 * :class:`StreamBatches` draws from a :class:`StreamDataset`'s own ``torch.Generator``; an epoch
   there is a nominal ``epoch_length`` samples.
 
@@ -13,10 +14,8 @@ from __future__ import annotations
 import torch
 
 from ganforge.data.base import AnyDataset, ArrayDataset, StreamDataset
+from ganforge.data.kinds import Batch, collate_for
 from ganforge.errors import GanforgeError
-
-#: a batch is a dict of named tensors, one per field the dataset declares (``x``, ``y``...)
-Batch = dict[str, torch.Tensor]
 
 
 class ShuffledBatches:
@@ -26,6 +25,7 @@ class ShuffledBatches:
                 f"the dataset has {len(dataset)} samples, fewer than train.batch_size={batch_size}",
                 "lower train.batch_size or use more data")
         self.dataset = dataset
+        self.collate = collate_for(dataset.kind)  # how the dataset's kind makes rows a batch
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
@@ -39,7 +39,7 @@ class ShuffledBatches:
             self.order = torch.randperm(len(self.dataset), generator=self.generator)
         index = self.order[self.position:self.position + self.batch_size]
         self.position += self.batch_size
-        return {name: tensor[index] for name, tensor in self.dataset.tensors().items()}
+        return self.collate(self.dataset.tensors(), index)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch": self.epoch,

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganforge._io import check_allocation
 from ganforge.config import ExperimentConfig
+from ganforge.data.kinds import DataKind, Samples
 from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator, check_truncation
+from ganforge.train.algorithms.base import (
+    ClassConditioned,
+    TextConditioned,
+    Translates,
+    Truncatable,
+    algorithm_class,
+    conditions_on_classes,
+    has,
+    require,
+)
 from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.trainer import Experiment, load_networks
 
@@ -38,9 +52,14 @@ class Run:
         return exp.sampling_network() if exp.algorithm.generator_name in exp.emas else None
 
     @property
+    def kind(self) -> DataKind:
+        """The data kind of the run's samples (:mod:`ganforge.data.kinds`): how they are written."""
+        return self.algorithm.kind
+
+    @property
     def num_classes(self) -> int | None:
         """K for a class-conditional run, else None."""
-        return self.experiment.num_classes if self.algorithm.conditional else None
+        return self.experiment.num_classes if has(self.algorithm, ClassConditioned) else None
 
     def labels(self, n: int, class_: int | None = None) -> torch.Tensor | None:
         """Labels for n samples of a conditional run: all ``class_``, or 0..K-1 cycled (in
@@ -48,8 +67,8 @@ class Run:
         unconditional run (where asking for a class is an error)."""
         if self.num_classes is None:
             if class_ is not None:
-                raise GanforgeError(f"run {self.path} is not class-conditional, so it cannot sample "
-                                    f"class {class_}", "drop --class, or train with model.conditional")
+                require(self, ClassConditioned, f"sample class {class_}",
+                        "drop --class, or train with model.conditional on labelled data")
             return None
         if class_ is None:
             return self.algorithm.labels_for(n).cpu()
@@ -92,6 +111,43 @@ class Run:
                                 "step_NNNNNNN.pt) or retrain with lower learning rates")
         return x
 
+    def draw(self, n: int, *, seed: int = 0, ema: bool = False, class_: int | None = None,
+             prompts: list[str] | None = None, psi: float = 1.0, grouped: bool = False) -> Samples:
+        """What ``ganforge sample`` writes, as :class:`~ganforge.data.kinds.Samples` for the run's
+        data kind: an image-to-image run's fixed pairs, translated (panels input | output |
+        target, arrays ``cond`` and ``target``); ``n`` samples per caption of ``prompts``; else
+        ``n`` samples (of class ``class_``; all classes, class by class when ``grouped`` (one
+        figure row each), on a run conditioned on the data's classes), truncated by ``psi``.
+        Asking for what the run cannot do is a one-line error (:func:`require`)."""
+        captioner = (None if prompts is None
+                     else require(self, TextConditioned, "draw samples for captions (--text)"))
+        if class_ is not None:
+            require(self, ClassConditioned, f"sample class {class_}",
+                    "drop --class, or train with model.conditional on labelled data")
+        if psi != 1.0:
+            require(self, Truncatable, "apply the truncation trick (--truncation)")
+        algorithm, step = self.algorithm, self.step
+        if isinstance(algorithm, Translates):
+            G = self.pick_generator(ema)
+            panels = algorithm.panels(n, G, torch.Generator().manual_seed(seed))
+            cond, target = algorithm.fixed_pairs(n)
+            return Samples(panels["output"], {"cond": cond, "target": target}, panels=panels,
+                           title=f"{self.path.name}, step {step}",
+                           description=f"{n} input | output | target triples of step {step}")
+        if captioner is not None and prompts is not None:  # one row of n samples per caption
+            y = captioner.encode_text(prompts)
+            x = self.sample(n * len(prompts), ema=ema, seed=seed, labels=y.repeat_interleave(n, dim=0))
+            return Samples(x, {"caption": np.asarray(prompts).repeat(n)}, nrow=n,
+                           title=f"{len(x)} samples, step {step}",
+                           description=f"{len(x)} samples from step {step}")
+        y, nrow = self.labels(n, class_), None
+        if grouped and y is not None and class_ is None and conditions_on_classes(algorithm):
+            nrow = math.ceil(n / self.num_classes)  # one row per class
+            y = torch.arange(self.num_classes).repeat_interleave(nrow)[:n]
+        x = self.sample(n, ema=ema, seed=seed, labels=y, psi=psi)
+        return Samples(x, {} if y is None else {"y": y.numpy().astype(np.int64)}, nrow=nrow,
+                       title=f"{n} samples, step {step}", description=f"{n} samples from step {step}")
+
 
 CHECKPOINT_NAMES = ("final", "last", "best")
 
@@ -132,7 +188,11 @@ def load_run(run_dir: str | Path, checkpoint: str = "final",
     path = find_checkpoint(run_dir, checkpoint)
     state = load_checkpoint(path)
     cfg = ExperimentConfig.from_dict(state["config"])
-    exp = Experiment(cfg, device, sample_shape=tuple(state["sample_shape"]),
+    # what the data told the algorithm (e.g. an input shape) comes back from its saved state
+    name = cfg.algorithm.get("name")
+    restored = algorithm_class(name).restored_options(state["algorithm"]) if name is not None else {}
+    built = dataclasses.replace(cfg, algorithm={**restored, **cfg.algorithm}) if restored else cfg
+    exp = Experiment(built, device, sample_shape=tuple(state["sample_shape"]),
                      num_classes=state["num_classes"], restoring=True)
     load_networks(exp, state, path)
     exp.algorithm.load_sampling_state(state["algorithm"])

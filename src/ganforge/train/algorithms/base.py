@@ -17,22 +17,42 @@ n_disc, pretraining ranges, lazy regularisation intervals and TTUR are all phase
 
 A new family that trains differently is one subclass registered with
 ``@register_algorithm("name")``; see DEVELOPERS.md for a worked example.
+
+**Capabilities.** What a run can do beyond drawing samples is declared, never probed: an
+algorithm class lists the capabilities it has among its bases (``class GAN(Algorithm,
+ClassConditioned, Truncatable, ...)``) and implements their methods. The tools ask with
+``isinstance`` (or :func:`has`), and refuse with :func:`require`, the one place that words "this
+run cannot do X": it names the capability and the registered families that have it.
+
+    Translates        image to image: G maps input images to images (pix2pix, CycleGAN...)
+    TextConditioned   encode_text: samples drawn for captions
+    ClassConditioned  samples drawn for chosen class labels (a run trained with them)
+    Truncatable       the truncation trick at sampling time (the generator declares one)
+    StyleMixing       a style-based generator: mixing styles, interpolating in W
+    LatentSpace       a generator of latent codes z (the ``ganforge latent`` tools)
+    HasLikelihood     log_likelihood_bounds: held-out likelihood metrics (elbo, iwae)
+
+A capability whose use depends on how the run was built (a GAN trained without labels, a
+generator without a truncation trick) says why one instance lacks it in :meth:`Capability.missing_in`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 from torch import nn
 
 from ganforge.config import ExperimentConfig, PhaseConfig
 from ganforge.data.base import AnyDataset
+from ganforge.data.kinds import DataKind, get_kind, kind_of_shape
 from ganforge.errors import GanforgeError
+from ganforge.metrics.likelihood import LikelihoodModel
 from ganforge.registry import Registry
 
 ALGORITHMS: Registry = Registry("algorithm")
@@ -90,6 +110,9 @@ class Algorithm:
     ema_networks: ClassVar[tuple[str, ...]] = ("G",)
     #: metrics.csv columns the stats of :meth:`loss` fill (after step, epoch, images_seen)
     columns: tuple[str, ...] = ()
+    #: the data kind of the samples it draws (:mod:`ganforge.data.kinds`: how ``ganforge sample``
+    #: writes them, what a preview shows); None: the kind of :attr:`sample_shape`
+    data_kind: ClassVar[str | None] = None
 
     networks: dict[str, nn.Module]
 
@@ -171,6 +194,11 @@ class Algorithm:
     def generator(self) -> nn.Module:
         return self.networks[self.generator_name]
 
+    @property
+    def kind(self) -> DataKind:
+        """The :class:`~ganforge.data.kinds.DataKind` of the samples (see :attr:`data_kind`)."""
+        return get_kind(self.data_kind) if self.data_kind else kind_of_shape(self.sample_shape)
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
                labels: torch.Tensor | None = None, network: nn.Module | None = None,
@@ -207,9 +235,222 @@ class Algorithm:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    @classmethod
+    def restored_options(cls, state: dict[str, Any]) -> dict[str, Any]:
+        """Options a loaded run is rebuilt with, read from its checkpoint's algorithm ``state``
+        (what the data would have told it, e.g. an input shape); merged under the config's."""
+        return {}
+
     def load_sampling_state(self, state: dict[str, Any]) -> None:
         """What a loaded run needs to sample without its data (default: the whole state)."""
         self.load_state_dict(state)
+
+
+# ---------------------------------------------------------------------- capabilities
+class Capability(metaclass=ABCMeta):  # noqa: B024  (the capabilities below declare the methods)
+    """Base of the declared capabilities (see the module docstring). ``title`` names it in
+    messages ("latent space"); ``fix`` is the default remedy when a run lacks it."""
+
+    title: ClassVar[str] = ""
+    fix: ClassVar[str] = "use a run of one of those families"
+
+    @classmethod
+    def missing_in(cls, algorithm: Any) -> str | None:
+        """Why ``algorithm``, whose class declares this capability, cannot use it as built (e.g.
+        a GAN trained without labels), or None when it can. Called on the capability class."""
+        return None
+
+
+class Translates(Capability):
+    """Image to image: G maps input images ``cond`` (N, C', H', W') to images (N, *sample_shape);
+    the run keeps fixed (input, target) pairs to show (``ganforge translate``, ``sample``,
+    paired metrics)."""
+
+    title = "image-to-image translation"
+    fix = "translate with a run of one of those families (e.g. pix2pix)"
+    #: the shape of one input (C', H', W')
+    cond_shape: tuple[int, int, int]
+
+    @abstractmethod
+    def translate(self, cond: torch.Tensor, network: nn.Module | None = None,
+                  generator: torch.Generator | None = None, batch_size: int = 256) -> torch.Tensor:
+        """G(c) for inputs ``cond`` in [-1, 1], on CPU, ``batch_size`` at a time."""
+
+    @abstractmethod
+    def fixed_pairs(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of the run's fixed pairs, cycled to ``n``."""
+
+    @abstractmethod
+    def panels(self, n: int | None = None, network: nn.Module | None = None,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Named rows of a figure of the fixed pairs ({"input", "output", "target"}...)."""
+
+    @abstractmethod
+    def user_channels(self, network: nn.Module | None = None) -> int:
+        """Channels of the images a user passes to ``ganforge translate``."""
+
+    @abstractmethod
+    def prepare_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """G's inputs from a user's images."""
+
+    @abstractmethod
+    def output_images(self, cond: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The images to show for G's outputs ``out`` on inputs ``cond``."""
+
+    @abstractmethod
+    def input_multiple(self, network: nn.Module) -> int:
+        """The number every side of an input must be a multiple of (1: any side)."""
+
+
+class TextConditioned(Capability):
+    """Samples drawn for captions: :meth:`encode_text` embeds any text with the run's own
+    encoder, and the embeddings are the ``labels`` of :meth:`Algorithm.sample`."""
+
+    title = "text conditioning"
+    fix = "train a text-to-image run on captioned data (e.g. the fashion-stackgan preset)"
+
+    @abstractmethod
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """Embeddings (n, E) on CPU of ``texts``; works on a loaded run with no dataset."""
+
+
+class ClassConditioned(Capability):
+    """Samples drawn for chosen labels: :attr:`Algorithm.conditional` names how G takes them
+    (None: this run was trained without labels) and :meth:`Algorithm.labels_for` draws them."""
+
+    title = "class-conditional sampling"
+    fix = "train with model.conditional (concat, acgan or projection) on labelled data"
+
+    @property
+    @abstractmethod
+    def conditions_on_classes(self) -> bool:
+        """Whether G's labels are the dataset's classes (False for an unconditional run, and for
+        a self-conditioned one, whose labels are clusters of D's features)."""
+
+    @classmethod
+    def missing_in(cls, algorithm: Any) -> str | None:
+        return None if algorithm.conditional is not None else "it is not class-conditional"
+
+
+class Truncatable(Capability):
+    """The truncation trick at sampling time (``psi`` of :meth:`Algorithm.sample`), as the
+    generator declares it (:attr:`ganforge.models.base.Generator.truncation`)."""
+
+    title = "truncation trick"
+    fix = "drop --truncation, or use a style-based or BigGAN generator"
+
+    @property
+    @abstractmethod
+    def truncation_trick(self) -> str | None:
+        """The generator's trick (``"z"``, ``"w"``), or None when it has none."""
+
+    @classmethod
+    def missing_in(cls, algorithm: Any) -> str | None:
+        if algorithm.truncation_trick is not None:
+            return None
+        return f"its generator {type(algorithm.generator).__name__} has no truncation trick"
+
+
+class StyleMixing(Capability):
+    """A style-based generator (:class:`ganforge.models.style.StyleGenerator`): style mixing and
+    paths in W."""
+
+    title = "style-based generator"
+    fix = "use a run with a style-based generator (model.name=stylegan, or algorithm stylegan2)"
+
+    @property
+    @abstractmethod
+    def mixes_styles(self) -> bool:
+        """Whether this run's generator is style-based."""
+
+    @classmethod
+    def missing_in(cls, algorithm: Any) -> str | None:
+        if algorithm.mixes_styles:
+            return None
+        return f"its generator {type(algorithm.generator).__name__} is not a style-based generator"
+
+
+class LatentSpace(Capability):
+    """The generator (:attr:`Algorithm.generator`) is a :class:`ganforge.models.base.Generator`:
+    codes z (``z_dim``) from its prior to samples, which the ``ganforge latent`` tools walk."""
+
+    title = "latent space"
+
+
+class HasLikelihood(Capability, LikelihoodModel):
+    """:meth:`log_likelihood_bounds` on held-out data: the ``elbo`` and ``iwae`` metrics."""
+
+    title = "likelihood"
+    fix = "evaluate a run of one of those families, or choose sample metrics"
+
+    @abstractmethod
+    def log_likelihood_bounds(self, x: torch.Tensor, k: int,
+                              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per-sample bounds in nats: ``neg_elbo``, ``recon_nll``, ``kl``, ``nll_iwae``."""
+
+
+CapabilityT = TypeVar("CapabilityT", bound=Capability)
+
+
+class _HasRun(Protocol):
+    """What :func:`require` reads of a loaded run (:class:`ganforge.train.run.Run`)."""
+
+    path: Path
+
+    @property
+    def algorithm(self) -> Algorithm: ...
+
+
+def _registered_algorithms() -> Registry:
+    import ganforge.train.algorithms  # noqa: F401  (registers the built-in algorithms)
+
+    return ALGORITHMS
+
+
+def algorithm_class(name: str) -> type[Algorithm]:
+    """The algorithm class registered as ``name`` (a one-line error for an unknown name)."""
+    return _registered_algorithms().get(name)
+
+
+def families_with(capability: type[Capability]) -> list[str]:
+    """The registered algorithm names whose class declares ``capability``."""
+    algorithms = _registered_algorithms()
+    return [name for name in algorithms.names() if issubclass(algorithms.get(name), capability)]
+
+
+def has(subject: Algorithm | _HasRun, capability: type[Capability]) -> bool:
+    """Whether ``subject`` (an algorithm or a loaded run) declares ``capability`` and, as built,
+    can use it."""
+    algorithm = subject if isinstance(subject, Algorithm) else subject.algorithm
+    return isinstance(algorithm, capability) and capability.missing_in(algorithm) is None
+
+
+def conditions_on_classes(subject: Algorithm | _HasRun) -> bool:
+    """Whether ``subject`` draws samples for its data's classes (:class:`ClassConditioned`, and
+    not a self-conditioned run's clusters): class metrics and per-class figures apply."""
+    algorithm = subject if isinstance(subject, Algorithm) else subject.algorithm
+    return isinstance(algorithm, ClassConditioned) and algorithm.conditions_on_classes
+
+
+def require(subject: Algorithm | _HasRun, capability: type[CapabilityT], what: str,
+            fix: str | None = None) -> CapabilityT:
+    """``subject``'s algorithm, when it has ``capability`` (:func:`has`); else the one-line
+    error of every "this run cannot do X": ``what`` the user asked (e.g. "draw --text
+    captions"), why not, the capability and the families that have it; ``fix`` (default: the
+    capability's) is the remedy."""
+    if isinstance(subject, Algorithm):
+        algorithm, where = subject, f"algorithm {subject.name!r}"
+    else:
+        algorithm, where = subject.algorithm, f"run {subject.path} ({subject.algorithm.name})"
+    if isinstance(algorithm, capability):
+        reason = capability.missing_in(algorithm)
+        if reason is None:
+            return algorithm
+    else:
+        reason = f"{algorithm.name or type(algorithm).__name__} has no {capability.title}"
+    families = ", ".join(families_with(capability)) or "none yet"
+    raise GanforgeError(f"{where} cannot {what}: {reason} (capability {capability.__name__}, which "
+                        f"these families have: {families})", fix or capability.fix)
 
 
 def option_weight(value: Any, key: str, fix: str) -> float:
@@ -225,8 +466,6 @@ def build_algorithm(cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                     device: torch.device, restoring: bool = False) -> Algorithm:
     """The algorithm ``cfg.algorithm`` names, its options checked against its signature.
     ``restoring``: the caller loads a checkpoint next, so one-off initial work may be skipped."""
-    import ganforge.train.algorithms  # noqa: F401  (registers the built-in algorithms)
-
     section = dict(cfg.algorithm)
-    return ALGORITHMS.build(section, cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
-                            device=device, restoring=restoring)
+    return _registered_algorithms().build(section, cfg, dataset, sample_shape=sample_shape,
+                                          num_classes=num_classes, device=device, restoring=restoring)

@@ -75,6 +75,7 @@ class CycleGAN(ImageToImage):
     (50), ``cond_shape`` (recorded by the run; leave it unset)."""
 
     name = "cyclegan"
+    data_kind = "unpaired"
     generator_name = "G_AB"
     ema_networks = ("G_AB",)
     columns = ("loss_G", "loss_D", "loss_G_adv", "cycle", "identity", "loss_D_A", "loss_D_B",
@@ -163,6 +164,9 @@ class CycleGAN(ImageToImage):
                  "D_A_real": real_a.detach().mean().item(), "D_A_fake": fake_a_out.detach().mean().item(),
                  "D_B_real": real_b.detach().mean().item(), "D_B_fake": fake_b_out.detach().mean().item()}
         return loss_a + loss_b, stats
+
+    def input_multiple(self, network: nn.Module) -> int:
+        return network.multiple  # the ResNet generator halves every side twice
 
     def progress_text(self, row: Mapping[str, float]) -> str:
         return "  ".join(f"{c} {row[c]:.3f}" for c in ("loss_D_A", "loss_D_B", "loss_G_adv", "cycle")

@@ -35,10 +35,21 @@ from torch import nn
 
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset, StreamDataset
+from ganforge.data.kinds import Samples
 from ganforge.errors import GanforgeError
 from ganforge.models.base import Discriminator, Generator
 from ganforge.models.compose import DiscriminatorExtras, build
-from ganforge.train.algorithms.base import Algorithm, OptimizerSpec, Phase, register_algorithm
+from ganforge.models.style import StyleGenerator
+from ganforge.train.algorithms.base import (
+    Algorithm,
+    ClassConditioned,
+    LatentSpace,
+    OptimizerSpec,
+    Phase,
+    StyleMixing,
+    Truncatable,
+    register_algorithm,
+)
 from ganforge.train.objectives import build_objective
 from ganforge.train.self_condition import SelfConditioning, check_conditioning, proportional_labels
 from ganforge.train.stabilisers import Stabilisers
@@ -48,7 +59,7 @@ ADAM_GAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
 
 @register_algorithm("gan")
-class GAN(Algorithm):
+class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
     """A generator G(z[, y]) against a discriminator D(x[, y]); see the module docstring.
 
     ``cluster=False`` (``restoring``) skips a self-conditioned run's first clustering, for a
@@ -129,6 +140,19 @@ class GAN(Algorithm):
     @property
     def conditional(self) -> str | None:
         return self._conditional
+
+    # ------------------------------------------------------------------ capabilities
+    @property
+    def conditions_on_classes(self) -> bool:
+        return self._conditional is not None and not self.cfg.stabilisers.self_condition
+
+    @property
+    def truncation_trick(self) -> str | None:
+        return self.G.truncation
+
+    @property
+    def mixes_styles(self) -> bool:
+        return isinstance(self.G, StyleGenerator)
 
     @property
     def label_prior(self) -> torch.Tensor | None:
@@ -248,8 +272,10 @@ class GAN(Algorithm):
         fake = generator(self.fixed_z, self.fixed_y).cpu()
         generator.train(was_training)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if fake.dim() == 4:  # a conditional run's fixed labels cycle 0..K-1: one column per class
-            return viz.save_grid(fake, path, nrow=self.num_classes if self._conditional else None)
+        if tuple(fake.shape[1:]) != (2,):  # not points in the plane: the data kind's figure (a
+            # conditional run's fixed labels cycle 0..K-1: one column per class)
+            return self.kind.preview(Samples(fake, nrow=self.num_classes if self._conditional else None,
+                                             title=f"step {step}"), path)
         dataset = self.dataset
         if isinstance(dataset, StreamDataset):
             real = dataset.materialise(len(fake), seed=self.cfg.seed + 3).x

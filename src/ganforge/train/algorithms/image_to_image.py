@@ -5,14 +5,16 @@ The contract on top of :class:`~ganforge.train.algorithms.base.Algorithm`:
 
 * the data are paired (:class:`~ganforge.data.paired.PairedDataset`): batches carry ``x`` (the
   targets) and ``cond`` (the inputs); ``required_fields`` says so;
-* ``image_to_image = True``: tools that need latent codes (``ganforge latent``) refuse such runs,
-  and ``ganforge sample`` / ``evaluate`` / ``translate`` hand them to the algorithm;
+* it declares :class:`~ganforge.train.algorithms.base.Translates` (and no latent space): tools
+  that need latent codes (``ganforge latent``) refuse such runs, and ``ganforge sample`` /
+  ``evaluate`` / ``translate`` hand them to the algorithm; its samples are of the ``paired`` data
+  kind (input | output | target figures);
 * :meth:`ImageToImage.translate` (c -> G(c), batched, CPU out) is what ``ganforge translate`` and
   the paired metrics call; :meth:`ImageToImage.sample` translates given inputs (passed as
   ``labels``) or, without them, the run's fixed pairs;
-* ``cond_shape`` (C', H', W'), the inputs' shape, is read from the data and recorded in the
-  config's algorithm section (``algorithm.cond_shape``), so a loaded run rebuilds its networks
-  without its data;
+* ``cond_shape`` (C', H', W'), the inputs' shape, is read from the data and kept in the
+  algorithm's state; a loaded run rebuilds its networks without its data from the checkpoint's
+  (:meth:`ImageToImage.restored_options`), or from an older run's ``algorithm.cond_shape``;
 * the fixed pairs, ``train.num_fixed_samples`` (input, target) pairs drawn once from the data
   (seed + 2), live in the algorithm's state: snapshots and ``ganforge sample`` show
   input | output | target for them, also from a loaded run.
@@ -32,9 +34,10 @@ from torch import nn
 
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
+from ganforge.data.kinds import Samples
 from ganforge.errors import GanforgeError
 from ganforge.models.base import MODELS
-from ganforge.train.algorithms.base import Algorithm
+from ganforge.train.algorithms.base import Algorithm, Translates
 
 
 def displayable(images: torch.Tensor) -> torch.Tensor:
@@ -74,12 +77,12 @@ def resolve_cond_shape(dataset: AnyDataset | None, recorded: Any,
     return shape
 
 
-class ImageToImage(Algorithm):
+class ImageToImage(Algorithm, Translates):
     """Base class: G maps inputs ``cond`` (N, C', H', W') to images (N, *sample_shape); see the
     module docstring. Subclasses build ``self.G`` (and whatever else), set ``networks``, and
     implement ``optimizers``, ``phases`` and ``loss``."""
 
-    image_to_image: ClassVar[bool] = True
+    data_kind: ClassVar[str | None] = "paired"
     required_fields: ClassVar[tuple[str, ...]] = ("x", "cond")
     generator_name: ClassVar[str] = "G"
     ema_networks: ClassVar[tuple[str, ...]] = ("G",)
@@ -95,8 +98,6 @@ class ImageToImage(Algorithm):
             raise GanforgeError(f"algorithm {self.name!r} translates images, and the data hold "
                                 f"shape {self.sample_shape}", "use a paired image dataset")
         self.cond_shape = resolve_cond_shape(dataset, cond_shape, self.sample_shape)
-        # recorded in the run's config, so that a loaded run rebuilds G without its data
-        cfg.algorithm["cond_shape"] = list(self.cond_shape)
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         n = cfg.train.num_fixed_samples
         if dataset is not None:
@@ -151,6 +152,10 @@ class ImageToImage(Algorithm):
         """The images to show for G's outputs ``out`` on inputs ``cond`` (default: ``out``)."""
         return out
 
+    def input_multiple(self, network: nn.Module) -> int:
+        """The number every input side must be a multiple of (default 1: any side)."""
+        return 1
+
     def fixed_pairs(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) of the fixed pairs, cycled to ``n`` (default: all of them)."""
         if len(self.fixed_cond) == 0:
@@ -179,16 +184,19 @@ class ImageToImage(Algorithm):
         return {"input": displayable(cond), "output": out, "target": target}
 
     def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
-        """input | output | target for the fixed pairs (G's noise from a fixed seed)."""
-        from ganforge.viz import plot_panels
-
+        """input | output | target for the fixed pairs (G's noise from a fixed seed), the data
+        kind's figure."""
         panels = self.panels(network=generator, generator=torch.Generator().manual_seed(self.cfg.seed + 3))
-        return plot_panels(panels, path, title=f"step {step}")
+        return self.kind.preview(Samples(panels["output"], panels=panels, title=f"step {step}"), path)
 
     def progress_text(self, row: Mapping[str, float]) -> str:
         return "  ".join(f"{c} {row[c]:.3f}" for c in self.columns[:4] if c in row)
 
     # ------------------------------------------------------------------ state
+    @classmethod
+    def restored_options(cls, state: dict[str, Any]) -> dict[str, Any]:
+        return {"cond_shape": list(state["cond_shape"])}
+
     def state_dict(self) -> dict[str, Any]:
         return {"noise": self.noise.get_state(), "fixed_cond": self.fixed_cond.cpu(),
                 "fixed_target": self.fixed_target.cpu(), "cond_shape": list(self.cond_shape)}

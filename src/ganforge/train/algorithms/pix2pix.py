@@ -25,10 +25,12 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
+from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
 from ganforge.train.algorithms.image_to_image import ImageToImage
 
@@ -87,7 +89,7 @@ class Pix2Pix(ImageToImage):
                                 f"{self.sample_shape[2]}", "use pairs of one size (an upscaling "
                                 "algorithm handles low-resolution inputs)")
         self.G, self.D = self.build_networks(cfg, num_classes)
-        if not (hasattr(self.G, "in_channels") and hasattr(self.D, "receptive_field")):
+        if not (isinstance(self.G, UNetGenerator) and isinstance(self.D, PatchDiscriminator)):
             raise GanforgeError(f"model {cfg.model['name']!r} is not an image-to-image family",
                                 "use model.name=pix2pix with algorithm pix2pix")
         self.G.to(device)
@@ -126,6 +128,9 @@ class Pix2Pix(ImageToImage):
         if self.adversarial:
             stats["loss_G_adv"] = adv.item()
         return loss, stats
+
+    def input_multiple(self, network: nn.Module) -> int:
+        return network.multiple  # the U-Net halves every side depth times
 
     def progress_text(self, row: Mapping[str, float]) -> str:
         if self.adversarial:

@@ -51,6 +51,7 @@ from ganforge.models.progan import (
 )
 from ganforge.train.algorithms.base import (
     Algorithm,
+    LatentSpace,
     OptimizerSpec,
     Phase,
     option_weight,
@@ -81,7 +82,7 @@ def _count(value: Any, key: str, minimum: int, fix: str) -> int:
 
 
 @register_algorithm("progan")
-class ProGAN(Algorithm):
+class ProGAN(Algorithm, LatentSpace):
     """ProGAN's growing G and D trained with WGAN-GP + drift; see the module docstring."""
 
     name = "progan"

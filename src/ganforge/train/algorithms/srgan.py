@@ -31,6 +31,7 @@ from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.perceptual import FeatureExtractor, build_feature_network
+from ganforge.models.srgan import SRResNet
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
 from ganforge.train.algorithms.image_to_image import ImageToImage
 
@@ -86,10 +87,10 @@ class SRGAN(ImageToImage):
             raise GanforgeError("stabilisers do not apply to srgan", "drop the stabilisers section")
         _, h_in, w_in = self.cond_shape
         self.G, self.D = self.build_networks(cfg, num_classes)
-        scale = getattr(self.G, "scale", None)
-        if scale is None:
+        if not isinstance(self.G, SRResNet):
             raise GanforgeError(f"model {cfg.model['name']!r} is not a super-resolution family",
                                 "use model.name=srgan with algorithm srgan")
+        scale = self.G.scale
         if (h_in * scale, w_in * scale) != tuple(self.sample_shape[1:]):
             raise GanforgeError(f"the inputs are {h_in}x{w_in} and the targets {self.sample_shape[1]}x"
                                 f"{self.sample_shape[2]}, not {scale} times larger",

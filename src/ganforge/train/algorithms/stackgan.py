@@ -46,7 +46,14 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.base import MODELS
 from ganforge.models.stackgan import ConditioningAugmentation, MatchingDiscriminator, StackGenerator
-from ganforge.train.algorithms.base import Algorithm, OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.base import (
+    Algorithm,
+    OptimizerSpec,
+    Phase,
+    TextConditioned,
+    option_weight,
+    register_algorithm,
+)
 
 ADAM_STACKGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
@@ -150,7 +157,7 @@ def save_stage_figure(path: Path, captions: list[str], low: torch.Tensor, high: 
 
 
 @register_algorithm("stackgan")
-class StackGAN(Algorithm):
+class StackGAN(Algorithm, TextConditioned):
     """StackGAN's two stages with matching-aware discriminators; see the module docstring.
 
     Options (``algorithm: {name: stackgan, ...}``): ``stage1_steps`` (steps of stage I; stage II
@@ -161,6 +168,7 @@ class StackGAN(Algorithm):
     """
 
     name = "stackgan"
+    data_kind = "captioned"
     required_fields = ("x", "y", "text")
     generator_name = "G"
     ema_networks = ("G",)

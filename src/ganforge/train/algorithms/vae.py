@@ -38,7 +38,15 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.base import MODELS
 from ganforge.models.vae import Decoder, Encoder
-from ganforge.train.algorithms.base import Algorithm, OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.base import (
+    Algorithm,
+    HasLikelihood,
+    LatentSpace,
+    OptimizerSpec,
+    Phase,
+    option_weight,
+    register_algorithm,
+)
 
 BINARIZATIONS = ("dynamic", "none")
 ADAM_VAE = {"name": "adam", "lr": 1e-3, "betas": (0.9, 0.999)}
@@ -47,7 +55,7 @@ K_CHUNK = 250
 
 
 @register_algorithm("vae")
-class VAE(Algorithm):
+class VAE(Algorithm, LatentSpace, HasLikelihood):
     """An encoder q(z|x) and a decoder p(x|z) trained on the ELBO; see the module docstring.
 
     Options (``algorithm: {name: vae, ...}``): ``beta`` (the KL weight, 1 for the VAE),

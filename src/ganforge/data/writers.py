@@ -1,0 +1,45 @@
+"""The file writers of the built-in data kinds (:mod:`ganforge.data.kinds`): each takes a
+:class:`~ganforge.data.kinds.Samples` and a path, writes atomically and returns the path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ganforge._io import atomic_write
+
+if TYPE_CHECKING:
+    from ganforge.data.kinds import Samples
+
+
+def write_npz(samples: Samples, path: Path) -> Path:
+    """``x`` (float32) and every named array of ``samples`` in one ``.npz``."""
+    arrays = {"x": samples.x.numpy().astype(np.float32)}
+    for name, value in samples.arrays.items():
+        a = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        arrays[name] = a.astype(np.float32) if a.dtype.kind == "f" else a
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def write_grid(samples: Samples, path: Path) -> Path:
+    """A PNG grid of the images, ``nrow`` to a row."""
+    from ganforge.viz import save_grid
+
+    return save_grid(samples.x, path, nrow=samples.nrow)
+
+
+def write_scatter(samples: Samples, path: Path) -> Path:
+    """A PNG scatter of the points (N, 2)."""
+    from ganforge.viz import plot_2d_field
+
+    return plot_2d_field(samples.x[:0], samples.x, path, title=samples.title)
+
+
+def write_panels(samples: Samples, path: Path) -> Path:
+    """A PNG of the named panels side by side (input | output | target)."""
+    from ganforge.viz import plot_panels
+
+    return plot_panels(samples.panels, path, title=samples.title or None)
