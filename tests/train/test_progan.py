@@ -118,7 +118,7 @@ def test_d_loss_is_wgan_gp_plus_drift_at_the_current_resolution():
     assert g_loss.shape == () and g_loss.requires_grad
 
 
-def test_a_run_killed_mid_fade_resumes_at_the_same_stage_and_alpha_bit_identically(tmp_path):
+def test_a_run_killed_mid_fade_resumes_at_the_same_stage_and_alpha_bit_identically(tmp_path, one_thread):
     cfg = _cfg()
     full = Trainer(cfg, tmp_path / "full", progress=False)
     for _ in range(6):
