@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.classifier import load_classifier, sha256_file
+from ganforge.weights import load_classifier, sha256_file
 
 EXTRACTORS = ("auto", "lenet_mnist", "lenet_digits", "lenet_fashion", "raw", "inception")
 INCEPTION_FILES = ("inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")

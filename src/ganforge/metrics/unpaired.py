@@ -8,7 +8,7 @@ For inputs a of domain A, G = G_AB and F = G_BA, images in [-1, 1]::
                      b* of a, where the data know it (e.g. mnist-thickness's held-out pairs), with
                      the identity baseline (output = a)
 
-The classifier share uses a shipped LeNet (:func:`ganforge.metrics.classifier.load_classifier`),
+The classifier share uses a shipped LeNet (:func:`ganforge.weights.load_classifier`),
 whose native side (28) may be smaller than the images': they are centre-cropped to it (the
 32x32 Fashion-MNIST images are 28x28 padded by 2 pixels).
 """

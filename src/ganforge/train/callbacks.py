@@ -6,10 +6,20 @@ are :class:`ganforge.train.eval_callback.EvalCallback`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ganforge.train.trainer import Trainer
+
+class Trainer(Protocol):
+    """What the callbacks here read of the :class:`~ganforge.train.trainer.Trainer` that runs
+    them (declared here, so that the trainer imports its callbacks and not the other way round)."""
+
+    step: int
+    finished: bool
+    cfg: Any
+
+    def snapshot(self) -> Any: ...
+
+    def plot_curves(self) -> Any: ...
 
 
 class Callback:
