@@ -53,6 +53,7 @@ from ganforge.metrics.registry import (
     parse_metrics,
     register_metric,
     select_metrics,
+    unmet,
 )
 from ganforge.metrics.stacked_modes import stacked_mode_metrics
 from ganforge.metrics.stats import RunningMoments
@@ -210,6 +211,8 @@ class Evaluator:
         ctx = MetricContext.of(dataset, self.extractor, conditional=conditional, run=run)
         scored_here = [n for n, spec in METRICS.items() if spec.source == "samples"]
         for name in parse_metrics(metrics) if metrics is not None else ():
+            if (reason := unmet(get_metric(name), ctx, data=False)) is not None:
+                raise GanforgeError(*reason)
             if get_metric(name).source != "samples":
                 raise GanforgeError(f"metric {name!r} is not scored on generated samples",
                                     f"choose from: {', '.join(scored_here)} (compute {name} with "
