@@ -99,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ref", help="reference dataset for --samples (e.g. mnist, ring8, digits)")
     ev.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
                     help="reference dataset option, e.g. --data root=DIR --data split=test (repeatable)")
-    ev.add_argument("--metrics", help="comma list from fid,kid,is,prdc,modes,class (samples) and elbo,iwae "
-                                      "(likelihood models) (default: all that apply)")
+    ev.add_argument("--metrics", help="comma list of metrics: fid,kid,is,prdc,modes,class (samples), "
+                                      "elbo,iwae (likelihood models), ppl (style-based), l1,psnr,ssim,"
+                                      "ychannel,sharpness,colourfulness,cycle (image-to-image) "
+                                      "(default: all that apply to the run)")
     ev.add_argument("-n", type=int, default=10_000, help="samples per side (default 10000)")
     ev.add_argument("--ema", action="store_true", help="use the EMA generator")
     ev.add_argument("--seed", type=int, default=0, help="seed of the samples and the real split")
@@ -270,25 +272,22 @@ def _eval_callbacks(cfg) -> list:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a run or a samples file with the metrics the registry finds for it (one path for
+    every kind of run: :mod:`ganforge.metrics.runs`)."""
     import json
 
     from ganforge.config import parse_override
-    from ganforge.data import build_dataset
-    from ganforge.metrics.evaluate import Evaluator, format_table
-    from ganforge.metrics.registry import get_metric, parse_metrics
+    from ganforge.metrics.runs import EvalSettings, evaluate_run, evaluate_samples_file, format_result
 
     if (args.run_dir is None) == (args.samples is None):
         raise GanforgeError("pass either RUN_DIR or --samples FILE.npz --ref DATASET",
                             "e.g. ganforge evaluate runs/x, or --samples s.npz --ref mnist")
     if args.n < 2:
         raise GanforgeError(f"-n must be at least 2, got {args.n}", "pass e.g. -n 10000")
-    from ganforge.translate import evaluate_if_image_to_image
-
-    if (status := evaluate_if_image_to_image(args)) is not None:  # L1, PSNR, SSIM on held-out pairs
-        return status
-    metrics = parse_metrics(args.metrics) if args.metrics else None
-    options = dict(parse_override(item) for item in args.data)
-    run = None
+    settings = EvalSettings(n=args.n, seed=args.seed, ema=args.ema, extractor=args.extractor,
+                            cache=Path(args.cache) if args.cache else None, inception=args.inception,
+                            importance_samples=args.importance_samples,
+                            options=dict(parse_override(item) for item in args.data))
     if args.samples is not None:
         if not args.ref:
             raise GanforgeError("--samples needs --ref DATASET", "e.g. --ref mnist --data root=DIR")
@@ -300,82 +299,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError, IndexError) as err:
             raise GanforgeError(f"cannot read samples {samples_path}: {err}",
                                 "pass an .npz written by `ganforge sample -o FILE.npz`") from None
-        section = {"name": args.ref, **options}
         output = Path(args.output) if args.output else samples_path.parent / "eval.json"
-        source = {"samples_file": str(samples_path), "samples_in_file": len(samples)}
+        check_output_file(output, "eval.json path")
+        result = evaluate_samples_file(samples, labels, {"name": args.ref, **settings.options}, args.metrics,
+                                       settings)
+        result.update(samples_file=str(samples_path), samples_in_file=len(samples))
     else:
         from ganforge.train import load_run
-        from ganforge.train.algorithms.base import conditions_on_classes
 
         run = load_run(args.run_dir, args.checkpoint, "cpu")
-        section = {**run.config.data, **options}
-        labels = None
         output = Path(args.output) if args.output else Path(args.run_dir) / "eval.json"
-        source = {"run_dir": str(args.run_dir), "checkpoint": str(run.checkpoint), "step": run.step,
-                  "ema": args.ema, "sample_seed": args.seed}
-    check_output_file(output, "eval.json path")
-    model_metrics = [m for m in metrics or [] if get_metric(m).source == "model"]
-    sample_metrics = None if metrics is None else [m for m in metrics if m not in model_metrics]
-    result: dict = {"metrics": {}, "baseline": {}}
-    if run is not None and (model_metrics or metrics is None):
-        result.update(_likelihood_metrics(run, section, options, model_metrics or None, args))
-    if sample_metrics != []:
-        dataset = build_dataset(section)
-        cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "ganforge" / "ref_stats"
-        conditional = labels is not None or (run is not None and conditions_on_classes(run))
-        ev = Evaluator(dataset, sample_metrics, extractor=args.extractor, num_samples=args.n,
-                       seed=args.seed, data_name=section["name"], data_section=section,
-                       cache_dir=cache, inception_path=args.inception, conditional=conditional)
-        if run is not None:
-            labels = run.labels(ev.n)
-            samples = run.sample(ev.n, ema=args.ema, seed=args.seed, labels=labels)
-        result["metrics"].update(ev.score(samples, labels if "class" in ev.groups else None))
-        result["baseline"].update(ev.baseline())
-        result.update(generated_samples=min(len(samples), ev.n), **ev.describe())
-        print(f"{result['generated_samples']} generated vs {ev.n} real samples "
-              f"(real data: {section['name']}), extractor {ev.extractor.id} "
-              f"(sha256 {ev.extractor.checksum[:12]})")
-        if ev.n < args.n:
-            print(f"note: -n {args.n} capped to {ev.n}, half of the real data (the other half is the "
-                  f"real-vs-real baseline)")
-    result.update(source)
-    print(format_table(result))
-    atomic_write_text(output, json.dumps(result, indent=2) + "\n")
+        check_output_file(output, "eval.json path")
+        result = evaluate_run(run, args.metrics, settings)
+    print(format_result(result))
+    atomic_write_text(output, json.dumps(result, indent=2, default=str) + "\n")
     print(f"wrote {output}")
     return 0
-
-
-def _likelihood_metrics(run, section: dict, options: dict, requested: list[str] | None,
-                        args: argparse.Namespace) -> dict:
-    """The model metrics (elbo, iwae) on held-out data: the test split of a dataset that has
-    splits, unless ``--data split=...`` says otherwise."""
-    import inspect
-
-    from ganforge.data import DATASETS, build_dataset
-    from ganforge.metrics.likelihood import evaluate_likelihood
-    from ganforge.metrics.registry import MetricContext, select_metrics
-    from ganforge.train.algorithms.base import HasLikelihood, has, require
-
-    if requested:
-        require(run, HasLikelihood, f"score likelihood metrics ({', '.join(requested)})",
-                "evaluate a run of one of those families, or choose sample metrics")
-    ctx = MetricContext(algorithm=run.algorithm if has(run, HasLikelihood) else None)
-    names = select_metrics(requested, ctx, source="model")
-    if not names:
-        return {}
-    held_out = dict(section)
-    if "split" not in options and "split" in inspect.signature(DATASETS.get(section["name"])).parameters:
-        held_out["split"] = "test"
-    data = build_dataset(held_out)
-    x = data.x[: args.n]
-    print(f"likelihood on {len(x)} held-out images of {held_out['name']}"
-          f"{' (' + held_out['split'] + ' split)' if 'split' in held_out else ''}, "
-          f"k = {args.importance_samples} importance samples")
-    values = evaluate_likelihood(run.algorithm, x, names, importance_samples=args.importance_samples,
-                                 seed=args.seed)
-    return {"metrics": values, "baseline": {},
-            "likelihood": {"data": held_out, "images": len(x), "importance_samples": args.importance_samples,
-                           "units": "nats per image"}}
 
 
 def cmd_theory(args: argparse.Namespace) -> int:

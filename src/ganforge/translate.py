@@ -1,6 +1,7 @@
 """``ganforge translate RUN_DIR --input FILE|DIR|.npz -o OUT``: apply an image-to-image run's G to
-your own images; and what ``ganforge evaluate`` does for such runs (``ganforge sample`` writes
-them through the ``paired`` data kind, :mod:`ganforge.data.kinds`).
+your own images. ``ganforge sample`` writes such runs through the ``paired`` data kind
+(:mod:`ganforge.data.kinds`) and ``ganforge evaluate`` scores them through the metric registry
+(:mod:`ganforge.metrics.runs`).
 
 Inputs: one PNG/JPEG, a folder of them (sorted, recursively), or an ``.npz`` whose array ``x``
 (else its first array) holds images (N, C, H, W) in [-1, 1] (or uint8 0..255). Images are
@@ -17,7 +18,6 @@ Wiring into the main CLI is two calls: ``add_translate_parser(sub)`` in ``build_
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -206,69 +206,25 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- evaluate
-EVAL_METRICS = ("l1", "psnr", "ssim", "fid")
+# --------------------------------------------------------------------------- sample
+def write_samples(run: Any, n: int, output: Path, *, seed: int = 0, ema: bool = False) -> int:
+    """``ganforge sample`` on an image-to-image run: the run's fixed pairs cycled to ``n``,
+    translated; ``.png``: an input | output | target figure; ``.npz``: ``x`` (outputs), ``cond``
+    (inputs), ``target``."""
+    from ganforge._io import atomic_write
+    from ganforge.viz import plot_panels
 
-
-def evaluate_run(run: Any, args: argparse.Namespace) -> int:
-    """``ganforge evaluate`` on an image-to-image run: L1, PSNR, SSIM (and FID when asked with
-    ``--metrics``) on the held-out pairs (the test split when the dataset has one), the identity
-    and blank baselines; printed and written to ``eval.json``."""
-    from ganforge._io import atomic_write_text, check_output_file
-    from ganforge.config import parse_override
-    from ganforge.metrics.paired import evaluate_translation, format_paired_table, held_out_pairs
-
-    requested = [m.strip() for m in args.metrics.split(",")] if args.metrics else ["l1", "psnr", "ssim"]
-    unknown = [m for m in requested if m not in EVAL_METRICS]
-    if unknown:
-        raise GanforgeError(f"metric {unknown[0]!r} does not apply to an image-to-image run",
-                            f"choose from: {', '.join(EVAL_METRICS)}")
-    output = Path(args.output) if args.output else Path(args.run_dir) / "eval.json"
-    check_output_file(output, "eval.json path")
-    G = run.pick_generator(args.ema)
-    options = dict(parse_override(item) for item in args.data)
-    dataset, section = held_out_pairs(run.config.data, options)
-    result = evaluate_translation(run.algorithm, dataset, n=args.n, seed=args.seed, network=G,
-                                  fid="fid" in requested, extractor=args.extractor)
-    result["metrics"] = {k: v for k, v in result["metrics"].items()
-                         if k.split("_")[0] in requested}
-    print(f"{result['images']} held-out pairs of {section['name']}"
-          f"{' (' + section['split'] + ' split)' if 'split' in section else ''}")
-    print(format_paired_table(result))
-    result.update(data=section, run_dir=str(args.run_dir), checkpoint=str(run.checkpoint), step=run.step,
-                  ema=args.ema, seed=args.seed)
-    atomic_write_text(output, json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {output}")
+    G = run.pick_generator(ema)
+    panels = run.algorithm.panels(n, G, torch.Generator().manual_seed(seed))
+    if output.suffix == ".npz":
+        cond, target = run.algorithm.fixed_pairs(n)
+        arrays = {"x": panels["output"].numpy().astype(np.float32),
+                  "cond": cond.numpy().astype(np.float32), "target": target.numpy().astype(np.float32)}
+        atomic_write(output, lambda fh: np.savez(fh, **arrays))
+    else:
+        plot_panels(panels, output, title=f"{run.path.name}, step {run.step}")
+    print(f"wrote {n} input | output | target triples of step {run.step} to {output}")
     return 0
-
-
-def is_image_to_image_run(run_dir: str | Path | None) -> bool:
-    """Whether ``run_dir``'s config.yaml names an image-to-image algorithm (one that declares
-    :class:`Translates`; False when unreadable: the caller's own loading then reports the
-    problem)."""
-    import yaml
-
-    from ganforge.train.algorithms.base import Translates, algorithm_class
-
-    if run_dir is None:
-        return False
-    try:
-        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
-        return issubclass(algorithm_class(cfg["algorithm"]["name"]), Translates)
-    except (OSError, TypeError, KeyError, yaml.YAMLError, GanforgeError):
-        return False
-
-
-def evaluate_if_image_to_image(args: argparse.Namespace) -> int | None:
-    """``ganforge evaluate RUN_DIR`` for an image-to-image run (:func:`evaluate_run`); None for
-    any other run, which the usual evaluation handles."""
-    if getattr(args, "samples", None) is not None or not is_image_to_image_run(args.run_dir):
-        return None
-    from ganforge.train import load_run
-
-    if args.n < 1:
-        raise GanforgeError(f"-n must be at least 1, got {args.n}", "pass e.g. -n 10000")
-    return evaluate_run(load_run(args.run_dir, args.checkpoint, "cpu"), args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

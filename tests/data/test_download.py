@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganforge.data import mnist
-from ganforge.data.download import DownloadError, download_file, download_from_mirrors
+from ganforge.data.download import DownloadError, download_file, download_from_mirrors, md5sum
 from ganforge.errors import GanforgeError
 
 FILES = [f"{p}-{k}-ubyte.gz" for p in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]
@@ -146,3 +146,59 @@ def test_download_file_keeps_existing_dest_on_mismatch(served, tmp_path):
 def test_no_mirrors_configured(tmp_path):
     with pytest.raises(GanforgeError, match="tried: none configured.*manually into"):
         download_from_mirrors("x.gz", [], tmp_path, None)
+
+
+class FlakyHandler(SimpleHTTPRequestHandler):
+    """Answers 503 to the first ``failures`` requests, then serves the files."""
+
+    failures = 0
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        type(self).requests.append(self.path)
+        if len(type(self).requests) <= type(self).failures:
+            self.send_error(503, "busy")
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("retries, ok", [(1, True), (0, False)])
+def test_a_transient_failure_is_retried(tmp_path, monkeypatch, retries, ok):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "f.bin").write_bytes(b"payload")
+    handler = type("Flaky", (FlakyHandler,), {"failures": 1, "requests": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(tmp_path / "www")))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/f.bin"
+    dest = tmp_path / "out" / "f.bin"
+    try:
+        if ok:
+            download_file(url, dest, hashlib.md5(b"payload").hexdigest(), timeout=5, retries=retries)
+            assert dest.read_bytes() == b"payload" and handler.requests == ["/f.bin"] * 2
+            assert dest.stat().st_mode & 0o777 == 0o644
+        else:
+            with pytest.raises(DownloadError, match="503"):
+                download_file(url, dest, None, timeout=5, retries=retries)
+            assert handler.requests == ["/f.bin"] and leftovers(dest.parent) == []
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_a_file_with_the_right_checksum_is_not_fetched_again(served, tmp_path):
+    name = "train-labels-idx1-ubyte.gz"
+    dest = tmp_path / name
+    download_file(f"{served.url}/good/{name}", dest, served.md5[name], timeout=5)
+    n = len(served.requests)
+    download_file(f"{served.url}/good/{name}", dest, served.md5[name], timeout=5)
+    assert len(served.requests) == n
+    dest.write_bytes(b"stale")  # a wrong checksum: fetched again
+    download_file(f"{served.url}/good/{name}", dest, served.md5[name], timeout=5)
+    assert len(served.requests) == n + 1 and md5sum(dest) == served.md5[name]

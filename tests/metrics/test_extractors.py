@@ -99,6 +99,21 @@ def test_auto_extractor_asks_the_dataset_not_its_name():
         build_extractor("vgg")
 
 
+def test_extractors_are_a_registry_with_one_lenet_per_shipped_classifier():
+    from ganforge.data import build_dataset
+    from ganforge.metrics.extractors import EXTRACTORS
+    from ganforge.weights import ARCHITECTURES
+
+    assert EXTRACTORS.names() == sorted(["raw", "inception", *(f"lenet_{n}" for n in ARCHITECTURES)])
+    for name in ARCHITECTURES:
+        extractor = build_extractor(f"lenet_{name}")
+        assert isinstance(extractor, LeNetExtractor) and extractor.id == f"lenet_{name}"
+    assert isinstance(build_extractor("auto", build_dataset({"name": "ring8"})), RawExtractor)
+    assert build_extractor("auto", build_dataset({"name": "digits"})).id == "lenet_digits"
+    with pytest.raises(GanforgeError, match="choose one of: auto, inception, lenet_digits"):
+        build_extractor("lenet_kmnist")
+
+
 def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
     monkeypatch.delenv("GANFORGE_INCEPTION", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))

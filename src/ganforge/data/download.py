@@ -1,21 +1,21 @@
-"""Checksummed, atomic downloads with mirror fallback, using only the standard library.
+"""Checksummed, atomic downloads with retries and mirror fallback, through :mod:`pooch`.
 
-A file is streamed to a hidden temporary file in the destination directory, its md5 checked, then
-fsynced and atomically renamed into place, so an interrupted or corrupted download never leaves a
-file under the final name.
+pooch streams a file to a temporary file in the destination folder, checks its hash, then moves
+it under the final name, so an interrupted or corrupted download never leaves a file there; a
+file already present with the right checksum is its cache and is not fetched again. Transient
+failures (no connection, a timeout, HTTP 5xx) are retried :data:`RETRIES` times by pooch; a
+missing file (HTTP 4xx) or a checksum mismatch is not, since the same mirror would answer the
+same: :func:`download_from_mirrors` moves on to the next mirror instead.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ganforge.errors import GanforgeError
 
@@ -23,10 +23,13 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
 DEFAULT_TIMEOUT = 60.0
+#: extra attempts after a transient failure (pooch waits 1 s, 2 s, ... between them)
+RETRIES = 2
 
 
 class DownloadError(Exception):
-    """One download attempt failed (network error, HTTP error or checksum mismatch)."""
+    """One download failed (network error, HTTP error or checksum mismatch): the next mirror may
+    serve the file."""
 
 
 def md5sum(path: str | Path) -> str:
@@ -38,64 +41,63 @@ def md5sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, so best effort.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+class _Downloader:
+    """pooch's HTTP downloader, turning what a retry cannot fix (HTTP 4xx, an md5 that does not
+    match) into a :class:`DownloadError`, which pooch does not retry."""
+
+    def __init__(self, timeout: float, md5: str | None) -> None:
+        import pooch
+
+        self.http = pooch.HTTPDownloader(progressbar=False, timeout=timeout)
+        self.md5 = md5
+
+    def __call__(self, url: str, output_file: Any, pup: Any, check_only: bool = False) -> Any:
+        import requests
+
+        try:
+            result = self.http(url, output_file, pup, check_only=check_only)
+        except requests.HTTPError as err:
+            status = err.response.status_code if err.response is not None else 0
+            if 400 <= status < 500:
+                raise DownloadError(f"{url}: HTTP {status} {err.response.reason}") from err
+            raise
+        if self.md5 is not None and (got := md5sum(output_file)) != self.md5:
+            raise DownloadError(f"{url}: md5 {got} does not match the expected {self.md5}")
+        return result
 
 
-def download_file(url: str, dest: str | Path, md5: str | None,
-                  timeout: float = DEFAULT_TIMEOUT) -> Path:
-    """Download ``url`` to ``dest`` atomically, verifying its md5 when ``md5`` is given.
+def _reason(err: Exception) -> str:
+    """The innermost cause of a requests error, e.g. ``[Errno 111] Connection refused``."""
+    cause = err.args[0] if err.args else err
+    return str(getattr(cause, "reason", cause))
 
-    Raises :class:`DownloadError` when the request fails or the checksum does not match; in
-    every failure case nothing is left behind (no partial file, no temporary file) and an
-    existing ``dest`` is untouched.
+
+def download_file(url: str, dest: str | Path, md5: str | None, timeout: float = DEFAULT_TIMEOUT,
+                  retries: int | None = None) -> Path:
+    """Download ``url`` to ``dest`` atomically through pooch, verifying its md5 when ``md5`` is
+    given; an existing ``dest`` with that md5 is kept as it is (pooch's cache).
+
+    Raises :class:`DownloadError` when the request fails (after ``retries`` extra attempts for a
+    transient failure, default :data:`RETRIES`) or the checksum does not match; in every
+    failure case nothing is left behind (no partial file, no temporary file) and an existing
+    ``dest`` is untouched. A local problem (permissions, a full disk) raises :class:`OSError`.
     """
+    import pooch
+    import requests
+
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    md5 = md5.lower() if md5 else None
+    pup = pooch.create(path=dest.parent, base_url="", registry={dest.name: md5 and f"md5:{md5}"},
+                       urls={dest.name: url}, retry_if_failed=RETRIES if retries is None else retries)
+    fresh = not dest.exists()
     try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out:
-            try:
-                # A fresh opener per call picks up the current proxy environment.
-                response = urllib.request.build_opener().open(url, timeout=timeout)
-            except urllib.error.HTTPError as err:
-                err.close()
-                raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from err
-            except (OSError, ValueError, http.client.HTTPException) as err:
-                raise DownloadError(f"{url}: {getattr(err, 'reason', None) or err}") from err
-            with response:
-                while True:
-                    try:
-                        chunk = response.read(CHUNK)
-                    except (OSError, http.client.HTTPException) as err:
-                        raise DownloadError(f"{url}: transfer interrupted ({err!r})") from err
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if md5 is not None and digest.hexdigest() != md5.lower():
-            raise DownloadError(
-                f"{url}: md5 {digest.hexdigest()} does not match the expected {md5}")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a dataset cache should be readable by all
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        pup.fetch(dest.name, downloader=_Downloader(timeout, md5))
+    except requests.RequestException as err:  # an OSError too: tell it from a local one first
+        raise DownloadError(f"{url}: {_reason(err)}") from err
+    except ValueError as err:  # pooch's own checksum check (the downloader checks first)
+        raise DownloadError(f"{url}: {err}") from err
+    if fresh:
+        os.chmod(dest, 0o644)  # the temporary file was 0600; a dataset cache should be readable by all
     return dest
 
 
@@ -122,4 +124,3 @@ def download_from_mirrors(filename: str, mirrors: Sequence[str], root: str | Pat
         f"could not download {filename} from any mirror (tried: {tried}){detail}",
         f"download {filename} manually into {root}",
     )
-

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganforge.errors import GanforgeError
+from ganforge._images import centre_crop
+
+__all__ = ["centre_crop", "pad_images", "resize_images", "uint8_to_unit_range"]
 
 
 def uint8_to_unit_range(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -36,14 +38,3 @@ def pad_images(x: torch.Tensor, size: int) -> torch.Tensor:
     (an odd margin puts the extra pixel after): 28x28 Fashion-MNIST -> 32x32 adds 2 px a side."""
     top, left = (size - x.shape[-2]) // 2, (size - x.shape[-1]) // 2
     return F.pad(x, (left, size - x.shape[-1] - left, top, size - x.shape[-2] - top), value=-1.0)
-
-
-def centre_crop(x: torch.Tensor, side: int) -> torch.Tensor:
-    """The central ``side`` x ``side`` window of images ``x`` (N, C, H, W), H, W >= side: undoes
-    :func:`pad_images` (e.g. 32x32 padded Fashion-MNIST back to the 28x28 a LeNet reads)."""
-    h, w = x.shape[-2:]
-    if h < side or w < side:
-        raise GanforgeError(f"images of {h}x{w} are smaller than the classifier's {side}x{side}",
-                            "score images at least the classifier's size")
-    top, left = (h - side) // 2, (w - side) // 2
-    return x[..., top:top + side, left:left + side]

@@ -24,10 +24,11 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.latent.codes import generate
+from ganforge.maths.truncation import MAX_ROUNDS, check_threshold, truncate_resample
 from ganforge.models.base import Generator
 
-#: Rounds of rejection resampling before the (rare) leftovers are drawn by inverse CDF.
-MAX_ROUNDS = 100
+__all__ = ["MAX_ROUNDS", "check_psi", "check_threshold", "psi_sweep", "threshold_sweep", "truncate_psi",
+           "truncate_resample", "truncated_normal", "truncation_codes"]
 
 
 def check_psi(psi: float) -> float:
@@ -36,15 +37,6 @@ def check_psi(psi: float) -> float:
         raise GanforgeError(f"psi must lie in [0, 1], got {psi!r}",
                             "pass e.g. 1.0 (no truncation), 0.7 or 0.5 (0 gives the mean sample)")
     return float(psi)
-
-
-def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` as a float if it is positive and finite, else raise GanforgeError."""
-    if (isinstance(threshold, bool) or not isinstance(threshold, Real)
-            or not 0.0 < float(threshold) < float("inf")):
-        raise GanforgeError(f"the truncation threshold must be positive, got {threshold!r}",
-                            "pass e.g. 2.0, 1.0 or 0.5 (smaller keeps less variety)")
-    return float(threshold)
 
 
 def truncate_psi(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) -> torch.Tensor:
@@ -60,42 +52,12 @@ def truncate_psi(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) 
     return (m + psi * (z.to(torch.float64) - m)).to(z.dtype)
 
 
-def truncate_resample(z: torch.Tensor, threshold: float,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """BigGAN's truncation: a copy of ``z`` in which exactly the entries with ``|z_i| > threshold``
-    are redrawn from N(0, 1) (from ``generator``, on the CPU) until ``|z_i| <= threshold``.
-
-    Entries already inside are returned unchanged. After ``MAX_ROUNDS`` rounds of rejection (only
-    reached for tiny thresholds) the remaining entries are drawn exactly from the same truncated
-    normal by inverse CDF: ``Phi^-1(Phi(-c) + u (Phi(c) - Phi(-c)))``, u ~ U(0, 1).
-    """
-    c = check_threshold(threshold)
-    z = torch.as_tensor(z)
-    out = z.detach().to("cpu", copy=True)
-    mask = out.abs() > c
-    for _ in range(MAX_ROUNDS):
-        k = int(mask.sum())
-        if k == 0:
-            break
-        out[mask] = torch.randn(k, generator=generator, dtype=torch.float64).to(out.dtype)
-        mask = out.abs() > c
-    else:
-        k = int(mask.sum())
-        if k:
-            lo = torch.special.ndtr(torch.tensor(-c, dtype=torch.float64))
-            hi = torch.special.ndtr(torch.tensor(c, dtype=torch.float64))
-            u = torch.rand(k, generator=generator, dtype=torch.float64)
-            draw = torch.special.ndtri(lo + u * (hi - lo)).clamp(-c, c)
-            out[mask] = draw.to(out.dtype)
-    return out.to(z.device)
-
-
 def truncated_normal(n: int, z_dim: int, threshold: float,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` codes from N(0, I) truncated entrywise to ``[-threshold, threshold]``: a standard
     normal draw followed by :func:`truncate_resample` with the same generator."""
     z = torch.randn(n, z_dim, generator=generator)
-    return truncate_resample(z, threshold, generator)
+    return truncate_resample(z, threshold, generator, max_rounds=MAX_ROUNDS)  # read here: patchable
 
 
 def truncation_codes(z: torch.Tensor, psis: Sequence[float] = (), thresholds: Sequence[float] = (),

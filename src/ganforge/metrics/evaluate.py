@@ -43,13 +43,17 @@ from ganforge.metrics.prdc import prdc
 from ganforge.metrics.registry import (
     HIGHER,
     LOWER,
+    METRICS,
     NEITHER,
     MetricContext,
     MetricSpec,
+    compute_metrics,
     get_metric,
     metric_columns,
+    parse_metrics,
     register_metric,
     select_metrics,
+    unmet,
 )
 from ganforge.metrics.stacked_modes import stacked_mode_metrics
 from ganforge.metrics.stats import RunningMoments
@@ -152,7 +156,8 @@ def _class(ev: Evaluator, s: Scored) -> dict[str, float]:
 
 
 for _spec in (
-    MetricSpec("fid", _extractor_columns(("fid", LOWER)), compute=_fid,
+    MetricSpec("fid", _extractor_columns(("fid", LOWER)), compute=_fid, reference_stats_only=True,
+               runs={"generative", "translation"}, default=lambda ctx: ctx.run == "generative",
                description="Frechet distance of the feature Gaussians"),
     MetricSpec("kid", _extractor_columns(("kid", LOWER), ("kid_std", NEITHER)), compute=_kid,
                description="kernel (MMD^2, cubic polynomial) distance, unbiased"),
@@ -165,13 +170,10 @@ for _spec in (
     MetricSpec("modes", _modes_columns, applies=_modes_apply, compute=_modes, needs_features=False,
                description="modes covered, high-quality share, reverse KL (toy mixtures, Stacked MNIST)"),
     MetricSpec("class", _extractor_columns(("class_match", HIGHER), ("intra_fid", LOWER)), compute=_class,
-               applies=_class_apply, default=lambda ctx: ctx.conditional,
+               applies=_class_apply, default=lambda ctx: ctx.conditional, needs_labels=True,
                description="class-match accuracy and intra-class FID of class-conditional samples"),
 ):
     register_metric(_spec)
-
-#: the metrics the :class:`Evaluator` computes from samples, in the order it reports them
-SAMPLE_METRICS = ("fid", "kid", "is", "prdc", "modes", "class")
 
 
 def _dataset_id(data_section: dict[str, Any] | None, name: str) -> str:
@@ -184,6 +186,8 @@ class Evaluator:
     """Scores sample sets against half A of the real data; see the module docstring.
 
     ``conditional``: the default metrics include ``class`` (samples come with their labels).
+    ``run``: the kind of run the samples come from (``translation``: a translation's outputs,
+    scored against its targets).
     ``dataset``: the real data (array or stream). ``num_samples``: n, the size of each real half
     (capped at half an array dataset). ``cache_dir``: where the reference FID statistics of both
     halves are cached as ``.npz`` (keyed by dataset, extractor checksum, n and seed); with only
@@ -195,7 +199,7 @@ class Evaluator:
                  data_name: str | None = None, data_section: dict[str, Any] | None = None,
                  cache_dir: str | Path | None = None, inception_path: str | None = None,
                  kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10,
-                 k_pr: int = 3, k_dc: int = 5, conditional: bool = False) -> None:
+                 k_pr: int = 3, k_dc: int = 5, conditional: bool = False, run: str = "generative") -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
             raise GanforgeError(f"the number of samples must be an int >= 2, got {num_samples!r}",
                                 "pass e.g. -n 10000")
@@ -204,11 +208,20 @@ class Evaluator:
         self.kind = dataset.modes or "plain"
         self.extractor = extractor if isinstance(extractor, Extractor) else build_extractor(
             extractor, dataset, inception_path)
-        ctx = MetricContext.of(dataset, self.extractor, conditional=conditional)
+        ctx = MetricContext.of(dataset, self.extractor, conditional=conditional, run=run)
+        scored_here = [n for n, spec in METRICS.items() if spec.source == "samples"]
+        for name in parse_metrics(metrics) if metrics is not None else ():
+            if (reason := unmet(get_metric(name), ctx, data=False)) is not None:
+                raise GanforgeError(*reason)
+            if get_metric(name).source != "samples":
+                raise GanforgeError(f"metric {name!r} is not scored on generated samples",
+                                    f"choose from: {', '.join(scored_here)} (compute {name} with "
+                                    f"`ganforge evaluate RUN_DIR --metrics {name}`)")
         self.groups = select_metrics(metrics, ctx, source="samples")
         if not self.groups:
             raise GanforgeError("none of the requested metrics is scored on samples",
-                                f"add one of: {', '.join(SAMPLE_METRICS)}")
+                                f"add one of: {', '.join(scored_here)}")
+        self.needs_labels = any(get_metric(g).needs_labels for g in self.groups)
         self.directions = metric_columns(self.groups, ctx)
         self.columns = list(self.directions)
         self.seed = seed
@@ -246,9 +259,11 @@ class Evaluator:
         return (ds.x[a], None if y is None else y[a]), (ds.x[b], None if y is None else y[b]), n
 
     def _needs_features(self) -> bool:
-        """Whether the real halves' features are needed (FID alone can be served from the cache)."""
-        return any(get_metric(g).needs_features for g in self.groups if g != "fid") or (
-            "fid" in self.groups and self._stats_a is None)
+        """Whether the real halves' features are needed (metrics that read only their statistics,
+        FID, can be served from the cache)."""
+        specs = [get_metric(g) for g in self.groups]
+        return any(s.needs_features and not s.reference_stats_only for s in specs) or (
+            any(s.reference_stats_only for s in specs) and self._stats_a is None)
 
     def _cache_paths(self) -> tuple[Path, Path] | None:
         if self.cache_dir is None:
@@ -287,18 +302,15 @@ class Evaluator:
     def _score(self, x: torch.Tensor, feats: torch.Tensor | None, logits: torch.Tensor | None,
                stats: FeatureStats | None, labels: torch.Tensor | None = None) -> dict[str, float]:
         """Every requested metric's :attr:`MetricSpec.compute` on one sample set."""
-        scored = Scored(x, feats, logits, stats, labels)
-        out: dict[str, float] = {}
-        for name in self.groups:
-            out.update(get_metric(name).compute(self, scored))
-        return out
+        return compute_metrics(self.groups, self, Scored(x, feats, logits, stats, labels))
 
     def score(self, samples: torch.Tensor | np.ndarray,
               labels: torch.Tensor | np.ndarray | None = None) -> dict[str, float]:
         """Every requested metric of ``samples`` (first n used) against real half A; the
-        ``class`` group needs the ``labels`` the samples were generated for."""
+        metrics that declare ``needs_labels`` (``class``) need the ``labels`` the samples were
+        generated for (:attr:`needs_labels`)."""
         x = torch.as_tensor(samples).detach().cpu().float()
-        if "class" in self.groups:
+        if self.needs_labels:
             if labels is None:
                 raise GanforgeError("class metrics need the labels the samples were generated for",
                                     "evaluate a conditional run, or an .npz with an array y")

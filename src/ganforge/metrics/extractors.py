@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.classifier import load_classifier, sha256_file
+from ganforge.registry import Registry
+from ganforge.weights import ARCHITECTURES, load_classifier, sha256_file
 
-EXTRACTORS = ("auto", "lenet_mnist", "lenet_digits", "lenet_fashion", "raw", "inception")
+#: name -> builder(inception_path) of every extractor; ``auto`` is not one of them but the
+#: dataset's own choice (:func:`auto_extractor_name`)
+EXTRACTORS: Registry[Callable[[str | None], Extractor]] = Registry("extractor")
 INCEPTION_FILES = ("inception-2015-12-05.pt", "pt_inception-2015-12-05-6726825d.pth")
 
 
@@ -214,12 +218,13 @@ def auto_extractor_name(dataset: Any = None) -> str:
 
 def build_extractor(name: str, dataset: Any = None, inception_path: str | None = None) -> Extractor:
     """Extractor ``name`` (``auto``: the one ``dataset`` declares)."""
-    if name not in EXTRACTORS:
-        raise GanforgeError(f"unknown extractor {name!r}", f"choose one of: {', '.join(EXTRACTORS)}")
-    if name == "auto":
-        name = auto_extractor_name(dataset)
-    if name == "raw":
-        return RawExtractor()
-    if name == "inception":
-        return InceptionExtractor(inception_path)
-    return LeNetExtractor(name.removeprefix("lenet_"))
+    if name != "auto" and name not in EXTRACTORS:
+        raise GanforgeError(f"unknown extractor {name!r}",
+                            f"choose one of: auto, {', '.join(EXTRACTORS.names())}")
+    return EXTRACTORS.get(auto_extractor_name(dataset) if name == "auto" else name)(inception_path)
+
+
+EXTRACTORS.register("raw")(lambda inception_path=None: RawExtractor())
+EXTRACTORS.register("inception")(InceptionExtractor)
+for _name in ARCHITECTURES:  # one per shipped classifier: lenet_mnist, lenet_digits, lenet_fashion
+    EXTRACTORS.register(f"lenet_{_name}")(lambda inception_path=None, name=_name: LeNetExtractor(name))

@@ -6,45 +6,47 @@
   2015), an upper bound on -log p(x) that tightens as k grows and never exceeds ``neg_elbo``
   (k = 1 is the ELBO).
 
-Both are model metrics: the run's algorithm computes them (``log_likelihood_bounds``), so they
-apply only to a :class:`LikelihoodModel` (an algorithm that declares it: the ``HasLikelihood``
-capability); asking for them on a GAN is a one-line error.
+Both are model metrics that need the capability ``likelihood``
+(:class:`~ganforge.metrics.capabilities.LikelihoodModel`: the run's algorithm computes
+``log_likelihood_bounds``); asking for them on a GAN is a one-line error from the registry.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.registry import LOWER, NEITHER, MetricContext, MetricSpec, register_metric
+from ganforge.metrics.registry import LOWER, NEITHER, MetricSpec, ModelInputs, register_metric
 
 DEFAULT_IMPORTANCE_SAMPLES = 1000
+ELBO_COLUMNS = ("neg_elbo", "recon_nll", "kl")
 
 
-@runtime_checkable
-class LikelihoodModel(Protocol):
-    """What the likelihood metrics call: per-sample bounds in nats of held-out ``x`` with ``k``
-    importance samples drawn from ``generator``: ``neg_elbo``, ``recon_nll``, ``kl``,
-    ``nll_iwae``."""
-
-    def log_likelihood_bounds(self, x: torch.Tensor, k: int,
-                              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]: ...
-
-
-def _applies(ctx: MetricContext) -> tuple[str, str] | None:
-    if isinstance(ctx.algorithm, LikelihoodModel):
-        return None
-    return ("likelihood metrics (elbo, iwae) need a model with a likelihood, and this run has none",
-            "evaluate a vae run, or choose sample metrics (fid, kid, is, prdc, modes, class)")
+def _bounds(inputs: ModelInputs, columns: tuple[str, ...]) -> dict[str, float]:
+    """``columns`` of one pass of :func:`evaluate_likelihood` over the held-out images, shared by
+    elbo and iwae (asked together, they come from the same k importance samples)."""
+    if "likelihood" not in inputs.shared:
+        names = [n for n in inputs.names if n in ("elbo", "iwae")]
+        x, data = inputs.held_out()
+        k = inputs.importance_samples
+        split = f" ({data['split']} split)" if "split" in data else ""
+        inputs.say(f"likelihood on {len(x)} held-out images of {data['name']}{split}, "
+                   f"k = {k} importance samples")
+        inputs.shared["likelihood"] = evaluate_likelihood(inputs.algorithm, x, names, importance_samples=k,
+                                                          seed=inputs.seed)
+        inputs.info["likelihood"] = {"data": data, "images": len(x), "importance_samples": k,
+                                     "units": "nats per image"}
+    return {c: v for c, v in inputs.shared["likelihood"].items() if c in columns}
 
 
 register_metric(MetricSpec("elbo", lambda ctx: {"neg_elbo": LOWER, "recon_nll": LOWER, "kl": NEITHER},
-                           source="model", applies=_applies, needs_features=False,
+                           source="model", needs={"likelihood"}, needs_features=False,
+                           compute=lambda inputs: _bounds(inputs, ELBO_COLUMNS),
                            description="negative ELBO on held-out data and its two terms (nats)"))
-register_metric(MetricSpec("iwae", lambda ctx: {"nll_iwae": LOWER}, source="model", applies=_applies,
-                           needs_features=False,
+register_metric(MetricSpec("iwae", lambda ctx: {"nll_iwae": LOWER}, source="model", needs={"likelihood"},
+                           needs_features=False, compute=lambda inputs: _bounds(inputs, ("nll_iwae",)),
                            description="importance-weighted bound on -log p(x) (nats, k samples)"))
 
 
@@ -67,6 +69,6 @@ def evaluate_likelihood(algorithm: Any, x: torch.Tensor, metrics: list[str], *,
     if "iwae" not in metrics:
         out.pop("nll_iwae", None)
     if "elbo" not in metrics:
-        for key in ("neg_elbo", "recon_nll", "kl"):
+        for key in ELBO_COLUMNS:
             out.pop(key, None)
     return out

@@ -15,17 +15,33 @@ outputs' distribution with the targets' through the dataset's feature extractor.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import torch
 
+from ganforge.data import DATASETS, build_dataset
+from ganforge.data.base import ArrayDataset
 from ganforge.errors import GanforgeError
+from ganforge.metrics.evaluate import Evaluator
+from ganforge.metrics.registry import (
+    HIGHER,
+    LOWER,
+    MetricContext,
+    MetricSpec,
+    compute_metrics,
+    get_metric,
+    register_metric,
+    select_metrics,
+)
 
+#: the default metrics of a translation run
 PAIRED_METRICS = ("l1", "psnr", "ssim")
-#: higher is better?
-DIRECTIONS = {"l1": False, "psnr": True, "ssim": True, "fid": False}
 PSNR_CAP = 100.0
 DATA_RANGE = 2.0
 
@@ -84,48 +100,86 @@ def baselines(cond: torch.Tensor, target: torch.Tensor) -> dict[str, dict[str, f
     return out
 
 
-def held_out_pairs(section: dict[str, Any], options: dict[str, Any] | None = None):
-    """The paired dataset a run's ``data`` section names, on its test split when the dataset has
-    splits (unless ``options`` says otherwise)."""
-    import inspect
-
-    from ganforge.data import DATASETS, build_dataset
-
+def held_out_section(section: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``section`` with ``options`` over it, on the test split when the dataset has splits (unless
+    ``options`` names one): the held-out data a run is evaluated on."""
     options = dict(options or {})
     held_out = {**section, **options}
     if "split" not in options and "split" in inspect.signature(DATASETS.get(section["name"])).parameters:
         held_out["split"] = "test"
+    return held_out
+
+
+def held_out_pairs(section: dict[str, Any], options: dict[str, Any] | None = None):
+    """The paired dataset a run's ``data`` section names, on its test split when the dataset has
+    splits (unless ``options`` says otherwise), without the training run's ``limit``."""
+    options = dict(options or {})
+    held_out = held_out_section(section, options)
     if "limit" in held_out and "limit" not in options:
         held_out["limit"] = None  # the training run's limit does not cap the held-out pairs
     return build_dataset(held_out), held_out
 
 
+@dataclass
+class Translated:
+    """What a ``pairs`` metric reads: held-out inputs ``cond``, the run's outputs G(c) and the
+    targets of the pairs, with the ``algorithm`` and ``network`` that translated them (the
+    cycle metrics translate back). :attr:`scores` holds the per-pair means, computed once."""
+
+    cond: torch.Tensor
+    output: torch.Tensor
+    target: torch.Tensor
+    algorithm: Any = None
+    network: torch.nn.Module | None = None
+
+    @cached_property
+    def scores(self) -> dict[str, float]:
+        return mean_scores(self.output, self.target)
+
+
+for _name, _direction, _what in (("l1", LOWER, "mean |target - output| per pair (in [-1, 1] units)"),
+                                 ("psnr", HIGHER, "peak signal-to-noise ratio per pair (dB, capped)"),
+                                 ("ssim", HIGHER, "structural similarity per pair (7x7 windows)")):
+    register_metric(MetricSpec(_name, lambda ctx, c=_name, d=_direction: {c: d}, source="pairs",
+                               runs={"translation"}, needs_features=False, description=_what,
+                               compute=lambda t, c=_name: {c: t.scores[c]}))
+
+
 def evaluate_translation(algorithm: Any, dataset: Any, *, n: int | None = None, seed: int = 0,
                          network: torch.nn.Module | None = None, fid: bool = False,
-                         extractor: str = "auto", batch_size: int = 256) -> dict[str, Any]:
+                         extractor: str = "auto", batch_size: int = 256,
+                         metrics: Sequence[str] | None = None, provides: Collection[str] = ()
+                         ) -> dict[str, Any]:
     """Score an image-to-image algorithm (a loaded run's ``run.algorithm``) on the first ``n``
-    pairs of ``dataset`` (all by default): ``{"metrics": {l1, psnr, ssim[, fid_<extractor>]},
-    "baselines": {...}, "images": n}``. G's noise is drawn from ``seed``; ``network`` is G by
-    default (pass the EMA copy). FID scores the outputs against the targets (half of the pairs
-    each side, :class:`~ganforge.metrics.evaluate.Evaluator`)."""
+    pairs of ``dataset`` (all by default): ``{"metrics": {column: value}, "baselines": {...},
+    "images": n}``. ``metrics``: registered metrics that apply to a translation (default l1,
+    psnr, ssim, and fid with ``fid``); ``provides``: the run's capabilities
+    (:func:`~ganforge.metrics.capabilities.provided_by`). G's noise is drawn from ``seed``;
+    ``network`` is G by default (pass the EMA copy). Sample metrics (FID) score the outputs
+    against the targets (half of the pairs each side, :class:`~ganforge.metrics.evaluate.Evaluator`),
+    their real-vs-real floor in ``fid_baseline_real_vs_real``."""
     tensors = dataset.tensors()
     if "cond" not in tensors:
         raise GanforgeError(f"dataset {getattr(dataset, 'name', '')!r} has no inputs (cond)",
                             "evaluate on a paired dataset")
     n = len(tensors["x"]) if n is None else min(n, len(tensors["x"]))
     cond, target = tensors["cond"][:n], tensors["x"][:n]
+    real = ArrayDataset(target, name=getattr(dataset, "name", ""),
+                        extractor=getattr(dataset, "extractor", None))
+    ctx = MetricContext.of(real, run="translation", provides=provides)
+    if metrics is None:
+        metrics = [*PAIRED_METRICS, *(["fid"] if fid else [])]
+    names = select_metrics(metrics, ctx)
     output = algorithm.translate(cond, network, torch.Generator().manual_seed(seed), batch_size)
-    result: dict[str, Any] = {"metrics": mean_scores(output, target), "baselines": baselines(cond, target),
-                              "images": n}
-    if fid:
-        from ganforge.data.base import ArrayDataset
-        from ganforge.metrics.evaluate import Evaluator
-
-        real = ArrayDataset(target, name=getattr(dataset, "name", ""),
-                            extractor=getattr(dataset, "extractor", None))
-        ev = Evaluator(real, ["fid"], extractor=extractor, num_samples=max(2, n // 2), seed=seed)
-        scores = ev.score(output)
-        result["metrics"].update(scores)
+    on_pairs = [m for m in names if get_metric(m).source == "pairs"]
+    result: dict[str, Any] = {"metrics": compute_metrics(on_pairs, Translated(cond, output, target, algorithm,
+                                                                              network)),
+                              "baselines": baselines(cond, target), "images": n}
+    on_samples = [m for m in names if get_metric(m).source == "samples"]
+    if on_samples:
+        ev = Evaluator(real, on_samples, extractor=extractor, num_samples=max(2, n // 2), seed=seed,
+                       run="translation")
+        result["metrics"].update(ev.score(output))
         result["fid_baseline_real_vs_real"] = ev.baseline()
     return result
 

@@ -17,9 +17,10 @@ Both images of a pair see the same noise inputs: maps drawn from ``generator`` p
 generator has ``make_noise`` (else its ``noise_mode`` is set to ``const``), and neither truncation
 nor mixing (the generator is put in eval mode).
 
-PPL needs the generator, not samples, so it is not a registry metric: call
-:func:`perceptual_path_length` (the registry's model metrics are computed by the algorithm's
-likelihood bounds only).
+In the metric registry PPL is ``ppl`` (column ``ppl_w_lenet_fashion``): a model metric of a run
+whose generator provides the capability ``style``
+(:class:`~ganforge.metrics.capabilities.StyleSynthesis`), over ``-n`` pairs, computed only when
+asked for by name (``ganforge evaluate RUN_DIR --metrics ppl``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from contextlib import contextmanager
 
 import torch
 
-from ganforge.data.transforms import centre_crop
+from ganforge._images import centre_crop
 from ganforge.errors import GanforgeError
+from ganforge.metrics.capabilities import NoiseMaps, NoiseMode, StyleSynthesis
+from ganforge.metrics.registry import LOWER, MetricSpec, ModelInputs, register_metric
 
 EPS = 1e-4
 TRIM = (1.0, 99.0)
@@ -69,7 +72,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def _evaluating(G: torch.nn.Module):
-    was_training, mode = G.training, getattr(G, "noise_mode", None)
+    was_training, mode = G.training, G.noise_mode if isinstance(G, NoiseMode) else None
     G.eval()
     if mode is not None:
         G.noise_mode = "const"
@@ -89,7 +92,7 @@ def path_distances(G: torch.nn.Module, features: Features, n: int, *, space: str
     Codes z_1, z_2 (G.sample_z), t, then the noise maps are drawn per batch from ``generator``."""
     if space not in SPACES:
         raise GanforgeError(f"unknown PPL space {space!r}", "use space='w' (lerp in W) or 'z' (slerp in Z)")
-    if not all(hasattr(G, a) for a in ("mapping", "synthesis", "broadcast")):
+    if not isinstance(G, StyleSynthesis):
         raise GanforgeError(f"perceptual path length needs a style-based generator (mapping + synthesis), "
                             f"got {type(G).__name__}", "evaluate a stylegan or stylegan2 run")
     if n < 1:
@@ -108,7 +111,7 @@ def path_distances(G: torch.nn.Module, features: Features, n: int, *, space: str
             else:
                 w = G.mapping(slerp(z1, z2, t))
             ws = G.broadcast(w)
-            if hasattr(G, "make_noise"):
+            if isinstance(G, NoiseMaps):
                 noise = [torch.cat([nmap, nmap]) for nmap in G.make_noise(m, generator)]
                 img = G.synthesis(ws, noise)
             else:
@@ -147,3 +150,16 @@ def evaluate_ppl(G: torch.nn.Module, n: int = 10000, *, extractor: str = "fashio
     return {f"ppl_{space}_lenet_{extractor}": perceptual_path_length(
         G, features, n, space=space, generator=torch.Generator().manual_seed(seed))
         for space in spaces}
+
+
+PPL_FEATURES = "fashion"
+
+
+def _ppl(inputs: ModelInputs) -> dict[str, float]:
+    return evaluate_ppl(inputs.generator, inputs.n, extractor=PPL_FEATURES, seed=inputs.seed)
+
+
+register_metric(MetricSpec(
+    "ppl", lambda ctx: {f"ppl_w_lenet_{PPL_FEATURES}": LOWER}, source="model", needs={"style"},
+    default=lambda ctx: False, needs_features=False, compute=_ppl,
+    description="perceptual path length in W (lenet_fashion features), over -n pairs"))

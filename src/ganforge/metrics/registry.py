@@ -1,35 +1,50 @@
-"""The metric registry: which metrics exist, the columns each writes, where each applies and
-which direction is better. Config validation, ``ganforge evaluate --metrics``, the eval callback
-and ``best`` checkpoint selection all read it.
+"""The metric registry: every metric ganforge computes, the columns each writes, which runs it
+applies to, what it needs and which direction is better. ``ganforge evaluate --metrics``, config
+validation (``eval.metrics``, checked when training starts), the eval callback and ``best``
+checkpoint selection all read it; nothing else matches metric names.
 
 A metric is registered once, with a :class:`MetricSpec`::
 
     register_metric(MetricSpec(
         name="fid", source="samples",
         columns=lambda ctx: {f"fid_{ctx.extractor_id}": LOWER},
-        applies=lambda ctx: None,            # or (problem, fix) when it does not apply
+        runs={"generative", "translation"},  # the kinds of run it applies to
+        needs=(),                            # capabilities the run must have (capabilities.py)
+        applies=lambda ctx: None,            # or (problem, fix) when the data do not suit it
         default=lambda ctx: True,
-        compute=score_fid))                  # (evaluator, batch of features ...) -> {column: value}
+        compute=score_fid))
 
-``source`` is ``samples`` (scored on generated samples by :class:`~ganforge.metrics.evaluate.Evaluator`)
-or ``model`` (a model quantity on held-out data, e.g. a VAE's ELBO; computed by the algorithm).
+``source`` says what the metric is computed from, and so the signature of its ``compute``:
+
+* ``samples``: generated samples (or a translation's outputs) against reference images, by
+  :class:`~ganforge.metrics.evaluate.Evaluator`: ``compute(evaluator, scored) -> {column: value}``;
+* ``pairs``: a translation's outputs against the targets of held-out pairs:
+  ``compute(translated) -> {column: value}`` (:class:`~ganforge.metrics.paired.Translated`);
+* ``model``: a quantity of the model itself (a likelihood bound, the path length of its latent
+  space): ``compute(inputs) -> {column: value}`` (:class:`ModelInputs`).
+
+The registering modules are imported by ``ganforge/metrics/__init__``, so every metric is
+registered whenever this module is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.capabilities import REQUIREMENTS, RUN_KINDS
 
 HIGHER, LOWER, NEITHER = True, False, None
+SOURCES = ("samples", "pairs", "model")
 
 
 @dataclass(frozen=True)
 class MetricContext:
     """What decides a metric's columns and whether it applies: the dataset's declared
-    capabilities, the extractor, whether samples come with labels, and the algorithm."""
+    capabilities, the extractor, whether samples come with labels, the kind of run and the
+    capabilities it provides (names of :data:`~ganforge.metrics.capabilities.REQUIREMENTS`)."""
 
     extractor_id: str = "raw"
     has_logits: bool = False
@@ -37,16 +52,22 @@ class MetricContext:
     modes: str | None = None          # mixture | stacked | None
     labelled: bool = False            # the real data has labels
     conditional: bool = False         # the samples come with the labels they were generated for
-    algorithm: Any = None             # the run's algorithm (model metrics), or None
+    run: str = "generative"           # generative | translation (capabilities.RUN_KINDS)
+    provides: frozenset[str] = frozenset()
+    run_name: str | None = None       # the run's algorithm, for messages only
+    channels: int | None = None       # channels of the (reference) images
 
     @classmethod
     def of(cls, dataset: Any, extractor: Any = None, *, conditional: bool = False,
-           algorithm: Any = None) -> MetricContext:
+           run: str = "generative", provides: Collection[str] = (),
+           run_name: str | None = None) -> MetricContext:
+        shape = tuple(getattr(dataset, "sample_shape", ()) or ())
         return cls(extractor_id=getattr(extractor, "id", "raw"),
                    has_logits=bool(getattr(extractor, "has_logits", False)),
                    kind=getattr(dataset, "kind", "image"), modes=getattr(dataset, "modes", None),
                    labelled="y" in getattr(dataset, "fields", ()), conditional=conditional,
-                   algorithm=algorithm)
+                   run=run, provides=frozenset(provides), run_name=run_name,
+                   channels=shape[0] if len(shape) == 3 else None)
 
 
 @dataclass(frozen=True)
@@ -59,7 +80,41 @@ class MetricSpec:
     default: Callable[[MetricContext], bool] = lambda ctx: True
     compute: Callable[..., dict[str, float]] | None = None
     needs_features: bool = True
+    """``samples`` metrics: the samples' features under the extractor are read"""
+    reference_stats_only: bool = False
+    """``samples`` metrics: of the reference half, only the feature statistics (mean, covariance)
+    are read, so cached statistics serve it (FID)"""
+    needs_labels: bool = False
+    """``samples`` metrics: the labels the samples were generated for are read (``class``)"""
     description: str = ""
+    runs: frozenset[str] = frozenset({"generative"})
+    """the kinds of run it applies to (:data:`~ganforge.metrics.capabilities.RUN_KINDS`)"""
+    needs: frozenset[str] = frozenset()
+    """the capabilities the run must provide (:data:`~ganforge.metrics.capabilities.REQUIREMENTS`)"""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runs", frozenset(self.runs))
+        object.__setattr__(self, "needs", frozenset(self.needs))
+
+
+@dataclass
+class ModelInputs:
+    """What a ``model`` metric reads: the run's algorithm and generator (the EMA copy when asked
+    for), ``held_out()`` -> (real images, their data section) of the test split (built when
+    called), the sample count, seed and importance samples, and ``names``, every model metric
+    asked for; metrics computed in one pass (elbo and iwae) keep the pass in ``shared``;
+    ``info`` collects what the result should describe, ``say`` takes progress lines."""
+
+    algorithm: Any = None
+    generator: Any = None
+    held_out: Callable[[], tuple[Any, dict[str, Any]]] | None = None
+    names: Sequence[str] = ()
+    n: int = 10_000
+    seed: int = 0
+    importance_samples: int = 1000
+    shared: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    say: Callable[[str], None] = lambda line: None
 
 
 METRICS: dict[str, MetricSpec] = {}
@@ -68,28 +123,25 @@ METRICS: dict[str, MetricSpec] = {}
 def register_metric(spec: MetricSpec) -> MetricSpec:
     if spec.name in METRICS:
         raise RuntimeError(f"metric {spec.name!r} registered twice")
-    if spec.source not in ("samples", "model"):
-        raise ValueError(f"metric source must be samples or model, got {spec.source!r}")
+    if spec.source not in SOURCES:
+        raise ValueError(f"metric source must be one of {', '.join(SOURCES)}, got {spec.source!r}")
+    if not spec.runs or not spec.runs <= set(RUN_KINDS):
+        raise ValueError(f"metric runs must be among {', '.join(RUN_KINDS)}, got {sorted(spec.runs)}")
+    if not spec.needs <= set(REQUIREMENTS):
+        unknown = sorted(spec.needs - set(REQUIREMENTS))
+        raise ValueError(f"metric {spec.name!r} needs unknown capabilities {unknown}")
     METRICS[spec.name] = spec
     return spec
 
 
-def _registered() -> dict[str, MetricSpec]:
-    import ganforge.metrics.evaluate  # noqa: F401  (registers the sample metrics)
-    import ganforge.metrics.likelihood  # noqa: F401  (registers the model metrics)
-
-    return METRICS
-
-
 def metric_names() -> list[str]:
-    return list(_registered())
+    return list(METRICS)
 
 
 def get_metric(name: str) -> MetricSpec:
-    metrics = _registered()
-    if name not in metrics:
-        raise GanforgeError(f"unknown metric {name!r}", f"choose from: {', '.join(metrics)}")
-    return metrics[name]
+    if name not in METRICS:
+        raise GanforgeError(f"unknown metric {name!r}", f"choose from: {', '.join(METRICS)}")
+    return METRICS[name]
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
@@ -103,17 +155,51 @@ def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def _runnable(spec: MetricSpec, ctx: MetricContext) -> bool:
+    return ctx.run in spec.runs and spec.needs <= ctx.provides
+
+
+def unmet(spec: MetricSpec, ctx: MetricContext, *, data: bool = True) -> tuple[str, str] | None:
+    """Why ``spec`` cannot be computed for ``ctx`` as (problem, fix), or None: the kind of run,
+    then the capabilities it needs, then (with ``data``) its own check of the data."""
+    if ctx.run not in spec.runs:
+        fits = [n for n, s in METRICS.items() if _runnable(s, ctx)]
+        return (f"metric {spec.name!r} does not apply to {RUN_KINDS[ctx.run]}",
+                f"choose from: {', '.join(fits)}")
+    for need in sorted(spec.needs - ctx.provides):
+        req = REQUIREMENTS[need]
+        users = [n for n, s in METRICS.items() if need in s.needs]
+        run = "run" if ctx.run_name is None else f"{ctx.run_name!r} run"
+        return f"{req.label} ({', '.join(users)}) need {req.what}, and this {run} has none", req.fix
+    return spec.applies(ctx) if data else None
+
+
+def plan_metrics(requested: str | Sequence[str] | None, ctx: MetricContext) -> dict[str, list[str] | None]:
+    """source -> the requested metrics computed from it, checked against the kind of run and its
+    capabilities (not yet the data: :func:`select_metrics` does that once they are loaded); with
+    nothing requested, source -> None for every source that has a default metric for this run."""
+    if requested is None:
+        return {src: None for src in SOURCES
+                if any(s.source == src and _runnable(s, ctx) and s.default(ctx) for s in METRICS.values())}
+    plan: dict[str, list[str] | None] = {}
+    for name in parse_metrics(requested):
+        spec = METRICS[name]
+        if (reason := unmet(spec, ctx, data=False)) is not None:
+            raise GanforgeError(*reason)
+        plan.setdefault(spec.source, []).append(name)
+    return plan
+
+
 def select_metrics(requested: str | Sequence[str] | None, ctx: MetricContext,
                    source: str | None = None) -> list[str]:
     """The requested metrics (checked to apply to ``ctx``), or all defaults that apply;
     ``source`` keeps only metrics of that source."""
     if requested is None:
-        names = [n for n, spec in _registered().items()
-                 if spec.applies(ctx) is None and spec.default(ctx)]
+        names = [n for n, spec in METRICS.items() if unmet(spec, ctx) is None and spec.default(ctx)]
     else:
         names = parse_metrics(requested)
         for name in names:
-            reason = get_metric(name).applies(ctx)
+            reason = unmet(get_metric(name), ctx)
             if reason is not None:
                 raise GanforgeError(*reason)
     return [n for n in names if source is None or get_metric(n).source == source]
@@ -124,6 +210,14 @@ def metric_columns(names: Sequence[str], ctx: MetricContext) -> dict[str, bool |
     out: dict[str, bool | None] = {}
     for name in names:
         out.update(get_metric(name).columns(ctx))
+    return out
+
+
+def compute_metrics(names: Sequence[str], *args: Any) -> dict[str, float]:
+    """Every metric's ``compute(*args)`` (one source's signature), merged in order."""
+    out: dict[str, float] = {}
+    for name in names:
+        out.update(get_metric(name).compute(*args))
     return out
 
 

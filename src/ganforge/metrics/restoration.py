@@ -20,6 +20,11 @@
   [0, 255],  M = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)  per image.
 * **Masked PSNR / SSIM** (inpainting): PSNR over the pixels where the mask is 1 only (data range
   2), SSIM averaged over the mask's bounding box.
+
+The registry's metrics of a translation run (on its held-out pairs, asked for by name):
+``ychannel`` (``psnr_y``, ``ssim_y``), ``sharpness`` (``hf_ratio``) and ``colourfulness``
+(``colourfulness``, ``colourfulness_target``), all for RGB images. The masked scores need the
+inpainting's mask, which the caller passes.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.paired import PSNR_CAP, image_psnr, image_ssim
+from ganforge.metrics.paired import PSNR_CAP, Translated, image_psnr, image_ssim
+from ganforge.metrics.registry import HIGHER, NEITHER, MetricContext, MetricSpec, register_metric
 
 BT601 = (65.481, 128.553, 24.966)
 
@@ -97,6 +103,39 @@ def masked_scores(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
         box = (slice(None), slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
         ssim[i] = image_ssim(tgt[i][box].numpy(), out[i][box].numpy(), data_range=2.0)
     return {"psnr": psnr, "ssim": ssim}
+
+
+def _needs_rgb(what: str):
+    def applies(ctx: MetricContext) -> tuple[str, str] | None:
+        if ctx.channels == 3:
+            return None
+        return (f"{what} needs RGB images, and these have {ctx.channels or 'no'} channel(s)",
+                "choose l1, psnr or ssim")
+    return applies
+
+
+def _y(t: Translated) -> dict[str, float]:
+    s = y_scores(t.output, t.target)
+    return {"psnr_y": float(s["psnr"].mean()), "ssim_y": float(s["ssim"].mean())}
+
+
+def _register(name: str, columns: dict[str, bool | None], compute, what: str, description: str) -> None:
+    """A ``pairs`` metric of RGB translations, computed only when asked for by name."""
+    register_metric(MetricSpec(name, lambda ctx: dict(columns), source="pairs", runs={"translation"},
+                               compute=compute, applies=_needs_rgb(what), default=lambda ctx: False,
+                               needs_features=False, description=description))
+
+
+_register("ychannel", {"psnr_y": HIGHER, "ssim_y": HIGHER}, _y, "Y-channel PSNR/SSIM",
+          "PSNR and SSIM of the BT.601 luma, 4-pixel border cropped (super-resolution)")
+_register("sharpness", {"hf_ratio": NEITHER},
+          lambda t: {"hf_ratio": high_frequency_ratio(t.output, t.target)},
+          "the high-frequency energy ratio",
+          "high-frequency energy of the outputs over the targets' (1: as sharp)")
+_register("colourfulness", {"colourfulness": NEITHER, "colourfulness_target": NEITHER},
+          lambda t: {"colourfulness": float(colourfulness(t.output).mean()),
+                     "colourfulness_target": float(colourfulness(t.target).mean())},
+          "colourfulness", "Hasler and Suesstrunk's colourfulness of the outputs and of the targets")
 
 
 __all__ = ["colourfulness", "high_frequency_ratio", "high_frequency_share", "luma", "masked_scores",

@@ -14,7 +14,7 @@ the accuracy on the 10,000-image test split, which training never sees.
 decompressed IDX files that were read are. Adam with a one-cycle learning-rate schedule;
 everything random flows from ``--seed``. Writes ``lenet_<dataset>.pt`` (state_dict) and
 ``lenet_<dataset>.json`` (provenance: data, split, file md5s, seed, epochs, held-out accuracy,
-sha256 of the weights) into ``--out`` (default: the package's ``metrics/weights`` folder).
+sha256 of the weights) into ``--out`` (default: the package's ``weights`` folder).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ganforge.data.idx import read_bytes
 from ganforge.data.mnist import SPLITS, default_root, find_file, split_stems
-from ganforge.metrics.classifier import ARCHITECTURES, sha256_file, weights_dir
+from ganforge.weights import ARCHITECTURES, sha256_file, weights_dir
 
 SETTINGS = {"mnist": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "shift": 2},
             "fashion": {"epochs": 15, "batch_size": 128, "lr": 3e-3, "shift": 1},
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of the IDX files (mnist, fashion); default "
                              "~/.cache/ganforge/<mnist|fashion-mnist>; not recorded")
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: the package's metrics/weights)")
+                        help="output folder (default: the package's weights folder)")
     parser.add_argument("--epochs", type=int, default=None, help="override SETTINGS[dataset]")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     return parser

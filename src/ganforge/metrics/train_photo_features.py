@@ -11,7 +11,7 @@ relu1_2 / relu2_2 features then respond to the local structure a perceptual loss
 Adam (lr 2e-3, cosine decay), batch 64, everything random from ``--seed``. Writes
 ``photo_features.pt`` (state_dict) and ``photo_features.json`` (provenance: photographs, task,
 steps, seed, held-out accuracy on crops of the training photographs drawn from another seed,
-seconds, torch version, sha256) into ``--out`` (default: the package's ``metrics/weights``).
+seconds, torch version, sha256) into ``--out`` (default: the package's ``weights`` folder).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.data.photos import DEFAULT_TEST, PHOTOS, load_photo, random_crops
-from ganforge.metrics.classifier import sha256_file, weights_dir
 from ganforge.models.perceptual import PHOTO_WEIGHTS, PhotoFeatures
+from ganforge.weights import sha256_file, weights_dir
 
 
 def batch(photos: list[torch.Tensor], n: int, size: int, gen: torch.Generator

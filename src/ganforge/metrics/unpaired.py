@@ -8,7 +8,11 @@ For inputs a of domain A, G = G_AB and F = G_BA, images in [-1, 1]::
                      b* of a, where the data know it (e.g. mnist-thickness's held-out pairs), with
                      the identity baseline (output = a)
 
-The classifier share uses a shipped LeNet (:func:`ganforge.metrics.classifier.load_classifier`),
+``cycle`` (column ``cycle_l1``) is the registry's metric of a run that provides the capability
+``cycle`` (:class:`~ganforge.metrics.capabilities.CycleTranslator`), on the held-out inputs; the
+classifier share needs a target class per domain, which the caller names.
+
+The classifier share uses a shipped LeNet (:func:`ganforge.weights.load_classifier`),
 whose native side (28) may be smaller than the images': they are centre-cropped to it (the
 32x32 Fashion-MNIST images are 28x28 padded by 2 pixels).
 """
@@ -20,7 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.data.transforms import centre_crop
+from ganforge._images import centre_crop
+from ganforge.metrics.capabilities import CycleTranslator
+from ganforge.metrics.paired import mean_scores
+from ganforge.metrics.registry import LOWER, MetricSpec, register_metric
 
 
 @torch.no_grad()
@@ -35,7 +42,7 @@ def class_share(images: torch.Tensor, target: int, classifier: nn.Module, side: 
     return hits / max(len(images), 1)
 
 
-def cycle_l1(algorithm: Any, a: torch.Tensor, network: nn.Module | None = None,
+def cycle_l1(algorithm: CycleTranslator, a: torch.Tensor, network: nn.Module | None = None,
              batch_size: int = 256) -> float:
     """mean |F(G(a)) - a| for a CycleGAN run's ``algorithm`` (G = ``network``, default G_AB)."""
     out = algorithm.translate(a, network, batch_size=batch_size)
@@ -50,8 +57,6 @@ def evaluate_unpaired(algorithm: Any, a: torch.Tensor, *, partner: torch.Tensor 
     ``target_class`` and ``classifier`` the ``target_share`` of G(a) (and ``input_share``, the
     same share of a itself); with ``partner`` (the true B image of each a) ``psnr`` / ``l1`` /
     ``ssim`` and their ``identity`` baseline."""
-    from ganforge.metrics.paired import mean_scores
-
     out = algorithm.translate(a, network)
     rec = algorithm.translate(out, algorithm.G_BA)
     result: dict[str, Any] = {"images": len(a), "cycle_l1": float((rec - a).abs().mean())}
@@ -62,3 +67,10 @@ def evaluate_unpaired(algorithm: Any, a: torch.Tensor, *, partner: torch.Tensor 
         result["paired"] = mean_scores(out, partner)
         result["identity"] = mean_scores(a, partner)
     return result
+
+
+register_metric(MetricSpec(
+    "cycle", lambda ctx: {"cycle_l1": LOWER}, source="pairs", runs={"translation"}, needs={"cycle"},
+    default=lambda ctx: False, needs_features=False,
+    compute=lambda t: {"cycle_l1": cycle_l1(t.algorithm, t.cond, t.network)},
+    description="mean |F(G(a)) - a| of the held-out inputs (how well G keeps what F can undo)"))

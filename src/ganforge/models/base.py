@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.maths.truncation import truncate_resample
 from ganforge.registry import Registry
 
 MODELS: Registry = Registry("model")
@@ -61,8 +62,6 @@ class Generator(nn.Module):
                     device: torch.device | str | None = None, psi: float = 1.0) -> torch.Tensor:
         """BigGAN's truncated codes (Brock et al. 2019, sec. 3.1, as in their released sampler):
         psi * z with every entry of z ~ N(0, 1) outside [-2, 2] redrawn until it falls inside."""
-        from ganforge.latent.truncation import truncate_resample
-
         z = truncate_resample(torch.randn(n, self.z_dim, generator=generator), TRUNCATION_BOUND,
                               generator)
         return (psi * z).to(device if device is not None else next(self.parameters()).device)

@@ -7,7 +7,7 @@ Two networks, both taking RGB images in [-1, 1]:
 * ``photo`` (the default, shipped): :class:`PhotoFeatures`, a small VGG-style CNN trained in this
   project on the training photographs of ``photo-patches`` (``python -m
   ganforge.metrics.train_photo_features``; weights and provenance JSON in
-  ``ganforge/metrics/weights/photo_features.{pt,json}``); layers ``relu1_2`` and ``relu2_2``
+  ``ganforge/weights/photo_features.{pt,json}``); layers ``relu1_2`` and ``relu2_2``
   (default);
 * ``vgg19``: VGG19's ``features`` (Simonyan and Zisserman 2015) built here by hand (no
   torchvision), weights from a state dict the user provides (torchvision key names
@@ -154,7 +154,7 @@ def load_vgg19(weights: str | Path, layer: str = "relu5_4") -> FeatureExtractor:
 
 def load_photo_features(layer: str = "relu2_2", weights: str | Path | None = None) -> FeatureExtractor:
     """The shipped :class:`PhotoFeatures` (or the state dict at ``weights``) cut at ``layer``."""
-    from ganforge.metrics.classifier import weights_dir
+    from ganforge.weights import weights_dir
 
     if layer not in PhotoFeatures.LAYERS:
         raise GanforgeError(f"perceptual.layer={layer!r} is not a layer of the photo network",

@@ -16,7 +16,7 @@ probability ``word_dropout`` (so unknown words at test time, e.g. held-out synon
 something the encoder has seen). Image features ``f``:
 
 * ``lenet_fashion``: the shipped Fashion-MNIST LeNet's 64-d penultimate features
-  (:func:`ganforge.metrics.classifier.load_classifier`); 32x32 inputs are centre-cropped to 28
+  (:func:`ganforge.weights.load_classifier`); 32x32 inputs are centre-cropped to 28
   (the padding of ``fashion-captions``), other sizes resized;
 * ``pca``: for arbitrary images (``captioned-folder``), the images resized to 16x16, flattened
   and projected on their top principal components (at most 64), whitened. The PCA is fitted on
@@ -147,8 +147,8 @@ _LENET: list[nn.Module] = []
 def lenet_features(images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """64-d penultimate features of the shipped Fashion-MNIST LeNet (eval mode) of grayscale
     images (N, 1, H, W) in [-1, 1]; 32x32 is centre-cropped to 28x28, other sizes resized."""
-    from ganforge.data.transforms import centre_crop
-    from ganforge.metrics.classifier import load_classifier
+    from ganforge._images import centre_crop
+    from ganforge.weights import load_classifier
 
     if images.ndim != 4 or images.shape[1] != 1:
         raise GanforgeError(f"lenet_fashion features need grayscale images (N, 1, H, W), got "

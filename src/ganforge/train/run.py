@@ -57,6 +57,11 @@ class Run:
         return self.algorithm.kind
 
     @property
+    def conditions_on_classes(self) -> bool:
+        """Whether the samples are drawn for the data's classes (class metrics apply)."""
+        return conditions_on_classes(self.algorithm)
+
+    @property
     def num_classes(self) -> int | None:
         """K for a class-conditional run, else None."""
         return self.experiment.num_classes if has(self.algorithm, ClassConditioned) else None

@@ -52,7 +52,7 @@ from ganforge.config import ExperimentConfig, PhaseConfig
 from ganforge.data.base import AnyDataset
 from ganforge.data.kinds import DataKind, get_kind, kind_of_shape
 from ganforge.errors import GanforgeError
-from ganforge.metrics.likelihood import LikelihoodModel
+from ganforge.metrics.capabilities import LikelihoodModel
 from ganforge.registry import Registry
 
 ALGORITHMS: Registry = Registry("algorithm")

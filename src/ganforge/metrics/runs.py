@@ -1,0 +1,181 @@
+"""``ganforge evaluate``'s one path: the metric registry picks what a run (or a samples file) gets.
+
+What the run is (:func:`~ganforge.metrics.capabilities.run_kind`: generative or translation) and
+what it provides (:func:`~ganforge.metrics.capabilities.provided_by`: a likelihood, a
+style-based generator, an inverse translation) go into a
+:class:`~ganforge.metrics.registry.MetricContext`; :func:`~ganforge.metrics.registry.plan_metrics`
+checks the requested metrics against it (or takes the defaults) and groups them by source, and
+each source is computed from its own inputs:
+
+* ``model``: :class:`~ganforge.metrics.registry.ModelInputs` (the algorithm, the generator,
+  held-out images of the test split);
+* ``samples``: a generative run's samples (or the file's) against the real data, by the
+  :class:`~ganforge.metrics.evaluate.Evaluator`, beside a real-vs-real baseline;
+* ``pairs`` (and ``samples``) of a translation: its outputs on held-out pairs
+  (:func:`~ganforge.metrics.paired.evaluate_translation`), beside trivial translators.
+
+Nothing here names a metric; the metrics module that owns a metric computes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ganforge.data import build_dataset
+from ganforge.metrics import paired
+from ganforge.metrics.capabilities import provided_by, run_kind
+from ganforge.metrics.evaluate import Evaluator, format_table
+from ganforge.metrics.registry import (
+    MetricContext,
+    ModelInputs,
+    compute_metrics,
+    plan_metrics,
+    select_metrics,
+)
+
+Say = Callable[[str], None]
+
+
+class EvaluatedRun(Protocol):
+    """What a loaded run (:class:`ganforge.train.run.Run`) offers the evaluation."""
+
+    path: Path
+    checkpoint: Path
+    step: int
+    config: Any
+
+    @property
+    def algorithm(self) -> Any: ...
+
+    @property
+    def conditions_on_classes(self) -> bool: ...
+
+    def pick_generator(self, ema: bool = False) -> torch.nn.Module: ...
+
+    def labels(self, n: int) -> torch.Tensor | None: ...
+
+    def sample(self, n: int, *, ema: bool = False, seed: int = 0,
+               labels: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """``ganforge evaluate``'s options: ``n`` samples (pairs, held-out images) per side, the
+    ``seed`` of samples and splits, the EMA generator, the feature ``extractor``, the reference
+    statistics ``cache``, the InceptionV3 weights, k of the importance-weighted bound, and
+    ``options`` over the run's data section (``--data KEY=VALUE``)."""
+
+    n: int = 10_000
+    seed: int = 0
+    ema: bool = False
+    extractor: str = "auto"
+    cache: Path | None = None
+    inception: str | None = None
+    importance_samples: int = 1000
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate_run(run: EvaluatedRun, requested: str | None, s: EvalSettings,
+                 say: Say = print) -> dict[str, Any]:
+    """Every requested metric (default: every default metric that applies) of a loaded run;
+    progress lines go to ``say``. Inapplicable metrics are one-line errors before any work."""
+    G = run.pick_generator(s.ema)
+    kind = run_kind(run.algorithm)
+    ctx = MetricContext(run=kind, provides=provided_by(run.algorithm, G),
+                        run_name=run.config.algorithm["name"], conditional=run.conditions_on_classes)
+    plan = plan_metrics(requested, ctx)
+    section = {**run.config.data, **s.options}
+    result: dict[str, Any] = {"metrics": {}} if kind == "translation" else {"metrics": {}, "baseline": {}}
+    if "model" in plan:
+        _merge(result, _model_metrics(run.algorithm, G, plan["model"], ctx, section, s, say))
+    if kind == "translation":
+        names = None if requested is None else [n for src in ("pairs", "samples") for n in plan.get(src, [])]
+        if requested is None or names:
+            _merge(result, _translation_metrics(run, G, names, ctx, s, say))
+        result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
+                      seed=s.seed)
+        return result
+    if "samples" in plan:
+        dataset = build_dataset(section)
+        ev = _evaluator(dataset, plan["samples"], section, s, run.conditions_on_classes)
+        labels = run.labels(ev.n)
+        _score_samples(result, ev, run.sample(ev.n, ema=s.ema, seed=s.seed, labels=labels), labels, s, say)
+    result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
+                  sample_seed=s.seed)
+    return result
+
+
+def evaluate_samples_file(samples: np.ndarray, labels: np.ndarray | None, section: dict[str, Any],
+                          requested: str | None, s: EvalSettings, say: Say = print) -> dict[str, Any]:
+    """The requested metrics (default: all that apply) of samples read from a file, against the
+    reference data ``section``; ``labels`` are the classes the samples were drawn for."""
+    ctx = MetricContext(conditional=labels is not None)
+    plan = plan_metrics(requested, ctx)  # a model metric asks for a model: a one-line error
+    result: dict[str, Any] = {"metrics": {}, "baseline": {}}
+    if "samples" in plan:
+        ev = _evaluator(build_dataset(section), plan["samples"], section, s, labels is not None)
+        _score_samples(result, ev, samples, labels, s, say)
+    return result
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """The table of an evaluation: against trivial translators for a translation, else against
+    the real-vs-real baseline."""
+    return paired.format_paired_table(result) if "baselines" in result else format_table(result)
+
+
+# --------------------------------------------------------------------------- sources
+def _merge(result: dict[str, Any], part: dict[str, Any]) -> None:
+    """``part``'s metrics added to ``result``'s, its other keys set."""
+    result["metrics"].update(part.pop("metrics", {}))
+    result.update(part)
+
+
+def _model_metrics(algorithm: Any, G: torch.nn.Module, requested: list[str] | None, ctx: MetricContext,
+                   section: dict[str, Any], s: EvalSettings, say: Say) -> dict[str, Any]:
+    names = select_metrics(requested, ctx, source="model")
+
+    def held_out() -> tuple[torch.Tensor, dict[str, Any]]:
+        """The first n images of the test split (when the dataset has one, unless --data says)."""
+        data = paired.held_out_section(section, s.options)
+        return build_dataset(data).x[: s.n], data
+
+    inputs = ModelInputs(algorithm=algorithm, generator=G, held_out=held_out, names=names, n=s.n, seed=s.seed,
+                         importance_samples=s.importance_samples, say=say)
+    return {"metrics": compute_metrics(names, inputs), **inputs.info}
+
+
+def _translation_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | None,
+                         ctx: MetricContext, s: EvalSettings, say: Say) -> dict[str, Any]:
+    dataset, section = paired.held_out_pairs(run.config.data, s.options)
+    result = paired.evaluate_translation(run.algorithm, dataset, n=s.n, seed=s.seed, network=G,
+                                         extractor=s.extractor, metrics=names, provides=ctx.provides)
+    say(f"{result['images']} held-out pairs of {section['name']}"
+        f"{' (' + section['split'] + ' split)' if 'split' in section else ''}")
+    return {**result, "data": section}
+
+
+def _evaluator(dataset: Any, names: list[str] | None, section: dict[str, Any], s: EvalSettings,
+               conditional: bool) -> Evaluator:
+    cache = s.cache if s.cache is not None else Path.home() / ".cache" / "ganforge" / "ref_stats"
+    return Evaluator(dataset, names, extractor=s.extractor, num_samples=s.n, seed=s.seed,
+                     data_name=section["name"], data_section=section, cache_dir=cache,
+                     inception_path=s.inception, conditional=conditional)
+
+
+def _score_samples(result: dict[str, Any], ev: Evaluator, samples: torch.Tensor | np.ndarray,
+                   labels: torch.Tensor | np.ndarray | None, s: EvalSettings, say: Say) -> None:
+    result["metrics"].update(ev.score(samples, labels if ev.needs_labels else None))
+    result["baseline"].update(ev.baseline())
+    result.update(generated_samples=min(len(samples), ev.n), **ev.describe())
+    say(f"{result['generated_samples']} generated vs {ev.n} real samples (real data: "
+        f"{ev.data_name}), extractor {ev.extractor.id} (sha256 {ev.extractor.checksum[:12]})")
+    if ev.n < s.n:
+        say(f"note: -n {s.n} capped to {ev.n}, half of the real data (the other half is the "
+            f"real-vs-real baseline)")
