@@ -8,12 +8,13 @@ from the layers below its own, never from a sibling in its own layer)::
     _io, _subcommand             atomic writes, allocation checks; the stand-alone subcommand runner
     config                       presets, files, overrides, typed validation
     registry                     the name -> builder registry of every plug-in point
-    maths, weights, _images      the equations; the shipped classifier weights and their loader;
-                                 tensor helpers that feed images to those classifiers
+    maths, weights, _images, viz the equations; the shipped classifier weights and their loader;
+                                 tensor helpers that feed images to those classifiers; figures
+                                 (grids, curves, 2-D fields: the data kinds' writers draw them)
     text                         captions, vocabularies and text encoders (the captioned data use it)
     data                         datasets, each declaring its fields, kind, extractor and modes
     models                       network families and their registry
-    metrics, viz                 scores of samples and models; figures
+    metrics                      scores of samples and models
     train                        the Trainer, the algorithms, checkpoints, loading a run
     ganforge                     the package's public API (``ganforge/__init__``)
     latent, translate, augmentation, forensics, watermark, theory
@@ -41,11 +42,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_io", "_subcommand"),
     ("config",),
     ("registry",),
-    ("maths", "weights", "_images"),
+    ("maths", "weights", "_images", "viz"),
     ("text",),
     ("data",),
     ("models",),
-    ("metrics", "viz"),
+    ("metrics",),
     ("train",),
     ("ganforge",),
     ("latent", "translate", "augmentation", "forensics", "watermark", "theory"),

@@ -22,33 +22,16 @@ graph, a sequence) is one module that calls :func:`register_kind`, imported by
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ganforge.data.writers import write_grid, write_npz, write_panels, write_scatter
+from ganforge.data.writers import Samples, write_grid, write_npz, write_panels, write_scatter
 from ganforge.errors import GanforgeError
 
 #: a batch is a dict of named tensors, one per field the dataset declares (``x``, ``y``...)
 Batch = dict[str, torch.Tensor]
-
-
-@dataclass
-class Samples:
-    """What a run drew, ready for a writer: ``x`` (n, *shape) the samples (CPU); ``arrays``
-    named arrays saved beside ``x`` (labels ``y``, ``caption``, a paired run's ``cond`` and
-    ``target``); ``panels`` named image batches of a figure (input | output | target);
-    ``nrow`` images per grid row (one row per class or caption); ``title`` of a figure;
-    ``description`` of what was drawn, for messages ("64 samples from step 500")."""
-
-    x: torch.Tensor
-    arrays: dict[str, np.ndarray | torch.Tensor] = field(default_factory=dict)
-    panels: dict[str, torch.Tensor] = field(default_factory=dict)
-    nrow: int | None = None
-    title: str = ""
-    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,33 @@
-"""The file writers of the built-in data kinds (:mod:`ganforge.data.kinds`): each takes a
-:class:`~ganforge.data.kinds.Samples` and a path, writes atomically and returns the path."""
+"""What a run drew (:class:`Samples`) and the file writers of the built-in data kinds
+(:mod:`ganforge.data.kinds`): each takes the samples and a path, writes atomically and returns
+the path."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ganforge._io import atomic_write
 
-if TYPE_CHECKING:
-    from ganforge.data.kinds import Samples
+
+@dataclass
+class Samples:
+    """What a run drew, ready for a writer: ``x`` (n, *shape) the samples (CPU); ``arrays``
+    named arrays saved beside ``x`` (labels ``y``, ``caption``, a paired run's ``cond`` and
+    ``target``); ``panels`` named image batches of a figure (input | output | target);
+    ``nrow`` images per grid row (one row per class or caption); ``title`` of a figure;
+    ``description`` of what was drawn, for messages ("64 samples from step 500")."""
+
+    x: torch.Tensor
+    arrays: dict[str, np.ndarray | torch.Tensor] = field(default_factory=dict)
+    panels: dict[str, torch.Tensor] = field(default_factory=dict)
+    nrow: int | None = None
+    title: str = ""
+    description: str = ""
+
 
 
 def write_npz(samples: Samples, path: Path) -> Path:

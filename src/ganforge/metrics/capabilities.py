@@ -106,13 +106,14 @@ def register_requirement(req: Requirement) -> Requirement:
 
 register_requirement(Requirement(
     "likelihood", LikelihoodModel, "algorithm", "likelihood metrics", "a model with a likelihood",
-    "evaluate a vae run, or choose sample metrics (fid, kid, is, prdc, modes, class)"))
+    "evaluate a run whose model has a likelihood, or choose sample metrics (fid, kid, is, prdc, modes, "
+    "class)"))
 register_requirement(Requirement(
     "cycle", CycleTranslator, "algorithm", "cycle metrics", "a translation with a learnt inverse",
-    "evaluate a cyclegan run, or choose paired metrics (l1, psnr, ssim)"))
+    "evaluate a translation trained with its inverse, or choose paired metrics (l1, psnr, ssim)"))
 register_requirement(Requirement(
     "style", StyleSynthesis, "generator", "perceptual path length",
-    "a style-based generator (mapping + synthesis)", "evaluate a stylegan or stylegan2 run"))
+    "a style-based generator (mapping + synthesis)", "evaluate a run with a style-based generator"))
 
 
 def provided_by(algorithm: Any = None, generator: Any = None) -> frozenset[str]:

@@ -35,6 +35,8 @@ from ganforge.metrics.registry import (
     MetricContext,
     ModelInputs,
     compute_metrics,
+    get_metric,
+    parse_metrics,
     plan_metrics,
     select_metrics,
 )
@@ -55,6 +57,11 @@ class EvaluatedRun(Protocol):
 
     @property
     def conditions_on_classes(self) -> bool: ...
+
+    def require_need(self, need: str, what: str) -> None:
+        """The run's one-line "cannot do X" error when it lacks the capability that provides
+        metric requirement ``need`` (:data:`~ganforge.metrics.capabilities.REQUIREMENTS`);
+        nothing when it has it, or when no declared capability provides ``need``."""
 
     def pick_generator(self, ema: bool = False) -> torch.nn.Module: ...
 
@@ -89,6 +96,9 @@ def evaluate_run(run: EvaluatedRun, requested: str | None, s: EvalSettings,
     kind = run_kind(run.algorithm)
     ctx = MetricContext(run=kind, provides=provided_by(run.algorithm, G),
                         run_name=run.config.algorithm["name"], conditional=run.conditions_on_classes)
+    for name in parse_metrics(requested) if requested else ():
+        for need in sorted(get_metric(name).needs - ctx.provides):  # the run words what it lacks
+            run.require_need(need, f"score metric {name!r}")
     plan = plan_metrics(requested, ctx)
     section = {**run.config.data, **s.options}
     result: dict[str, Any] = {"metrics": {}} if kind == "translation" else {"metrics": {}, "baseline": {}}

@@ -21,6 +21,7 @@ from ganforge.train.algorithms.base import (
     Translates,
     Truncatable,
     algorithm_class,
+    capability_for_need,
     conditions_on_classes,
     has,
     require,
@@ -60,6 +61,13 @@ class Run:
     def conditions_on_classes(self) -> bool:
         """Whether the samples are drawn for the data's classes (class metrics apply)."""
         return conditions_on_classes(self.algorithm)
+
+    def require_need(self, need: str, what: str) -> None:
+        """The one-line "cannot do X" error (:func:`require`) when this run lacks the declared
+        capability that provides metric requirement ``need``."""
+        capability = capability_for_need(need)
+        if capability is not None:
+            require(self, capability, what)
 
     @property
     def num_classes(self) -> int | None:

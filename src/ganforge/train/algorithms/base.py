@@ -253,6 +253,8 @@ class Capability(metaclass=ABCMeta):  # noqa: B024  (the capabilities below decl
 
     title: ClassVar[str] = ""
     fix: ClassVar[str] = "use a run of one of those families"
+    #: the metric requirement this capability provides (:data:`ganforge.metrics.capabilities.REQUIREMENTS`)
+    metric_need: ClassVar[str | None] = None
 
     @classmethod
     def missing_in(cls, algorithm: Any) -> str | None:
@@ -357,6 +359,7 @@ class StyleMixing(Capability):
 
     title = "style-based generator"
     fix = "use a run with a style-based generator (model.name=stylegan, or algorithm stylegan2)"
+    metric_need = "style"
 
     @property
     @abstractmethod
@@ -382,6 +385,7 @@ class HasLikelihood(Capability, LikelihoodModel):
 
     title = "likelihood"
     fix = "evaluate a run of one of those families, or choose sample metrics"
+    metric_need = "likelihood"
 
     @abstractmethod
     def log_likelihood_bounds(self, x: torch.Tensor, k: int,
@@ -416,6 +420,12 @@ def families_with(capability: type[Capability]) -> list[str]:
     """The registered algorithm names whose class declares ``capability``."""
     algorithms = _registered_algorithms()
     return [name for name in algorithms.names() if issubclass(algorithms.get(name), capability)]
+
+
+def capability_for_need(need: str) -> type[Capability] | None:
+    """The declared capability (an interface deriving from :class:`Capability` directly) that
+    provides metric requirement ``need``, if any."""
+    return next((cls for cls in Capability.__subclasses__() if cls.metric_need == need), None)
 
 
 def has(subject: Algorithm | _HasRun, capability: type[Capability]) -> bool:
