@@ -224,6 +224,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from ganforge.models.base import check_truncation
     from ganforge.train import load_run
+    from ganforge.train.algorithms.base import labels_are_classes
 
     output = Path(args.output)
     if output.suffix not in (".npz", ".png"):
@@ -249,7 +250,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _write_samples(x, output, nrow, run.step, {"caption": np.asarray(prompts).repeat(args.n)})
     y = run.labels(args.n, args.class_)
     nrow = None
-    if y is not None and args.class_ is None and output.suffix == ".png" and run.config.class_conditional:
+    if y is not None and args.class_ is None and output.suffix == ".png" and labels_are_classes(run.config):
         nrow = math.ceil(args.n / run.num_classes)  # one grid row per class
         y = torch.arange(run.num_classes).repeat_interleave(nrow)[:args.n]
     x = run.sample(args.n, ema=args.ema, seed=args.seed, labels=y, psi=args.truncation)
@@ -290,10 +291,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _eval_callbacks(cfg) -> list:
     if not cfg.eval.every:
         return []
+    from ganforge.train.algorithms.base import labels_are_classes
     from ganforge.train.eval_callback import EvalCallback
 
     # class metrics compare with the dataset's labels, which a self-conditioned G never saw
-    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=cfg.class_conditional)]
+    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=labels_are_classes(cfg))]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -332,6 +334,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         source = {"samples_file": str(samples_path), "samples_in_file": len(samples)}
     else:
         from ganforge.train import load_run
+        from ganforge.train.algorithms.base import labels_are_classes
 
         run = load_run(args.run_dir, args.checkpoint, "cpu")
         section = {**run.config.data, **options}
@@ -348,7 +351,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if sample_metrics != []:
         dataset = build_dataset(section)
         cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "ganforge" / "ref_stats"
-        conditional = labels is not None or (run is not None and run.config.class_conditional)
+        conditional = labels is not None or (run is not None and labels_are_classes(run.config))
         ev = Evaluator(dataset, sample_metrics, extractor=args.extractor, num_samples=args.n,
                        seed=args.seed, data_name=section["name"], data_section=section,
                        cache_dir=cache, inception_path=args.inception, conditional=conditional)
