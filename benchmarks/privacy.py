@@ -52,9 +52,9 @@ from ganforge.viz import plot_panels  # noqa: E402
 PRESET = "mnist-dpgan"
 #: configuration -> overrides of the preset (all at the same step budget)
 CONFIGS: dict[str, dict[str, Any]] = {
-    "non-private": {"algorithm.private": False, "privacy.epsilon": None},
-    "epsilon 10": {"privacy.epsilon": 10.0},
-    "epsilon 1": {"privacy.epsilon": 1.0},
+    "non-private": {"algorithm.private": False, "algorithm.privacy.epsilon": None},
+    "epsilon 10": {"algorithm.privacy.epsilon": 10.0},
+    "epsilon 1": {"algorithm.privacy.epsilon": 1.0},
 }
 QUIET = {"train.sample_every": 10**9, "train.checkpoint_every": 10**9, "train.log_every": 10**9}
 PUBLISHED = {
@@ -155,9 +155,9 @@ def run(name: str, train: ArrayDataset, held_out: ArrayDataset, settings: dict[s
     row = {"config": name, "steps": trainer.step, "d_updates": algo._d_steps_between(0, trainer.step),
            "train_seconds": round(seconds, 1), "N": len(train), "batch_size": cfg.train.batch_size,
            "epsilon": algo.epsilon if private else None,
-           "delta": cfg.privacy.delta if private else None,
+           "delta": algo.options.privacy.delta if private else None,
            "noise_multiplier": algo.noise_multiplier if private else None,
-           "max_grad_norm": cfg.privacy.max_grad_norm if private else None}
+           "max_grad_norm": algo.options.privacy.max_grad_norm if private else None}
     start = time.perf_counter()
     row.update(evaluate(trainer, held_out, settings, seed))
     row["eval_seconds"] = round(time.perf_counter() - start, 1)

@@ -40,7 +40,9 @@ def test_the_set_parser_never_raises_anything_else(item):
 
 KEYS = st.sampled_from(["seed", "train.steps", "train.batch_size", "optim.G.lr", "optim.D.betas",
                         "phases.D.repeat", "model.z_dim", "data.size", "loss.name", "train.ema_decay",
-                        "stabilisers.pack", "algorithm.penalty_until", "eval.metrics", "nope.x"])
+                        "stabilisers.pack", "algorithm.penalty_until", "eval.metrics", "nope.x",
+                        "algorithm.loss.gp_weight", "algorithm.stabilisers.r1", "privacy.epsilon",
+                        "algorithm.nope"])
 VALUES = st.one_of(st.integers(min_value=-(10**30), max_value=10**30), st.floats(allow_nan=True),
                    st.text(max_size=12), st.booleans(), st.none(),
                    st.lists(st.floats(allow_nan=False, width=32), max_size=3))
@@ -104,7 +106,7 @@ def test_config_files_that_are_not_utf8_or_repeat_a_key(tmp_path, capsys):
     ("train.log_every=" + "9" * 40, "does not fit a 64-bit integer"),
     ("optim.D.betas=[0.5, 1.5]", "betas must be two numbers in [0, 1)"),
     ("optim.G.lr=.inf", "must be a finite number > 0"),
-    ("stabilisers.pack=3", "not a multiple of it"),
+    ("algorithm.stabilisers.pack=3", "not a multiple of it"),
     ("train.batch_size=100000000000", "more than half"),
     ("train.num_fixed_samples=10000000000", "more than half"),
     ("data.root=5", "data.root must be a string"),
@@ -117,6 +119,29 @@ def test_bad_overrides_are_one_line_and_leave_nothing(tmp_path, capsys, override
     argv += ["--set", override]
     assert fragment in _cli(capsys, *argv)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("preset, override, fragments", [
+    ("fashion-vae", "loss.name=hinge", ("unknown key 'algorithm.loss' for algorithm 'vae'",
+                                        "(an option of algorithm biggan, dp-gan, gan, stylegan2)",
+                                        "vae's keys are: name, beta, kl_warmup, binarize")),
+    ("fashion-vae", "algorithm.stabilisers.spectral_norm=true", ("'algorithm.stabilisers'", "'vae'")),
+    ("fashion-pix2pix", "stabilisers.r1=1", ("'algorithm.stabilisers' for algorithm 'pix2pix'",)),
+    ("fashion-progan", "algorithm.loss={name: hinge}", ("'algorithm.loss' for algorithm 'progan'",)),
+    ("ring8-mlp", "privacy.epsilon=10", ("unknown key 'algorithm.privacy' for algorithm 'gan'",
+                                         "(an option of algorithm dp-gan)")),
+    ("ring8-mlp", "algorithm.beta=2", ("'algorithm.beta' for algorithm 'gan' (an option of algorithm vae)",)),
+    ("ring8-mlp", "algorithm.stabilisers.pack=two", ("algorithm.stabilisers.pack must be an integer",)),
+    ("ring8-mlp", "algorithm.loss=hinge", ("algorithm.loss must be a mapping",)),
+])
+def test_an_option_of_another_family_is_one_line_and_leaves_nothing(tmp_path, capsys, preset, override,
+                                                                    fragments):
+    """Refused by the one validator of algorithm options, before the data are loaded (the VAE,
+    pix2pix and ProGAN presets download their data: these runs never reach it)."""
+    out = tmp_path / "r"
+    message = _cli(capsys, "train", preset, "--steps", "2", "--quiet", "--out", str(out), "--set", override)
+    assert all(fragment in message for fragment in fragments), message
+    assert not out.exists()
 
 
 def test_seeds_beyond_64_bits(tmp_path, capsys):

@@ -31,6 +31,8 @@ def test_every_preset_resolves_and_builds_its_model(name):
 def test_every_shipped_preset_builds_its_experiment(name):
     """Networks, objective and stabilisers of every preset, without loading its data."""
     from ganforge.train import Experiment
+    from ganforge.train.algorithms.base import algorithm_options, labels_are_classes
+    from ganforge.train.algorithms.gan import GAN
 
     cfg = load_config(name)
     data = cfg.data["name"]
@@ -45,10 +47,12 @@ def test_every_shipped_preset_builds_its_experiment(name):
     if pairs.get(data):
         shape[data], cfg.algorithm["cond_shape"] = pairs[data][0], list(pairs[data][1])
     exp = Experiment(cfg, "cpu", sample_shape=shape.get(data, (1, size, size)),
-                     num_classes=10 if cfg.class_conditional or cfg.model.get("class_head") else None)
-    if cfg.stabilisers.self_condition:
-        assert exp.num_classes == cfg.stabilisers.self_condition
-        assert exp.algorithm.conditional in ("projection", "acgan")
+                     num_classes=10 if labels_are_classes(cfg) or cfg.model.get("class_head") else None)
+    algorithm = exp.algorithm
+    assert type(algorithm.options) is type(algorithm).Options is type(algorithm_options(cfg))
+    if isinstance(algorithm, GAN) and algorithm.self_conditioned:
+        assert exp.num_classes == algorithm.options.stabilisers.self_condition
+        assert algorithm.conditional in ("projection", "acgan") and not labels_are_classes(cfg)
 
 
 def test_default_is_digits_dcgan():

@@ -265,10 +265,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _eval_callbacks(cfg) -> list:
     if not cfg.eval.every:
         return []
+    from ganforge.train.algorithms.base import labels_are_classes
     from ganforge.train.eval_callback import EvalCallback
 
     # class metrics compare with the dataset's labels, which a self-conditioned G never saw
-    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=cfg.class_conditional)]
+    return [EvalCallback.from_config(cfg.eval, cfg.data, cfg.seed, conditional=labels_are_classes(cfg))]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

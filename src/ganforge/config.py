@@ -1,29 +1,32 @@
 """Experiment configuration: presets, YAML files and ``--set key=value`` overrides.
 
-A config is a small tree::
+A config is a small tree of generic sections::
 
     description: one line shown by `ganforge presets`
     seed: 0
     device: auto              # auto | cpu | cuda | cuda:N | mps
-    algorithm: {name: gan}                   # the way of training (train/algorithms/), its options
+    algorithm: {name: gan, loss: {name: hinge}, stabilisers: {spectral_norm: true}}
+                                             # the way of training (train/algorithms/), its options
     data:  {name: digits, size: 16}          # keys of the dataset builder
     model: {name: dcgan, width: 64}          # keys of the model builder
-    loss:  {name: non-saturating}            # keys of the GAN objective
     optim: {G: {name: adam, lr: 2e-4, betas: [0.5, 0.999]}, D: {...}}  # per optimiser, any torch.optim
     phases: {D: {repeat: 2}}                 # per phase: every, repeat, start, stop
     train: {steps: 3000, batch_size: 64, ...} # TrainConfig below
-    stabilisers: {spectral_norm: true, ...}  # StabiliserConfig below
-    privacy: {epsilon: 10, delta: 1e-5, ...} # PrivacyConfig below (algorithm dp-gan)
+    eval: {every: 1000, metrics: [fid]}      # EvalConfig below
 
 Resolution order: built-in defaults < preset < ``--config FILE`` < ``--set`` overrides. The
-``train``, ``stabilisers``, ``eval`` and ``privacy`` sections are type-checked here; the other
-sections are checked by the registry that owns them (algorithm, dataset, model, objective,
-optimiser, metric) when the experiment is built, before anything is written to disk. This module
-imports nothing from ``train``, ``models`` or ``metrics``.
+``train``, ``phases`` and ``eval`` sections are type-checked here; the other sections are checked
+by the registry that owns them (algorithm: its options dataclass; dataset, model, objective,
+optimiser, metric: the builder's signature) when the experiment is built, before anything is
+written to disk. Every family-only key is an option of its algorithm (``algorithm.loss``,
+``algorithm.stabilisers``, ``algorithm.privacy``...). This module imports nothing from
+``train``, ``models`` or ``metrics``.
 
-The layout before algorithms were plug-ins kept the optimisers in ``train`` (``lr_g``, ``lr_d``,
-``betas_g``, ``betas_d``, ``n_disc``, ``penalty_until``): :func:`translate_legacy` maps those keys
-(in presets, files, ``--set`` overrides and the ``config.yaml`` of old runs) to the new sections.
+Legacy layouts: before algorithms were plug-ins the optimisers lived in ``train`` (``lr_g``,
+``lr_d``, ``betas_g``, ``betas_d``, ``n_disc``, ``penalty_until``), and before algorithms owned
+their options ``loss``, ``stabilisers`` and ``privacy`` were top-level sections.
+:func:`translate_legacy` and :func:`translate_key` move those keys (in presets, files, ``--set``
+overrides and the ``config.yaml`` of old runs) to their new places.
 """
 
 from __future__ import annotations
@@ -182,81 +185,6 @@ class TrainConfig:
                                 "use e.g. 0.999, or null to disable EMA")
 
 
-FEATURE_MATCHING_MODES = ("replace", "add")
-
-
-@dataclass
-class StabiliserConfig:
-    """Remedies for the classic GAN failure modes; every one composes with any model and loss
-    (see docs/stabilisers.md for the equations and the measured effect of each).
-
-    Discriminator architecture: ``spectral_norm`` (every weight layer of D), ``pack`` (PacGAN:
-    D judges m samples at once), ``minibatch_std`` and ``minibatch_discrimination`` (with
-    ``mbd_kernels`` B and ``mbd_kernel_dim`` C) on D's features before its head.
-    D loss: ``label_smoothing`` s (one-sided: real target 1 - s; cross-entropy losses only),
-    ``r1`` gamma (adds gamma/2 E||grad_x D(x)||^2), ``historical_averaging_d``.
-    G loss: ``feature_matching`` weight (mode ``replace``: L_G = w * FM, Salimans et al.;
-    ``add``: L_G = L_adv + w * FM), ``historical_averaging_g``.
-    D inputs (real and fake, both phases): ``diffaugment`` policy (``color,translation,cutout``)
-    and ``instance_noise`` std annealed linearly to 0 over ``instance_noise_anneal`` steps
-    (default: all of train.steps).
-    Training data: ``self_condition`` K > 0 trains a self-conditioned GAN (Liu et al. 2020; needs
-    ``model.conditional`` projection or acgan): the data are labelled by k-means on D's features
-    into K clusters, G draws its labels from the clusters' sizes, and the data are clustered again
-    every ``self_condition_every`` steps (null: once, at the start). A sampled (toy 2D) dataset is
-    first drawn ``self_condition_pool`` times to give a fixed set to cluster.
-    """
-
-    spectral_norm: bool = False
-    pack: int = 1
-    minibatch_std: bool = False
-    minibatch_discrimination: bool = False
-    mbd_kernels: int = 50
-    mbd_kernel_dim: int = 5
-    label_smoothing: float = 0.0
-    r1: float = 0.0
-    historical_averaging_d: float = 0.0
-    historical_averaging_g: float = 0.0
-    feature_matching: float = 0.0
-    feature_matching_mode: str = "replace"
-    diffaugment: str = ""
-    instance_noise: float = 0.0
-    instance_noise_anneal: int | None = None
-    self_condition: int = 0
-    self_condition_every: int | None = None
-    self_condition_pool: int = 20_000
-
-    def __post_init__(self) -> None:
-        for name in ("pack", "mbd_kernels", "mbd_kernel_dim", "self_condition_pool"):
-            if getattr(self, name) < 1:
-                raise GanforgeError(f"stabilisers.{name} must be at least 1, got {getattr(self, name)}",
-                                    f"set stabilisers.{name} to a positive integer")
-        for name in ("r1", "historical_averaging_d", "historical_averaging_g", "feature_matching",
-                     "instance_noise"):
-            value = getattr(self, name)
-            if not 0.0 <= value < float("inf"):
-                raise GanforgeError(f"stabilisers.{name} must be a finite number >= 0, got {value}",
-                                    f"set stabilisers.{name} to 0 (off) or a positive weight")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise GanforgeError(f"stabilisers.label_smoothing must lie in [0, 1), got {self.label_smoothing}",
-                                "use e.g. 0.1 (real label 0.9), or 0 to disable")
-        if self.feature_matching_mode not in FEATURE_MATCHING_MODES:
-            raise GanforgeError(f"unknown stabilisers.feature_matching_mode {self.feature_matching_mode!r}",
-                                f"choose one of: {', '.join(FEATURE_MATCHING_MODES)}")
-        if self.self_condition < 0 or self.self_condition == 1:
-            raise GanforgeError(f"stabilisers.self_condition must be 0 (off) or at least 2 clusters, "
-                                f"got {self.self_condition}", "set e.g. stabilisers.self_condition=50")
-        if self.self_condition_every is not None and self.self_condition_every < 1:
-            raise GanforgeError(f"stabilisers.self_condition_every must be at least 1 step, got "
-                                f"{self.self_condition_every}", "set a positive number of steps, or null")
-        if self.instance_noise_anneal is not None and self.instance_noise_anneal < 1:
-            raise GanforgeError("stabilisers.instance_noise_anneal must be at least 1 step",
-                                "set a positive number of steps, or null for the whole run")
-
-    def is_default(self) -> bool:
-        return self == StabiliserConfig()
-
-
 @dataclass
 class PhaseConfig:
     """When one phase of an algorithm runs (every phase has defaults set by its algorithm; these
@@ -320,57 +248,6 @@ class EvalConfig:
                                 "set e.g. eval.best=fid")
 
 
-ACCOUNTANTS = ("rdp", "prv")
-#: the algorithms that read the ``privacy`` section (a private run under another one is an error)
-PRIVATE_ALGORITHMS = ("dp-gan",)
-
-
-@dataclass
-class PrivacyConfig:
-    """Differentially private training, read by the ``dp-gan`` algorithm (DP-SGD on D with Opacus).
-
-    Exactly one of ``epsilon`` (the target: the noise multiplier is then computed for the run's
-    D steps and sampling rate) and ``noise_multiplier`` (sigma; the epsilon spent is reported);
-    both null (the default) leaves the section unused. ``delta`` must lie below 1/N for a training
-    set of N records (checked when the data is loaded); ``max_grad_norm`` C clips every
-    per-sample gradient of D; ``accountant``: ``rdp`` (Renyi DP, Mironov 2017) or ``prv``
-    (privacy random variables, Gopi et al. 2021, tighter and slower).
-    """
-
-    epsilon: float | None = None
-    noise_multiplier: float | None = None
-    delta: float = 1e-5
-    max_grad_norm: float = 1.0
-    accountant: str = "rdp"
-
-    def __post_init__(self) -> None:
-        inf = float("inf")
-        if self.epsilon is not None and not 0.0 < self.epsilon < inf:
-            raise GanforgeError(f"privacy.epsilon must be a finite number > 0, got {self.epsilon}",
-                                "set e.g. privacy.epsilon=10 (smaller is more private)")
-        if self.noise_multiplier is not None and not 0.0 <= self.noise_multiplier < inf:
-            raise GanforgeError(f"privacy.noise_multiplier must be a finite number >= 0, got "
-                                f"{self.noise_multiplier}", "set e.g. privacy.noise_multiplier=1.0")
-        if self.epsilon is not None and self.noise_multiplier is not None:
-            raise GanforgeError("privacy.epsilon and privacy.noise_multiplier are both set",
-                                "set only one: epsilon (the noise is computed for the run) or "
-                                "noise_multiplier (the epsilon spent is reported)")
-        if not 0.0 < self.delta < 1.0:
-            raise GanforgeError(f"privacy.delta must lie in (0, 1), got {self.delta}",
-                                "set e.g. privacy.delta=1e-5 (below 1 / the number of training records)")
-        if not 0.0 < self.max_grad_norm < inf:
-            raise GanforgeError(f"privacy.max_grad_norm must be a finite number > 0, got "
-                                f"{self.max_grad_norm}", "set e.g. privacy.max_grad_norm=1.0")
-        if self.accountant not in ACCOUNTANTS:
-            raise GanforgeError(f"unknown privacy.accountant {self.accountant!r}",
-                                f"choose one of: {', '.join(ACCOUNTANTS)}")
-
-    @property
-    def enabled(self) -> bool:
-        """Whether the section asks for privacy (epsilon or noise_multiplier set)."""
-        return self.epsilon is not None or self.noise_multiplier is not None
-
-
 @dataclass
 class ExperimentConfig:
     description: str = ""
@@ -379,31 +256,16 @@ class ExperimentConfig:
     algorithm: dict[str, Any] = field(default_factory=lambda: {"name": "gan"})
     data: dict[str, Any] = field(default_factory=lambda: {"name": "digits"})
     model: dict[str, Any] = field(default_factory=lambda: {"name": "dcgan"})
-    loss: dict[str, Any] = field(default_factory=dict)
     optim: dict[str, Any] = field(default_factory=dict)
     phases: dict[str, PhaseConfig] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
-    stabilisers: StabiliserConfig = field(default_factory=StabiliserConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def __post_init__(self) -> None:
         # the run derives its generators' seeds as seed + small offsets: keep them in torch's range
         if not 0 <= self.seed <= MAX_SEED:
             raise GanforgeError(f"seed must lie in [0, 2**62], got {str(self.seed)[:24]}",
                                 "pass a smaller --seed, e.g. --seed 0")
-        name = self.algorithm.get("name") if isinstance(self.algorithm, dict) else None
-        if self.privacy.enabled and name is not None and name not in PRIVATE_ALGORITHMS:
-            key = "epsilon" if self.privacy.epsilon is not None else "noise_multiplier"
-            raise GanforgeError(f"privacy.{key} is set, but algorithm {name!r} trains without "
-                                "differential privacy",
-                                f"set algorithm.name={PRIVATE_ALGORITHMS[0]}, or privacy.{key}=null")
-
-    @property
-    def class_conditional(self) -> bool:
-        """Whether G's labels are the dataset's classes: a conditional model that is not
-        self-conditioned (whose labels are clusters of D's features)."""
-        return self.model.get("conditional") is not None and not self.stabilisers.self_condition
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe primitives (tuples become lists)."""
@@ -436,22 +298,71 @@ LEGACY_KEYS = {
     "train.betas_g": "optim.G.betas", "train.betas_d": "optim.D.betas",
     "train.n_disc": "phases.D.repeat", "train.penalty_until": "algorithm.penalty_until",
 }
+#: top-level sections of the layout before algorithms owned their options: each moved under
+#: ``algorithm`` (``loss.name`` -> ``algorithm.loss.name``), as an option of the algorithms that
+#: read it (gan and its descendants; ``privacy``: dp-gan)
+LEGACY_SECTIONS = ("loss", "stabilisers", "privacy")
+#: the values every config of that layout wrote for its ``stabilisers`` and ``privacy`` sections
+#: when they were not set (a run's config.yaml held them all, whatever its algorithm)
+LEGACY_SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "stabilisers": {
+        "spectral_norm": False, "pack": 1, "minibatch_std": False, "minibatch_discrimination": False,
+        "mbd_kernels": 50, "mbd_kernel_dim": 5, "label_smoothing": 0.0, "r1": 0.0,
+        "historical_averaging_d": 0.0, "historical_averaging_g": 0.0, "feature_matching": 0.0,
+        "feature_matching_mode": "replace", "diffaugment": "", "instance_noise": 0.0,
+        "instance_noise_anneal": None, "self_condition": 0, "self_condition_every": None,
+        "self_condition_pool": 20_000},
+    "privacy": {"epsilon": None, "noise_multiplier": None, "delta": 1e-5, "max_grad_norm": 1.0,
+                "accountant": "rdp"},
+}
 
 
 def translate_key(dotted: str) -> str:
-    """``train.lr_g`` -> ``optim.G.lr`` (other keys unchanged)."""
-    return LEGACY_KEYS.get(dotted, dotted)
+    """``train.lr_g`` -> ``optim.G.lr``, ``loss.name`` -> ``algorithm.loss.name`` (other keys
+    unchanged)."""
+    if dotted in LEGACY_KEYS:
+        return LEGACY_KEYS[dotted]
+    if dotted.split(".", 1)[0] in LEGACY_SECTIONS:
+        return f"algorithm.{dotted}"
+    return dotted
+
+
+def legacy_section_unset(name: str, value: Any) -> bool:
+    """Whether ``value``, moved from the legacy top-level section ``name``, sets nothing: empty, or
+    only the old layout's defaults (as every old run's config.yaml wrote them, a VAE's included).
+    The algorithm registry ignores such a section on an algorithm that does not read it."""
+    if name not in LEGACY_SECTIONS:
+        return False
+    if value is None or value == {}:
+        return True
+    defaults = LEGACY_SECTION_DEFAULTS.get(name, {})
+    return isinstance(value, dict) and all(
+        key in defaults and item == defaults[key]
+        and isinstance(item, bool) == isinstance(defaults[key], bool) for key, item in value.items())
 
 
 def translate_legacy(tree: dict[str, Any]) -> dict[str, Any]:
-    """Move the legacy ``train`` keys of a (partial) config tree to their new sections; a value
-    already set in the new place by the same tree wins only when the legacy key is absent."""
+    """Move the legacy ``train`` keys and the legacy ``loss``, ``stabilisers`` and ``privacy``
+    sections of a (partial) config tree to their new places under ``optim``, ``phases`` and
+    ``algorithm``; a value already set in the new place by the same tree wins only when the legacy
+    key is absent."""
     train = tree.get("train")
-    if not isinstance(train, dict) or not any(f"train.{k}" in LEGACY_KEYS for k in train):
+    legacy_train = isinstance(train, dict) and any(f"train.{k}" in LEGACY_KEYS for k in train)
+    sections = [name for name in LEGACY_SECTIONS if name in tree]
+    if not legacy_train and not sections:
         return tree
     out = copy.deepcopy(tree)
-    for key in [k for k in train if f"train.{k}" in LEGACY_KEYS]:
-        out = apply_overrides(out, {LEGACY_KEYS[f"train.{key}"]: out["train"].pop(key)})
+    if legacy_train:
+        for key in [k for k in train if f"train.{k}" in LEGACY_KEYS]:
+            out = apply_overrides(out, {LEGACY_KEYS[f"train.{key}"]: out["train"].pop(key)})
+    for name in sections:
+        value = out.pop(name)
+        algorithm = out.setdefault("algorithm", {})
+        if not isinstance(algorithm, dict):
+            raise GanforgeError(f"algorithm must be a mapping, got {type(algorithm).__name__}",
+                                "write e.g. algorithm: {name: gan}")
+        # merged as a section of the tree: a changed loss name replaces the whole loss
+        algorithm[name] = merge({name: algorithm.get(name)}, {name: value})[name]
     return out
 
 

@@ -18,7 +18,7 @@ from ganforge.train.run import load_run
 STYLE = {
     "seed": 5, "data": {"name": "digits", "size": 8},
     "model": {"name": "stylegan", "z_dim": 8, "w_dim": 8, "mapping_layers": 2, "width": 4, "max_width": 8},
-    "loss": {"name": "r1", "gamma": 1.0},
+    "algorithm": {"name": "gan", "loss": {"name": "r1", "gamma": 1.0}},
     "train": {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
               "num_fixed_samples": 8},
 }

@@ -90,7 +90,7 @@ def test_unknown_key_names_the_accepted_ones():
 def test_each_objective_trains_with_the_real_trainer(tmp_path, loss):
     cfg = load_config(config_file=None, overrides={
         **{f"{k}": v for k, v in TINY_RING.items() if k != "train"},
-        **{f"train.{k}": v for k, v in TINY_RING["train"].items()}, "loss": loss, "train.steps": 4})
+        **{f"train.{k}": v for k, v in TINY_RING["train"].items()}, "algorithm.loss": loss, "train.steps": 4})
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     stats = [trainer.train_step() for _ in range(4)]
     assert all(torch.isfinite(torch.tensor([s["loss_D"], s["loss_G"]])).all() for s in stats)

@@ -26,7 +26,7 @@ TINY = {
     "seed": 5,
     "data": {"name": "digits", "size": 8},
     "model": TINY_MODEL,
-    "loss": {"name": "r1", "gamma": 1.0},
+    "algorithm": {"name": "gan", "loss": {"name": "r1", "gamma": 1.0}},
     "optim": {"G": {"name": "adam", "lr": 1e-3, "betas": [0.0, 0.99]},
               "D": {"name": "adam", "lr": 1e-3, "betas": [0.0, 0.99]}},
     "train": {"steps": 6, "batch_size": 8, "log_every": 2, "sample_every": 3,
@@ -269,7 +269,7 @@ def test_the_preset_is_a_32px_stylegan_with_r1_and_ema():
     cfg = load_config("fashion-stylegan")
     assert cfg.model["name"] == "stylegan" and cfg.algorithm["name"] == "gan"
     assert cfg.data["pad_to"] == 32 and cfg.train.threads == 1 and cfg.train.ema_decay
-    assert cfg.loss["name"] == "r1" and cfg.loss["gamma"] > 0
+    assert cfg.algorithm["loss"]["name"] == "r1" and cfg.algorithm["loss"]["gamma"] > 0
     assert cfg.optim["G"]["betas"] == [0.0, 0.99]
     assert "measured" in cfg.description
     G, _ = build(cfg.model, (1, 32, 32))
@@ -287,7 +287,7 @@ def test_stylegan_learns_digits_at_16px(tmp_path, one_thread):
 
     tree = {"seed": 0, "data": {"name": "digits", "size": 16},
             "model": {"name": "stylegan", "z_dim": 32, "w_dim": 32, "width": 16, "max_width": 32},
-            "loss": {"name": "r1", "gamma": 0.1},
+            "algorithm": {"name": "gan", "loss": {"name": "r1", "gamma": 0.1}},
             "optim": {"G": {"name": "adam", "lr": 2e-3, "betas": [0.0, 0.99]},
                       "D": {"name": "adam", "lr": 2e-3, "betas": [0.0, 0.99]}},
             "train": {"steps": 800, "batch_size": 32, "log_every": 200, "sample_every": 800,

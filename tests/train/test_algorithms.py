@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from ganforge.cli import main
-from ganforge.config import ExperimentConfig, load_config
+from ganforge.config import LEGACY_SECTION_DEFAULTS, ExperimentConfig, load_config
 from ganforge.data import ArrayDataset
 from ganforge.errors import GanforgeError
 from ganforge.train import ALGORITHMS, Experiment, Phase, Trainer, load_run
 from ganforge.train.algorithms import register_algorithm
+from ganforge.train.algorithms.base import algorithm_options
 from ganforge.train.checkpoint import load_checkpoint
 from tests.conftest import TINY_DIGITS, TINY_RING
 from tests.train import ddp_worker
@@ -85,29 +86,102 @@ def test_the_legacy_config_layout_is_translated_at_every_level(tmp_path):
     old = load_config("ring8-mlp", legacy_file)
     assert old.optim["G"]["lr"] == 3e-4 and old.optim["D"]["lr"] == new.optim["D"]["lr"]
     assert old.optim["D"]["betas"] == [0.0, 0.9] and old.phases["D"].repeat == 2
-    assert old.algorithm == {"name": "gan", "penalty_until": 7}
+    assert old.algorithm == {**new.algorithm, "penalty_until": 7}
     # a legacy --set override beats the new-layout preset, and a new-layout one beats a legacy file
     assert load_config("ring8-mlp", overrides=["train.lr_d=1e-3"]).optim["D"]["lr"] == 1e-3
     assert load_config("ring8-mlp", legacy_file, ["optim.G.lr=5e-5"]).optim["G"]["lr"] == 5e-5
     # a whole legacy tree (a run's old config.yaml) becomes the same config as the new layout
     tree = new.to_dict()
     legacy_tree = {**tree, "optim": {}, "phases": {}, "algorithm": {"name": "gan"},
+                   "loss": new.algorithm["loss"], "stabilisers": dict(LEGACY_SECTION_DEFAULTS["stabilisers"]),
                    "train": {**tree["train"], "lr_g": 1e-4, "lr_d": 4e-4, "betas_g": [0.5, 0.999],
                              "betas_d": [0.5, 0.999], "n_disc": 1, "penalty_until": 30000}}
     translated = ExperimentConfig.from_dict(legacy_tree)
     for opt in ("G", "D"):
         assert {k: translated.optim[opt][k] for k in ("lr", "betas")} == {
             k: new.optim[opt][k] for k in ("lr", "betas")}
-    assert translated.algorithm == new.algorithm
+    assert {k: v for k, v in translated.algorithm.items() if k != "stabilisers"} == new.algorithm
+    assert algorithm_options(translated) == algorithm_options(new)
     assert translated.phases["D"].repeat == 1
 
 
 def test_every_shipped_preset_uses_the_new_layout():
-    from ganforge.config import LEGACY_KEYS, list_presets, load_preset
+    from ganforge.config import LEGACY_KEYS, LEGACY_SECTIONS, list_presets, load_preset
 
     for name in list_presets():
-        train = load_preset(name).get("train", {})
+        preset = load_preset(name)
+        train = preset.get("train", {})
         assert not [k for k in train if f"train.{k}" in LEGACY_KEYS], name
+        assert not [k for k in preset if k in LEGACY_SECTIONS], name
+
+
+def test_the_legacy_loss_stabilisers_and_privacy_sections_move_under_the_algorithm(tmp_path):
+    """Top-level ``loss``, ``stabilisers`` and ``privacy`` (presets, files, --set overrides) are
+    options of the algorithm now, with the precedence of the layers kept."""
+    # --set: a changed loss name drops the old loss's keys, as ever
+    cfg = load_config("grid25-mlp", overrides=["loss.name=hinge", "stabilisers.r1=0.5"])
+    assert cfg.algorithm["loss"] == {"name": "hinge"} and cfg.algorithm["stabilisers"] == {"r1": 0.5}
+    dp = load_config("mnist-dpgan", overrides=["privacy.epsilon=1"])
+    assert dp.algorithm["privacy"] == {"epsilon": 1.0, "delta": 1e-5, "max_grad_norm": 1.0,
+                                       "accountant": "rdp"}
+    # a legacy file over a new-layout preset: its keys win, an explicit default included
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_text("loss: {name: wgan-gp, gp_weight: 5.0}\nstabilisers: {spectral_norm: false}\n")
+    cfg = load_config("fashion-imbalanced-projection", legacy)
+    assert cfg.algorithm == {"name": "gan", "loss": {"name": "wgan-gp", "gp_weight": 5.0},
+                             "stabilisers": {"spectral_norm": False}}
+    # ... and a new-layout override beats the legacy file
+    cfg = load_config("fashion-imbalanced-projection", legacy, ["algorithm.stabilisers.spectral_norm=true"])
+    assert algorithm_options(cfg).stabilisers.spectral_norm is True
+    # the same loss name keeps the preset's other keys
+    same = load_config("grid25-mlp", overrides=["loss.name=r1"])
+    assert same.algorithm["loss"] == {"name": "r1", "gamma": 0.03}
+
+
+def test_an_old_run_config_of_any_algorithm_loads_its_unset_legacy_sections_dropped():
+    """Every run's config.yaml of the previous layout held ``loss: {}`` and the whole
+    ``stabilisers`` and ``privacy`` sections at their defaults, a VAE's included: an algorithm
+    that does not read them ignores them (and the run's config drops them); set ones are refused."""
+    tree = {**TINY_DIGITS, "algorithm": {"name": "vae", "beta": 2.0},
+            "model": {"name": "vae-mlp", "z_dim": 4},
+            "loss": {}, "stabilisers": dict(LEGACY_SECTION_DEFAULTS["stabilisers"]),
+            "privacy": dict(LEGACY_SECTION_DEFAULTS["privacy"])}
+    cfg = ExperimentConfig.from_dict(tree)
+    assert algorithm_options(cfg).beta == 2.0
+    exp = Experiment(cfg, "cpu", sample_shape=(1, 8, 8))
+    assert exp.algorithm.name == "vae" and cfg.algorithm == {"name": "vae", "beta": 2.0}
+    with pytest.raises(GanforgeError, match="unknown key 'algorithm.stabilisers' for algorithm 'vae'"):
+        algorithm_options(ExperimentConfig.from_dict({**tree, "stabilisers": {"r1": 1.0}}))
+    # a GAN of that layout keeps them all (its options read them)
+    gan = ExperimentConfig.from_dict({**TINY_RING, "stabilisers": {**tree["stabilisers"], "pack": 2}})
+    assert algorithm_options(gan).stabilisers.pack == 2
+
+
+def test_the_legacy_section_defaults_are_the_options_defaults():
+    import dataclasses
+
+    from ganforge.train.algorithms.dpgan import PrivacyConfig
+    from ganforge.train.stabilisers import StabiliserConfig
+
+    assert LEGACY_SECTION_DEFAULTS["stabilisers"] == dataclasses.asdict(StabiliserConfig())
+    assert LEGACY_SECTION_DEFAULTS["privacy"] == dataclasses.asdict(PrivacyConfig())
+
+
+def test_every_algorithm_declares_its_options_as_a_dataclass():
+    import dataclasses
+
+    import ganforge.train.algorithms  # noqa: F401
+
+    for name in ("gan", "vae", "dp-gan", "stackgan", "progan", "stylegan2", "biggan", "pix2pix",
+                 "cyclegan", "srgan", "inpaint", "colorize"):
+        cls = ALGORITHMS.get(name)
+        assert dataclasses.is_dataclass(cls.Options), name
+        section = {"name": name, **({"privacy": {"epsilon": 1.0}} if name == "dp-gan" else {})}
+        assert isinstance(cls.parse_options(section), cls.Options)
+    assert "loss" in ALGORITHMS.get("biggan").option_names()
+    assert "penalty_until" not in ALGORITHMS.get("stylegan2").option_names()
+    with pytest.raises(GanforgeError, match="algorithm.penalty_until=-1 is not a step"):
+        ALGORITHMS.get("gan").parse_options({"penalty_until": -1})
 
 
 # --------------------------------------------------------------------------- phases
@@ -316,8 +390,8 @@ def test_an_algorithm_refuses_a_dataset_without_the_fields_it_reads():
 
 
 def test_critic_losses_log_critic_values_not_probabilities(tmp_path):
-    run = Trainer(_cfg(loss={"name": "wgan-gp"}, train={"log_every": 1}), tmp_path / "run",
-                  progress=False).fit()
+    cfg = _cfg(algorithm={"name": "gan", "loss": {"name": "wgan-gp"}}, train={"log_every": 1})
+    run = Trainer(cfg, tmp_path / "run", progress=False).fit()
     with (run / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert "real_score" not in rows[0] and "fake_score" not in rows[0]

@@ -21,11 +21,10 @@ from tests.train.test_trainer import _assert_same_state
 
 TINY_BIGGAN = {
     "seed": 2,
-    "algorithm": {"name": "biggan"},
+    "algorithm": {"name": "biggan", "loss": {"name": "hinge"}},
     "data": {"name": "digits", "size": 16},
     "model": {"name": "biggan", "z_dim": 12, "width": 2, "embed_dim": 4, "attention": 8,
               "conditional": "projection"},
-    "loss": {"name": "hinge"},
     "phases": {"D": {"repeat": 2}},
     "train": {"steps": 4, "batch_size": 8, "log_every": 2, "sample_every": 2,
               "checkpoint_every": 2, "num_fixed_samples": 10, "ema_decay": 0.9},
@@ -160,7 +159,7 @@ def test_asking_an_unconditional_biggan_for_a_class_is_one_line_and_writes_nothi
 def test_the_preset_builds_and_states_its_settings():
     cfg = load_config("fashion-biggan")
     assert cfg.model["name"] == "biggan" and cfg.model["conditional"] == "projection"
-    assert cfg.algorithm["name"] == "biggan" and cfg.loss["name"] == "hinge"
+    assert cfg.algorithm["name"] == "biggan" and cfg.algorithm["loss"]["name"] == "hinge"
     assert cfg.data["pad_to"] == 32 and cfg.train.ema_decay == 0.999
     assert "TIMING" not in cfg.description
 

@@ -214,7 +214,7 @@ def test_a_loaded_run_translates_with_no_data(tiny_run, data):
     ({"algorithm": {"lambda_identity": "x"}}, "lambda_identity"),
     ({"algorithm": {"pool_size": -2}}, "pool_size"),
     ({"model": {"in_channels": 3}}, "in_channels=3"),
-    ({"loss": {"name": "hinge"}}, "loss section"),
+    ({"algorithm": {"loss": {"name": "hinge"}}}, "unknown key 'algorithm.loss' for algorithm 'cyclegan'"),
 ])
 def test_bad_configs_are_one_line_errors(changes, fragment, data):
     with pytest.raises(GanforgeError, match=fragment) as err:

@@ -28,22 +28,26 @@ from ganforge.train.trainer import Experiment  # noqa: E402
 
 RING = {
     "seed": 5,
-    "algorithm": {"name": "dp-gan", "pool": 2000},
+    "algorithm": {"name": "dp-gan", "pool": 2000, "privacy": {"epsilon": 4.0, "delta": 1e-5}},
     "data": {"name": "ring8"},
     "model": {"name": "mlp", "z_dim": 4, "g_hidden": [32], "d_hidden": [32]},
-    "privacy": {"epsilon": 4.0, "delta": 1e-5},
     "train": {"steps": 30, "batch_size": 32, "log_every": 5, "sample_every": 10**6,
               "checkpoint_every": 15, "num_fixed_samples": 16},
 }
 
 
+#: the keywords of :func:`_tree` that are options of the algorithm
+OPTIONS = ("loss", "stabilisers", "privacy")
+
+
 def _tree(**sections) -> dict:
     tree = copy.deepcopy(RING)
     for key, value in sections.items():  # model, data and loss are replaced, the others updated
-        if isinstance(value, dict) and isinstance(tree.get(key), dict) and key not in ("model", "data"):
-            tree[key].update(value)
+        target = tree["algorithm"] if key in OPTIONS else tree
+        if isinstance(value, dict) and isinstance(target.get(key), dict) and key not in ("model", "data"):
+            target[key].update(value)
         else:
-            tree[key] = value
+            target[key] = value
     return tree
 
 
@@ -333,14 +337,18 @@ def buffered_model():
     ({"privacy": {"delta": 1e-3}}, r"privacy.delta=0.001 is not below 1/N = 0.0005 for the 2000 "),
     ({"privacy": {"max_grad_norm": 0.0}}, "privacy.max_grad_norm must be a finite number > 0"),
     ({"privacy": {"max_grad_norm": -2.0}}, "privacy.max_grad_norm must be a finite number > 0"),
-    ({"privacy": {"accountant": "gdp"}}, "unknown privacy.accountant 'gdp'; choose one of: rdp, prv"),
-    ({"privacy": {"noise_multiplier": 1.0}}, "privacy.epsilon and privacy.noise_multiplier are both set"),
-    ({"privacy": {"epsilon": None}}, "algorithm dp-gan needs privacy.epsilon or privacy.noise_multiplier"),
-    ({"algorithm": {"name": "gan"}}, "privacy.epsilon is set, but algorithm 'gan' trains without"),
+    ({"privacy": {"accountant": "gdp"}},
+     "unknown algorithm.privacy.accountant 'gdp'; choose one of: rdp, prv"),
+    ({"privacy": {"noise_multiplier": 1.0}},
+     "algorithm.privacy.epsilon and algorithm.privacy.noise_multiplier are both set"),
+    ({"privacy": {"epsilon": None}},
+     "algorithm dp-gan needs algorithm.privacy.epsilon or algorithm.privacy.noise_multiplier"),
+    ({"algorithm": {"name": "gan"}}, r"unknown key 'algorithm.pool' for algorithm 'gan' \(an option of "
+                                     r"algorithm dp-gan\)"),
     ({"algorithm": {"private": False}}, "algorithm.private=false trains without privacy"),
     ({"privacy": {"epsilon": 1e-6}}, "privacy.epsilon=1e-06 cannot be met over 30 D updates"),
     ({"loss": {"name": "wgan-gp"}}, "loss 'wgan-gp' adds a gradient penalty"),
-    ({"stabilisers": {"minibatch_std": True}}, "stabilisers.minibatch_std cannot train with "
+    ({"stabilisers": {"minibatch_std": True}}, "algorithm.stabilisers.minibatch_std cannot train with "
                                                "differential privacy"),
     ({"stabilisers": {"spectral_norm": True}}, "stabilisers.spectral_norm cannot train"),
     ({"stabilisers": {"feature_matching": 1.0}}, "stabilisers.feature_matching cannot train"),
@@ -358,7 +366,7 @@ def test_the_cli_reports_a_bad_privacy_setting_in_one_line(tmp_path, capsys):
 
     cfg.write_text(yaml.safe_dump(_tree()))
     code = main(["train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--quiet",
-                 "--set", "privacy.epsilon=-3"])
+                 "--set", "algorithm.privacy.epsilon=-3"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "privacy.epsilon must be" in err
     assert not (tmp_path / "run").exists()

@@ -19,10 +19,9 @@ from tests.train.test_algorithms import _Growing
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 TINY_STYLEGAN2 = {"seed": 0, "data": {"name": "digits", "size": 8},
-                  "algorithm": {"name": "stylegan2"},
+                  "algorithm": {"name": "stylegan2", "loss": {"name": "non-saturating"}},
                   "model": {"name": "stylegan2", "z_dim": 8, "w_dim": 8, "mapping_layers": 2,
                             "width": 4, "max_width": 8},
-                  "loss": {"name": "non-saturating"},
                   "train": {"steps": 2, "batch_size": 8}}
 
 

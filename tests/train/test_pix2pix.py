@@ -148,7 +148,7 @@ def test_the_latent_tools_refuse_an_image_to_image_run(tiny_run):
     ({"algorithm": {"l1_weight": -1.0}}, "l1_weight=-1"),
     ({"algorithm": {"cond_shape": [3, 32, 32]}}, "cond_shape"),
     ({"model": {"in_channels": 3}}, "in_channels=3"),
-    ({"loss": {"name": "hinge"}}, "loss section"),
+    ({"algorithm": {"loss": {"name": "hinge"}}}, "unknown key 'algorithm.loss' for algorithm 'pix2pix'"),
 ])
 def test_bad_configs_are_one_line_errors(changes, fragment, data):
     with pytest.raises(GanforgeError, match=fragment) as err:

@@ -28,18 +28,21 @@ SELF_COND_RING = {
     "data": {"name": "ring8", "radius": 1.0, "std": 0.01},
     "model": {"name": "mlp", "z_dim": 2, "g_hidden": [16], "d_hidden": [16],
               "conditional": "projection", "g_conditioning": "concat"},
-    "stabilisers": {"self_condition": 12, "self_condition_pool": 600},
+    "algorithm": {"name": "gan", "stabilisers": {"self_condition": 12, "self_condition_pool": 600}},
     "train": {"steps": 8, "batch_size": 32, "log_every": 2, "sample_every": 4,
               "checkpoint_every": 4, "num_fixed_samples": 40},
 }
 
 
 def _tree(**overrides) -> dict:
-    """SELF_COND_RING with dotted ``section.key`` overrides."""
+    """SELF_COND_RING with dotted ``section.key`` (or ``section.sub.key``) overrides."""
     tree = copy.deepcopy(SELF_COND_RING)
     for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        tree[section][key] = value
+        *sections, key = dotted.split(".")
+        node = tree
+        for section in sections:
+            node = node[section]
+        node[key] = value
     return tree
 
 
@@ -164,12 +167,12 @@ def test_generator_labels_are_drawn_from_the_cluster_sizes(tmp_path):
 
 
 def test_reclustering_runs_on_schedule_and_resume_continues_exactly(tmp_path):
-    cfg = _cfg(**{"stabilisers.self_condition_every": 3})
+    cfg = _cfg(**{"algorithm.stabilisers.self_condition_every": 3})
     whole = Trainer(cfg, tmp_path / "whole", progress=False)
     whole.fit()
     assert whole.algorithm.self_conditioning.rounds == 1 + 2  # at the start, then before steps 3 and 6
 
-    half = _cfg(**{"stabilisers.self_condition_every": 3, "train.steps": 4})
+    half = _cfg(**{"algorithm.stabilisers.self_condition_every": 3, "train.steps": 4})
     Trainer(half, tmp_path / "split", progress=False).fit()
     resumed = Trainer(cfg, tmp_path / "split", progress=False, resume=True)
     assert resumed.algorithm.self_conditioning.rounds == 2
@@ -187,9 +190,9 @@ def test_reclustering_runs_on_schedule_and_resume_continues_exactly(tmp_path):
 
 def test_resume_refuses_a_config_that_changes_self_conditioning(tmp_path):
     # 8 clusters and ring8's own 8 mode labels build the same networks: only the state differs
-    Trainer(_cfg(**{"stabilisers.self_condition": 8, "train.steps": 4}), tmp_path / "run",
+    Trainer(_cfg(**{"algorithm.stabilisers.self_condition": 8, "train.steps": 4}), tmp_path / "run",
             progress=False).fit()
-    labelled = _cfg(**{"stabilisers.self_condition": 0})
+    labelled = _cfg(**{"algorithm.stabilisers.self_condition": 0})
     with pytest.raises(GanforgeError, match="disagree on self-conditioning"):
         Trainer(labelled, tmp_path / "run", progress=False, resume=True)
 
@@ -210,13 +213,13 @@ def test_a_saved_run_samples_in_proportion_to_the_clusters(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "fragment"), [
-    ({"stabilisers.self_condition": 1}, "must be 0 (off) or at least 2 clusters"),
-    ({"stabilisers.self_condition": -3}, "must be 0 (off) or at least 2 clusters"),
-    ({"stabilisers.self_condition_every": 0}, "self_condition_every must be at least 1"),
-    ({"stabilisers.self_condition_pool": 0}, "self_condition_pool must be at least 1"),
+    ({"algorithm.stabilisers.self_condition": 1}, "must be 0 (off) or at least 2 clusters"),
+    ({"algorithm.stabilisers.self_condition": -3}, "must be 0 (off) or at least 2 clusters"),
+    ({"algorithm.stabilisers.self_condition_every": 0}, "self_condition_every must be at least 1"),
+    ({"algorithm.stabilisers.self_condition_pool": 0}, "self_condition_pool must be at least 1"),
     ({"model.conditional": "concat"}, "features do not see the label"),
     ({"model.conditional": None, "model.g_conditioning": None}, "features do not see the label"),
-    ({"stabilisers.self_condition_pool": 10}, "12 clusters for only 10"),
+    ({"algorithm.stabilisers.self_condition_pool": 10}, "12 clusters for only 10"),
 ])
 def test_bad_self_conditioning_fails_cleanly_before_writing(tmp_path, capsys, overrides, fragment):
     path = tmp_path / "exp.yaml"

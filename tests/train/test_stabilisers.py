@@ -22,9 +22,15 @@ from tests.train.test_trainer import _assert_same_state
 
 
 def _tree(base, *, train=None, **sections):
+    """``base`` with ``sections`` merged in; ``loss`` and ``stabilisers`` are the gan algorithm's
+    options."""
     tree = {**base, "train": {**base["train"], **(train or {})}}
     for key, value in sections.items():
-        tree[key] = {**tree.get(key, {}), **value}
+        if key in ("loss", "stabilisers"):
+            algorithm = {"name": "gan", **tree.get("algorithm", {})}
+            tree["algorithm"] = {**algorithm, key: {**algorithm.get(key, {}), **value}}
+        else:
+            tree[key] = {**tree.get(key, {}), **value}
     return tree
 
 
@@ -134,13 +140,15 @@ def test_ttur_gives_each_network_its_own_learning_rate(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "match"), [
-    ({"loss": {"name": "hinge"}, "stabilisers": {"label_smoothing": 0.1}}, "cross-entropy"),
-    ({"stabilisers": {"label_smoothing": 1.0}}, "label_smoothing must lie"),
-    ({"stabilisers": {"diffaugment": "colour"}}, "colour"),
-    ({"stabilisers": {"diffaugment": "color"}}, "images"),
-    ({"stabilisers": {"pack": 0}}, "pack must be at least 1"),
-    ({"stabilisers": {"feature_matching_mode": "sum"}}, "feature_matching_mode"),
-    ({"stabilisers": {"spectral_nrom": True}}, "unknown key 'stabilisers.spectral_nrom'"),
+    ({"algorithm": {"loss": {"name": "hinge"}, "stabilisers": {"label_smoothing": 0.1}}}, "cross-entropy"),
+    ({"algorithm": {"stabilisers": {"label_smoothing": 1.0}}}, "label_smoothing must lie"),
+    ({"algorithm": {"stabilisers": {"diffaugment": "colour"}}}, "colour"),
+    ({"algorithm": {"stabilisers": {"diffaugment": "color"}}}, "images"),
+    ({"algorithm": {"stabilisers": {"pack": 0}}}, "algorithm.stabilisers.pack must be at least 1"),
+    ({"algorithm": {"stabilisers": {"feature_matching_mode": "sum"}}}, "feature_matching_mode"),
+    ({"algorithm": {"stabilisers": {"spectral_nrom": True}}},
+     "unknown key 'algorithm.stabilisers.spectral_nrom'"),
+    ({"algorithm": {"stabilisers": {"pack": "two"}}}, "algorithm.stabilisers.pack must be an integer"),
     ({"model": {"conditional": "acgan"}, "data": {"name": "spiral"}}, "needs labelled data"),
 ])
 def test_bad_stabiliser_settings_fail_before_anything_is_written(tmp_path, overrides, match):

@@ -273,7 +273,7 @@ def test_a_loaded_run_turns_new_captions_into_images(tmp_path, data):
     ({"algorithm": {"kl_weight": -2}}, "kl_weight"),
     ({"algorithm": {"bank_size": 0}}, "bank_size"),
     ({"model": {"text_dim": 7}}, "text_dim=12"),
-    ({"loss": {"name": "hinge"}}, "drop loss"),
+    ({"algorithm": {"loss": {"name": "hinge"}}}, "unknown key 'algorithm.loss' for algorithm 'stackgan'"),
 ])
 def test_bad_stackgan_configs_are_one_line_errors(changes, fragment, data):
     with pytest.raises(GanforgeError, match=fragment):

@@ -211,7 +211,8 @@ def test_penalty_until_drops_the_gradient_penalties_from_that_step(tmp_path):
     from it on, plain D loss: the r1 column turns 0 and the objective's penalty is not called."""
     from ganforge.train.objectives import NonSaturatingR1
 
-    tree = {**TINY_RING, "loss": {"name": "r1", "gamma": 1.0}, "stabilisers": {"r1": 0.5}}
+    tree = {**TINY_RING, "algorithm": {"name": "gan", "loss": {"name": "r1", "gamma": 1.0},
+                                       "stabilisers": {"r1": 0.5}}}
     cfg = _cfg(tree, log_every=1, penalty_until=5)
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     calls = []
@@ -236,11 +237,11 @@ def test_dropping_the_penalty_equals_training_without_it(tmp_path):
     """After ``penalty_until`` an update is exactly the plain non-saturating update: resuming a
     run at that step with loss r1 / penalty_until gives the same weights as with loss
     non-saturating."""
-    tree = {**TINY_RING, "loss": {"name": "r1", "gamma": 1.0}}
+    tree = {**TINY_RING, "algorithm": {"name": "gan", "loss": {"name": "r1", "gamma": 1.0}}}
     Trainer(_cfg(tree, steps=6), tmp_path / "a", progress=False).fit()
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     Trainer(_cfg(tree, penalty_until=6), tmp_path / "a", resume=True, progress=False).fit()
-    plain = {**TINY_RING, "loss": {"name": "non-saturating"}}
+    plain = {**TINY_RING, "algorithm": {"name": "gan", "loss": {"name": "non-saturating"}}}
     Trainer(_cfg(plain), tmp_path / "b", resume=True, progress=False).fit()
     _assert_same_state(load_checkpoint(tmp_path / "a" / "checkpoints" / "final.pt"),
                        load_checkpoint(tmp_path / "b" / "checkpoints" / "final.pt"))

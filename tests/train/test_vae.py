@@ -141,12 +141,13 @@ def test_a_gaussian_decoder_vae_trains_on_points(tmp_path):
 
 
 @pytest.mark.parametrize("changes, fragment", [
-    ({"loss": {"name": "hinge"}}, "the vae trains on the ELBO"),
-    ({"stabilisers": {"spectral_norm": True}}, "stabilisers are GAN remedies"),
+    ({"algorithm": {"loss": {"name": "hinge"}}}, "unknown key 'algorithm.loss' for algorithm 'vae'"),
+    ({"algorithm": {"stabilisers": {"spectral_norm": True}}},
+     r"unknown key 'algorithm.stabilisers' for algorithm 'vae' \(an option of algorithm biggan, dp-gan"),
     ({"model": {"name": "dcgan"}}, "is not a VAE family"),
     ({"algorithm": {"beta": -1.0}}, "algorithm.beta=-1.0"),
     ({"algorithm": {"binarize": "otsu"}}, "unknown algorithm.binarize 'otsu'"),
-    ({"algorithm": {"warmup": 5}}, "unknown key 'warmup' for algorithm 'vae'"),
+    ({"algorithm": {"warmup": 5}}, "unknown key 'algorithm.warmup' for algorithm 'vae'; drop it"),
     ({"optim": {"G": {"lr": 1e-3}}}, "unknown optimiser 'G' for algorithm 'vae'"),
     ({"phases": {"D": {"repeat": 2}}}, "unknown phase 'D' for algorithm 'vae'"),
 ])

@@ -256,7 +256,8 @@ def test_a_loaded_run_keeps_its_data_options(session, tmp_path):
     from ganforge.config import load_config
     from ganforge.train import Trainer
 
-    cfg = load_config("ring8-selfcond", overrides={"train.steps": 3, "stabilisers.self_condition_pool": 512})
+    cfg = load_config("ring8-selfcond", overrides={"train.steps": 3,
+                                                   "algorithm.stabilisers.self_condition_pool": 512})
     Trainer(cfg, tmp_path / "runs" / "small-ring", progress=False).fit()
     settings = session.load("small-ring")
     assert dict(settings.data_options) == {"radius": 1.0, "std": 0.01} and settings.self_condition == 50

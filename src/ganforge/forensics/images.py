@@ -142,7 +142,7 @@ def sample_run(run, n: int, seed: int, ema: bool = False) -> ImageSet:
     source = {"kind": "run", "run_dir": str(Path(run.path).absolute()),
               "checkpoint": str(Path(run.checkpoint).absolute()), "step": run.step,
               "algorithm": cfg.algorithm.get("name"), "model": cfg.model.get("name"),
-              "loss": (cfg.loss or {}).get("name") if cfg.algorithm.get("name") == "gan" else None,
+              "loss": run.algorithm.loss_name,
               "ema": ema, "images": n, "sample_seed": seed}
     return ImageSet(x, [str(i) for i in range(n)], source)
 

@@ -19,7 +19,8 @@ itself (``conditions_itself``, BigGAN's) is left as built, and built without cla
 ``model.conditional`` is unset; a D marked ``spectrally_normalised`` gets the layers added here
 normalised too.
 
-Discriminator stabilisers (:class:`DiscriminatorExtras`, from the ``stabilisers`` config):
+Discriminator stabilisers (:class:`DiscriminatorExtras`, which the GAN algorithms derive from their
+``algorithm.stabilisers`` option):
 spectral normalisation of every weight layer (Miyato et al. 2018), minibatch discrimination
 (Salimans et al. 2016) and the minibatch standard deviation (Karras et al. 2018) on D's
 features before the head, and PacGAN packing (Lin et al. 2018): D judges m samples at once.
@@ -54,14 +55,6 @@ class DiscriminatorExtras:
     pack: int = 1
     minibatch_std: bool = False
     minibatch_discrimination: tuple[int, int] | None = None  # (kernels B, kernel dims C)
-
-    @classmethod
-    def from_config(cls, stabilisers: Any) -> DiscriminatorExtras:
-        """The architecture options of a :class:`~ganforge.config.StabiliserConfig`."""
-        s = stabilisers
-        mbd = (s.mbd_kernels, s.mbd_kernel_dim) if s.minibatch_discrimination else None
-        return cls(spectral_norm=s.spectral_norm, pack=s.pack, minibatch_std=s.minibatch_std,
-                   minibatch_discrimination=mbd)
 
     @property
     def changes_architecture(self) -> bool:
@@ -180,7 +173,7 @@ class ComposedDiscriminator(Discriminator):
         if self.pack > 1:
             if n % self.pack:
                 raise GanforgeError(
-                    f"a packed discriminator (stabilisers.pack={self.pack}) got a batch of {n} "
+                    f"a packed discriminator (algorithm.stabilisers.pack={self.pack}) got a batch of {n} "
                     "samples, which is not a multiple of the pack size",
                     f"set train.batch_size to a multiple of {self.pack}")
             x = x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:])
@@ -259,8 +252,9 @@ def compose(section: Mapping[str, Any], sample_shape: tuple[int, ...], num_class
             raise GanforgeError(f"model.conditional={conditional} needs labelled data, but this "
                                 "dataset has no labels", "use a labelled dataset or drop model.conditional")
         if extras.pack > 1:
-            raise GanforgeError("PacGAN packing (stabilisers.pack) does not combine with a conditional "
-                                "discriminator", "drop stabilisers.pack or model.conditional")
+            raise GanforgeError("PacGAN packing (algorithm.stabilisers.pack) does not combine with a "
+                                "conditional discriminator",
+                                "drop algorithm.stabilisers.pack or model.conditional")
     G, D = _family(family, sample_shape, num_classes)
     itself = isinstance(G, Generator) and G.conditions_itself  # G takes y natively: no wrapping
     if itself and g_conditioning is not None:

@@ -24,7 +24,7 @@ from ganforge import maths
 from ganforge.errors import GanforgeError
 from ganforge.registry import Registry
 
-OBJECTIVES: Registry = Registry("loss")
+OBJECTIVES: Registry = Registry("loss", section="algorithm.loss")
 register_objective = OBJECTIVES.register
 
 DiscriminatorFn = Callable[..., torch.Tensor]
@@ -123,7 +123,7 @@ def _check_non_negative(value: Any, key: str, objective: str, *, strict: bool = 
     if not ok:
         bound = "> 0" if strict else ">= 0"
         raise GanforgeError(f"loss {objective!r}: {key}={value!r} is not a finite number {bound}",
-                            f"set loss.{key} to e.g. {OBJECTIVE_EXAMPLES[key]}")
+                            f"set algorithm.loss.{key} to e.g. {OBJECTIVE_EXAMPLES[key]}")
     return float(value)
 
 

@@ -38,8 +38,9 @@ LABEL_FREE_FEATURES = ("projection", "acgan")
 def check_conditioning(conditional: str | None, clusters: int) -> None:
     if conditional not in LABEL_FREE_FEATURES:
         raise GanforgeError(
-            f"stabilisers.self_condition={clusters} clusters D's features, which need a conditional "
-            f"model whose features do not see the label (model.conditional is {conditional!r})",
+            f"algorithm.stabilisers.self_condition={clusters} clusters D's features, which need a "
+            f"conditional model whose features do not see the label (model.conditional is "
+            f"{conditional!r})",
             "set model.conditional=projection (or acgan)")
 
 
@@ -70,9 +71,9 @@ class SelfConditioning:
     def __init__(self, data: ArrayDataset, clusters: int, *, every: int | None, seed: int,
                  device: torch.device) -> None:
         if clusters > len(data):
-            raise GanforgeError(f"stabilisers.self_condition={clusters} clusters for only {len(data)} "
-                                "training samples", "use fewer clusters or more data "
-                                "(stabilisers.self_condition_pool for a sampled dataset)")
+            raise GanforgeError(f"algorithm.stabilisers.self_condition={clusters} clusters for only "
+                                f"{len(data)} training samples", "use fewer clusters or more data "
+                                "(algorithm.stabilisers.self_condition_pool for a sampled dataset)")
         self.data = ArrayDataset(data.x, torch.zeros(len(data), dtype=torch.long), name=data.name,
                                  num_classes=clusters)
         self.clusters = clusters

@@ -1,4 +1,5 @@
-"""The loss-side and input-side stabilisers of one training run (the ``stabilisers`` config).
+"""The stabilisers of one GAN training run: their options (:class:`StabiliserConfig`, the GAN
+algorithms' ``algorithm.stabilisers``) and the loss-side and input-side hooks.
 
 Architecture options (spectral norm, packing, minibatch layers) are applied when the models
 are built (:mod:`ganforge.models.compose`); this module adds the rest to each update::
@@ -19,6 +20,7 @@ Random draws (augmentation, instance noise) come from one dedicated, checkpointe
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge import maths
-from ganforge.config import StabiliserConfig
 from ganforge.errors import GanforgeError
 from ganforge.maths.regularisers import (
     HistoricalAverage,
@@ -35,8 +36,89 @@ from ganforge.maths.regularisers import (
     label_smoothing_term,
 )
 from ganforge.models.base import DiscriminatorOutput
+from ganforge.models.compose import DiscriminatorExtras
 from ganforge.train.augment import diff_augment, parse_policy
 from ganforge.train.objectives import Objective
+
+FEATURE_MATCHING_MODES = ("replace", "add")
+
+
+@dataclass
+class StabiliserConfig:
+    """The ``stabilisers`` option of the GAN algorithms (``algorithm.stabilisers``; a top-level
+    section in the legacy layout): remedies for the classic GAN failure modes; every one composes
+    with any model and loss (see docs/stabilisers.md for the equations and the measured effect of
+    each).
+
+    Discriminator architecture: ``spectral_norm`` (every weight layer of D), ``pack`` (PacGAN:
+    D judges m samples at once), ``minibatch_std`` and ``minibatch_discrimination`` (with
+    ``mbd_kernels`` B and ``mbd_kernel_dim`` C) on D's features before its head.
+    D loss: ``label_smoothing`` s (one-sided: real target 1 - s; cross-entropy losses only),
+    ``r1`` gamma (adds gamma/2 E||grad_x D(x)||^2), ``historical_averaging_d``.
+    G loss: ``feature_matching`` weight (mode ``replace``: L_G = w * FM, Salimans et al.;
+    ``add``: L_G = L_adv + w * FM), ``historical_averaging_g``.
+    D inputs (real and fake, both phases): ``diffaugment`` policy (``color,translation,cutout``)
+    and ``instance_noise`` std annealed linearly to 0 over ``instance_noise_anneal`` steps
+    (default: all of train.steps).
+    Training data: ``self_condition`` K > 0 trains a self-conditioned GAN (Liu et al. 2020; needs
+    ``model.conditional`` projection or acgan): the data are labelled by k-means on D's features
+    into K clusters, G draws its labels from the clusters' sizes, and the data are clustered again
+    every ``self_condition_every`` steps (null: once, at the start). A sampled (toy 2D) dataset is
+    first drawn ``self_condition_pool`` times to give a fixed set to cluster.
+    """
+
+    spectral_norm: bool = False
+    pack: int = 1
+    minibatch_std: bool = False
+    minibatch_discrimination: bool = False
+    mbd_kernels: int = 50
+    mbd_kernel_dim: int = 5
+    label_smoothing: float = 0.0
+    r1: float = 0.0
+    historical_averaging_d: float = 0.0
+    historical_averaging_g: float = 0.0
+    feature_matching: float = 0.0
+    feature_matching_mode: str = "replace"
+    diffaugment: str = ""
+    instance_noise: float = 0.0
+    instance_noise_anneal: int | None = None
+    self_condition: int = 0
+    self_condition_every: int | None = None
+    self_condition_pool: int = 20_000
+
+    def __post_init__(self) -> None:
+        at = "algorithm.stabilisers."
+        for name in ("pack", "mbd_kernels", "mbd_kernel_dim", "self_condition_pool"):
+            if getattr(self, name) < 1:
+                raise GanforgeError(f"{at}{name} must be at least 1, got {getattr(self, name)}",
+                                    f"set {at}{name} to a positive integer")
+        for name in ("r1", "historical_averaging_d", "historical_averaging_g", "feature_matching",
+                     "instance_noise"):
+            value = getattr(self, name)
+            if not 0.0 <= value < float("inf"):
+                raise GanforgeError(f"{at}{name} must be a finite number >= 0, got {value}",
+                                    f"set {at}{name} to 0 (off) or a positive weight")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise GanforgeError(f"{at}label_smoothing must lie in [0, 1), got {self.label_smoothing}",
+                                "use e.g. 0.1 (real label 0.9), or 0 to disable")
+        if self.feature_matching_mode not in FEATURE_MATCHING_MODES:
+            raise GanforgeError(f"unknown {at}feature_matching_mode {self.feature_matching_mode!r}",
+                                f"choose one of: {', '.join(FEATURE_MATCHING_MODES)}")
+        if self.self_condition < 0 or self.self_condition == 1:
+            raise GanforgeError(f"{at}self_condition must be 0 (off) or at least 2 clusters, got "
+                                f"{self.self_condition}", f"set e.g. {at}self_condition=50")
+        if self.self_condition_every is not None and self.self_condition_every < 1:
+            raise GanforgeError(f"{at}self_condition_every must be at least 1 step, got "
+                                f"{self.self_condition_every}", "set a positive number of steps, or null")
+        if self.instance_noise_anneal is not None and self.instance_noise_anneal < 1:
+            raise GanforgeError(f"{at}instance_noise_anneal must be at least 1 step",
+                                "set a positive number of steps, or null for the whole run")
+
+    def discriminator_extras(self) -> DiscriminatorExtras:
+        """The architecture options (applied when D is built, :mod:`ganforge.models.compose`)."""
+        mbd = (self.mbd_kernels, self.mbd_kernel_dim) if self.minibatch_discrimination else None
+        return DiscriminatorExtras(spectral_norm=self.spectral_norm, pack=self.pack,
+                                   minibatch_std=self.minibatch_std, minibatch_discrimination=mbd)
 
 
 class Stabilisers:
@@ -46,13 +128,15 @@ class Stabilisers:
                  total_steps: int, seed: int) -> None:
         self.cfg = cfg
         if cfg.label_smoothing and not objective.cross_entropy:
-            raise GanforgeError(f"stabilisers.label_smoothing applies to cross-entropy losses, not "
-                                f"loss {objective.name!r}",
-                                "use loss non-saturating, saturating or r1, or drop label_smoothing")
+            raise GanforgeError(f"algorithm.stabilisers.label_smoothing applies to cross-entropy "
+                                f"losses, not loss {objective.name!r}",
+                                "use algorithm.loss non-saturating, saturating or r1, or drop "
+                                "label_smoothing")
         self.policy = parse_policy(cfg.diffaugment) if cfg.diffaugment else ()
         if self.policy and len(G.out_shape) != 3:
-            raise GanforgeError(f"stabilisers.diffaugment applies to images, but this model generates "
-                                f"samples of shape {tuple(G.out_shape)}", "drop stabilisers.diffaugment")
+            raise GanforgeError(f"algorithm.stabilisers.diffaugment applies to images, but this model "
+                                f"generates samples of shape {tuple(G.out_shape)}",
+                                "drop algorithm.stabilisers.diffaugment")
         self.anneal_steps = cfg.instance_noise_anneal or total_steps
         self.history_g = HistoricalAverage(G) if cfg.historical_averaging_g else None
         self.history_d = HistoricalAverage(D) if cfg.historical_averaging_d else None

@@ -40,7 +40,7 @@ from ganforge._io import check_allocation, check_output_dir
 from ganforge.config import SMALL_MODEL_PARAMETERS, ExperimentConfig, save_config
 from ganforge.data.base import AnyDataset, build_dataset
 from ganforge.errors import GanforgeError
-from ganforge.train.algorithms.base import Algorithm, Phase, build_algorithm
+from ganforge.train.algorithms.base import Algorithm, Phase, algorithm_options, build_algorithm
 from ganforge.train.batches import Batch, batches_for
 from ganforge.train.callbacks import Callback, CurvePlots, SampleSnapshots
 from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
@@ -116,6 +116,7 @@ class Experiment:
                  num_classes: int | None = None, restoring: bool = False) -> None:
         self.cfg = cfg
         self.device = resolve_device(str(device) if device is not None else cfg.device)
+        algorithm_options(cfg)  # a bad algorithm option is refused before the data are loaded
         torch.manual_seed(cfg.seed)
         self.dataset = dataset
         if self.dataset is None and sample_shape is None:
@@ -245,7 +246,7 @@ class Trainer:
         if self.algorithm.train_data is None:
             raise GanforgeError("the trainer needs data", "give the config a data section")
         if self.world.distributed:
-            self._check_distributable()
+            self.algorithm.check_distributable()
             if cfg.train.sync_batchnorm:
                 if self.exp.device.type != "cuda":
                     raise GanforgeError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm has no "
@@ -348,11 +349,6 @@ class Trainer:
         batch = self.batches.next()
         self.images_seen += len(batch["x"])
         return shard(batch, self.world) if self.world.distributed else batch
-
-    def _check_distributable(self) -> None:
-        if self.cfg.stabilisers.self_condition:
-            raise GanforgeError("self-conditioning clusters the data once per process, which the ranks "
-                                "would do differently", "train self-conditioned runs in one process")
 
     def train_step(self, only: Collection[str] | None = None) -> dict[str, float]:
         """One iteration: every active phase in order (or just the phases named in ``only``, e.g.
@@ -552,7 +548,7 @@ class Trainer:
             f"training diverged: {err} is not finite{tried} (rates {rates}); checkpoints/last.pt "
             f"holds the last finite state, step {self.last_saved_step}",
             "lower the learning rates (e.g. optim.D.lr=2e-4), or add a stabiliser such as "
-            "stabilisers.spectral_norm=true") from None
+            "algorithm.stabilisers.spectral_norm=true") from None
 
     def _position(self) -> dict[str, int]:
         return {"step": self.step, "epoch": self.batches.epoch, "images_seen": self.images_seen}

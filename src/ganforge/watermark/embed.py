@@ -120,7 +120,7 @@ def check_watermarkable(run) -> None:
 def _real_batches(run, settings: EmbedSettings, dataset) -> tuple[Any, bool]:
     """(dataset or None, whether D trains): D trains on the run's data unless told not to or
     the run is self-conditioned (its labels are D's clusters, not the data's)."""
-    train_d = settings.train_d and not run.config.stabilisers.self_condition
+    train_d = settings.train_d and not run.algorithm.self_conditioned
     if not (train_d or settings.real_negatives):
         return None, False
     if dataset is None:

@@ -33,6 +33,7 @@ from ganforge.data.base import StreamDataset
 from ganforge.errors import GanforgeError
 from ganforge.maths.divergences import jensen_shannon
 from ganforge.train import Trainer
+from ganforge.train.algorithms.base import algorithm_options
 from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.logger import MetricsLogger
 from ganforge.train.trainer import NonFinite
@@ -138,11 +139,11 @@ class PlaySettings:
                 optim[net]["betas"] = [0.5, 0.999]
         return ExperimentConfig.from_dict({
             "description": f"ganforge play: {'digits' if image else self.data}, {self.loss} loss",
-            "seed": self.seed, "device": "cpu", "algorithm": {"name": "gan"}, "data": data,
-            "model": model, "loss": {"name": self.loss}, "optim": optim,
+            "seed": self.seed, "device": "cpu", "data": data, "model": model, "optim": optim,
+            "algorithm": {"name": "gan", "loss": {"name": self.loss}, "stabilisers": {
+                "spectral_norm": self.spectral_norm, "r1": self.r1, "pack": self.pack,
+                "self_condition": self.self_condition, "self_condition_pool": 4096}},
             "phases": {"D": {"repeat": self.d_steps}, "G": {"repeat": self.g_steps}},
-            "stabilisers": {"spectral_norm": self.spectral_norm, "r1": self.r1, "pack": self.pack,
-                            "self_condition": self.self_condition, "self_condition_pool": 4096},
             "train": {"steps": 10**9, "batch_size": self.batch_size, "log_every": 1,
                       "sample_every": 10**9, "checkpoint_every": 10**9, "num_fixed_samples": 64,
                       "threads": 1},
@@ -193,14 +194,16 @@ def _checked(key: str, value: Any, kind: type) -> Any:
 def settings_from_config(cfg: ExperimentConfig) -> PlaySettings:
     """The settings that rebuild ``cfg``'s networks; refused for a run play cannot show (not a 2D
     MLP GAN, or a loss or optimiser outside play's choices)."""
-    model, data, loss = cfg.model, cfg.data, dict(cfg.loss or {"name": "non-saturating"})
+    model, data = cfg.model, cfg.data
     if cfg.algorithm.get("name", "gan") != "gan" or model.get("name") != "mlp":
         raise GanforgeError("play loads MLP GAN runs only", "pick a run trained with model.name=mlp")
+    options = algorithm_options(cfg)
+    loss, stabilisers = dict(options.loss or {"name": "non-saturating"}), options.stabilisers
     image = data.get("name") == "digits"
     if not image and data.get("name") not in DATA_2D:
         raise GanforgeError(f"play shows 2D runs, and this run's data is {data.get('name')!r}",
                             f"pick a run on one of: {', '.join(DATA_2D)}")
-    r1 = cfg.stabilisers.r1
+    r1 = stabilisers.r1
     if loss["name"] == "r1":  # the non-saturating loss with R1, as in the ring8 preset
         loss, r1 = {"name": "non-saturating"}, float(loss.get("gamma", 10.0))
     if loss["name"] not in LOSSES:
@@ -221,8 +224,8 @@ def settings_from_config(cfg: ExperimentConfig) -> PlaySettings:
         "lr_d": float(optim.get("D", {}).get("lr", 2e-4)),
         "d_steps": cfg.phases["D"].repeat if "D" in cfg.phases else 1,
         "g_steps": cfg.phases["G"].repeat if "G" in cfg.phases else 1,
-        "batch_size": cfg.train.batch_size, "spectral_norm": cfg.stabilisers.spectral_norm, "r1": r1,
-        "pack": cfg.stabilisers.pack, "self_condition": cfg.stabilisers.self_condition, "seed": cfg.seed})
+        "batch_size": cfg.train.batch_size, "spectral_norm": stabilisers.spectral_norm, "r1": r1,
+        "pack": stabilisers.pack, "self_condition": stabilisers.self_condition, "seed": cfg.seed})
 
 
 def _same_shapes(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

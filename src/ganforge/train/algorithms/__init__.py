@@ -4,11 +4,12 @@
   (:mod:`.gan`).
 * ``vae`` — the variational autoencoder, trained on the ELBO (:mod:`.vae`).
 * ``dp-gan`` — a GAN whose discriminator trains with DP-SGD (Opacus, ``pip install -e ".[privacy]"``;
-  the ``privacy`` config section) (:mod:`.dpgan`).
+  its ``algorithm.privacy`` option) (:mod:`.dpgan`).
 * ``stackgan`` — text-to-image StackGAN: stage I then stage II, matching-aware discriminators
   (:mod:`.stackgan`).
 
-Configs choose one with ``algorithm: {name: ..., <its options>}``; see :mod:`.base` for the contract.
+Configs choose one with ``algorithm: {name: ..., <its options>}`` (each algorithm's ``Options``
+dataclass); see :mod:`.base` for the contract.
 """
 
 from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in algorithms)

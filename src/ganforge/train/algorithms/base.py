@@ -4,6 +4,8 @@ The Trainer owns the loop, the schedules, EMA, checkpoints, logging and callback
 owns everything that makes one family train differently (in the spirit of stylegan2-ada's
 loss/phase split)::
 
+    Options       a dataclass of the algorithm's options: the keys of the config's ``algorithm``
+                  section besides ``name``, type-checked by :func:`parse_options` (``self.options``)
     networks      named nn.Modules built through the model registry, e.g. {"G": ..., "D": ...}
     optimizers    named specs: which parameters each optimiser updates and its defaults
     phases        Phase(name, optimizers, every, repeat, start, stop, uses_data)
@@ -16,7 +18,10 @@ from the algorithm's defaults, overridden per phase by the config's ``phases`` s
 n_disc, pretraining ranges, lazy regularisation intervals and TTUR are all phase settings.
 
 A new family that trains differently is one subclass registered with
-``@register_algorithm("name")``; see DEVELOPERS.md for a worked example.
+``@register_algorithm("name")``; see DEVELOPERS.md for a worked example. Its options are a nested
+dataclass ``Options`` (fields with types and defaults; value checks in ``__post_init__``,
+one-line :class:`GanforgeError` s); a subclass that extends another family's options derives
+its ``Options`` from theirs. A key no field names is refused here, once, for every algorithm.
 
 **Capabilities.** What a run can do beyond drawing samples is declared, never probed: an
 algorithm class lists the capabilities it has among its bases (``class GAN(Algorithm,
@@ -48,7 +53,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import torch
 from torch import nn
 
-from ganforge.config import ExperimentConfig, PhaseConfig
+from ganforge.config import ExperimentConfig, PhaseConfig, from_mapping, legacy_section_unset
 from ganforge.data.base import AnyDataset
 from ganforge.data.kinds import DataKind, get_kind, kind_of_shape
 from ganforge.errors import GanforgeError
@@ -92,14 +97,24 @@ class OptimizerSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class NoOptions:
+    """The options of an algorithm that has none."""
+
+
 class Algorithm:
     """Base class of the training algorithms; see the module docstring.
 
     Subclasses set ``networks`` (an ordered dict of modules on the experiment's device) in
-    ``__init__`` and implement :meth:`optimizers`, :meth:`phases` and :meth:`loss`. Everything
-    random must come from generators the algorithm checkpoints in :meth:`state_dict` (or from
-    the global torch RNG, which the Trainer checkpoints).
+    ``__init__`` and implement :meth:`optimizers`, :meth:`phases` and :meth:`loss`; their options
+    are ``self.options``, an instance of their ``Options`` dataclass. Everything random must come
+    from generators the algorithm checkpoints in :meth:`state_dict` (or from the global torch RNG,
+    which the Trainer checkpoints).
     """
+
+    #: the dataclass of the options read from the config's ``algorithm`` section (see
+    #: :meth:`parse_options`)
+    Options: ClassVar[type] = NoOptions
 
     name: ClassVar[str] = ""
     #: the batch fields the algorithm reads; the dataset must declare them
@@ -115,16 +130,61 @@ class Algorithm:
     data_kind: ClassVar[str | None] = None
 
     networks: dict[str, nn.Module]
+    options: Any
 
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None,
                  device: torch.device) -> None:
         self.cfg = cfg
+        self.options = self.parse_options(cfg.algorithm)
         self.dataset = dataset
         self.sample_shape = tuple(sample_shape)
         self.num_classes = num_classes
         self.device = device
         self.check_dataset(dataset)
+
+    # ------------------------------------------------------------------ options
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The keys this algorithm reads from the config's ``algorithm`` section (``name`` aside)."""
+        return tuple(f.name for f in dataclasses.fields(cls.Options))
+
+    @classmethod
+    def parse_options(cls, section: Mapping[str, Any]) -> Any:
+        """The ``algorithm`` section (its keys but ``name``) as an instance of :attr:`Options`,
+        every value type-checked as the config's own sections are; a key no option names is a
+        one-line error that says which algorithms read it. A legacy top-level section that sets
+        nothing (``stabilisers`` at its defaults, as every old run's config.yaml held it) is
+        ignored by an algorithm that does not read it."""
+        accepted = cls.option_names()
+        keys = {k: v for k, v in section.items() if k != "name" and not (
+            k not in accepted and legacy_section_unset(k, v))}
+        unknown = [k for k in keys if k not in accepted]
+        if unknown:
+            key = unknown[0]
+            readers = [name for name in ALGORITHMS.names() if key in ALGORITHMS.get(name).option_names()]
+            where = f" (an option of algorithm {', '.join(readers)})" if readers else ""
+            raise GanforgeError(f"unknown key 'algorithm.{key}' for algorithm {cls.name!r}{where}",
+                                f"drop it{' or change algorithm.name' if readers else ''}; "
+                                f"{cls.name}'s keys are: name, {', '.join(accepted) or '(no options)'}")
+        return from_mapping(cls.Options, keys, prefix="algorithm.")
+
+    @classmethod
+    def labels_are_classes(cls, cfg: ExperimentConfig) -> bool:
+        """Whether the generator of a run of ``cfg`` draws the dataset's classes as labels (so
+        class metrics compare its samples with the data's classes): by default, a model with
+        ``model.conditional``; an algorithm whose labels mean something else overrides this."""
+        return cfg.model.get("conditional") is not None
+
+    def check_distributable(self) -> None:
+        """A one-line GanforgeError when this run cannot train in several processes (default:
+        it can); the Trainer asks before a multi-process run starts."""
+
+    @property
+    def loss_name(self) -> str | None:
+        """The name of the objective the run trains with, for an algorithm whose ``loss`` is an
+        option (None: the algorithm's own fixed loss)."""
+        return None
 
     # ------------------------------------------------------------------ what the Trainer asks
     @classmethod
@@ -471,11 +531,27 @@ def option_weight(value: Any, key: str, fix: str) -> float:
     return float(value)
 
 
+def algorithm_options(cfg: ExperimentConfig) -> Any:
+    """The options of ``cfg``'s algorithm, validated (its ``Options`` dataclass), without building
+    it: for tools that read a run's settings (``ganforge play``, the reports)."""
+    return algorithm_class(cfg.algorithm.get("name")).parse_options(cfg.algorithm)
+
+
+def labels_are_classes(cfg: ExperimentConfig) -> bool:
+    """Whether a run of ``cfg`` generates samples of the dataset's classes (see
+    :meth:`Algorithm.labels_are_classes`; the config-level question ``cfg.class_conditional`` once
+    answered)."""
+    return algorithm_class(cfg.algorithm.get("name")).labels_are_classes(cfg)
+
+
 def build_algorithm(cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                     sample_shape: tuple[int, ...], num_classes: int | None,
                     device: torch.device, restoring: bool = False) -> Algorithm:
-    """The algorithm ``cfg.algorithm`` names, its options checked against its signature.
+    """The algorithm ``cfg.algorithm`` names, its options checked against its ``Options``.
     ``restoring``: the caller loads a checkpoint next, so one-off initial work may be skipped."""
-    section = dict(cfg.algorithm)
-    return _registered_algorithms().build(section, cfg, dataset, sample_shape=sample_shape,
-                                          num_classes=num_classes, device=device, restoring=restoring)
+    cls = algorithm_class(cfg.algorithm.get("name"))
+    cls.parse_options(cfg.algorithm)  # before the networks: a bad option is the first error
+    for key in [k for k, v in cfg.algorithm.items() if k != "name" and k not in cls.option_names()]:
+        del cfg.algorithm[key]  # a legacy section that set nothing: the run's config.yaml drops it
+    return cls(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device,
+               restoring=restoring)

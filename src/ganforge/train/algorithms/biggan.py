@@ -7,10 +7,13 @@ over G's weight matrices and conv kernels (raw, before spectral normalisation, a
 authors' code), except the shared class embedding, which the authors exempt
 (:func:`ganforge.maths.regularisers.orthogonal_regularisation`). Defaults follow the paper's
 setup: Adam with betas (0, 0.999), G lr 1e-4, D lr 4e-4 (the 4x rate of its 128x128 runs, TTUR);
-the hinge loss, n_D and EMA are the preset's (``loss``, ``phases.D.repeat``, ``train.ema_decay``).
+the hinge loss, n_D and EMA are the preset's (``algorithm.loss``, ``phases.D.repeat``,
+``train.ema_decay``). Options: the gan algorithm's, and ``ortho_beta``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -32,14 +35,21 @@ class BigGAN(GAN):
 
     name = "biggan"
 
+    @dataclass
+    class Options(GAN.Options):
+        ortho_beta: float = 1e-4
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            option_weight(self.ortho_beta, "ortho_beta",
+                          "set algorithm.ortho_beta to e.g. 1e-4, or 0 to switch it off")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, penalty_until: int | None = None,
-                 ortho_beta: float = 1e-4) -> None:
-        self.ortho_beta = option_weight(ortho_beta, "ortho_beta",
-                                        "set algorithm.ortho_beta to e.g. 1e-4, or 0 to switch it off")
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
-                         device=device, restoring=restoring, penalty_until=penalty_until)
+                         device=device, restoring=restoring)
+        self.ortho_beta = self.options.ortho_beta
         self.columns = (*self.columns, "ortho")
 
     def ortho_weights(self) -> list[torch.Tensor]:

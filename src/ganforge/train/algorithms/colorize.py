@@ -31,11 +31,9 @@ class Colorize(Pix2Pix):
 
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, l1_weight: float = 100.0, adversarial: bool = True,
-                 cond_shape: tuple[int, int, int] | None = None) -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device,
-                         restoring=restoring, l1_weight=l1_weight, adversarial=adversarial,
-                         cond_shape=cond_shape)
+                         restoring=restoring)
         if self.cond_shape[0] != 1 or self.sample_shape[0] != 2:
             raise GanforgeError(f"colorize maps L (1 channel) to ab (2 channels), and the data map "
                                 f"{self.cond_shape[0]} to {self.sample_shape[0]} channel(s)",

@@ -33,6 +33,7 @@ outputs, LSGAN targets 1 and 0), the gradient norms.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,7 +43,7 @@ from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage, displayable
+from ganforge.train.algorithms.image_to_image import ImageToImage, ImageToImageOptions, displayable
 from ganforge.train.image_pool import ImagePool
 
 ADAM_CYCLEGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
@@ -82,22 +83,24 @@ class CycleGAN(ImageToImage):
                "D_A_real", "D_A_fake", "D_B_real", "D_B_fake", "grad_norm_G", "grad_norm_D_A",
                "grad_norm_D_B")
 
+    @dataclass
+    class Options(ImageToImageOptions):
+        lambda_cycle: float = 10.0
+        lambda_identity: float = 0.5
+        pool_size: int = 50
+
+        def __post_init__(self) -> None:
+            option_weight(self.lambda_cycle, "lambda_cycle", "set algorithm.lambda_cycle=10 (the paper's)")
+            option_weight(self.lambda_identity, "lambda_identity",
+                          "set algorithm.lambda_identity=0.5 (the paper's) or 0")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, lambda_cycle: float = 10.0, lambda_identity: float = 0.5,
-                 pool_size: int = 50, cond_shape: tuple[int, int, int] | None = None) -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
-                         device=device, cond_shape=cond_shape)
-        self.lambda_cycle = option_weight(lambda_cycle, "lambda_cycle",
-                                           "set algorithm.lambda_cycle=10 (the paper's)")
-        self.lambda_identity = option_weight(lambda_identity, "lambda_identity",
-                                              "set algorithm.lambda_identity=0.5 (the paper's) or 0")
-        if cfg.loss:
-            raise GanforgeError("the loss section sets a GAN objective, and CycleGAN has its own "
-                                "(least squares)", "drop loss; CycleGAN's terms are algorithm.lambda_cycle "
-                                "and algorithm.lambda_identity")
-        if not cfg.stabilisers.is_default():
-            raise GanforgeError("stabilisers do not apply to CycleGAN", "drop the stabilisers section")
+                         device=device)
+        self.lambda_cycle, self.lambda_identity = self.options.lambda_cycle, self.options.lambda_identity
+        pool_size = self.options.pool_size
         c_a, h_a, w_a = self.cond_shape
         c_b, h_b, w_b = self.sample_shape
         if (h_a, w_a) != (h_b, w_b):

@@ -24,6 +24,9 @@ Trainer logs from the private batch (``loss_D``, ``real_score``/``critic_real``,
 covered: keep them private. The noise comes from a generator seeded by ``seed`` (bit-identical
 resume); for a release, keep the seed secret (Opacus' ``secure_mode`` is not used).
 
+Options (``algorithm: {name: dp-gan, ...}``): the gan algorithm's ``loss`` and ``stabilisers``,
+``privacy`` (:class:`PrivacyConfig`), ``private`` and ``pool``.
+
 ``privacy.epsilon``: the noise multiplier is computed (Opacus' ``get_noise_multiplier``) for the
 run's D updates at rate q, and training ends (``stop_reason``) before an update that would spend
 more than epsilon; a resumed run keeps the noise multiplier it started with, so training it
@@ -34,7 +37,7 @@ unscheduled row, e.g. an evaluation's, reads a little high). ``real_batch`` is t
 batch's size. A rollback (``train.on_nonfinite``) keeps the accounting of the discarded updates
 and draws fresh randomness.
 
-Options: ``private: false`` trains exactly the same way (same Poisson batches, rows, loss and
+``private: false`` trains exactly the same way (same Poisson batches, rows, loss and
 1 / (2 batch_size) scaling) with a plain optimiser step and no accounting: the non-private
 baseline (and, with ``noise_multiplier=0`` and a huge ``max_grad_norm``, the private run's twin).
 ``pool``: the number of records drawn once from a sampled (toy 2D) dataset.
@@ -53,9 +56,9 @@ generators (:mod:`.gan`); all checkpointed, with the accountant's history.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +71,58 @@ from ganforge.data.base import AnyDataset, ArrayDataset, StreamDataset
 from ganforge.errors import GanforgeError
 from ganforge.maths.regularisers import label_smoothing_term
 from ganforge.train.algorithms.base import Phase, register_algorithm
-from ganforge.train.algorithms.gan import GAN
+from ganforge.train.algorithms.gan import GAN, AdversarialOptions
 from ganforge.train.objectives import Objective
+
+ACCOUNTANTS = ("rdp", "prv")
+
+
+@dataclass
+class PrivacyConfig:
+    """The ``privacy`` option of the ``dp-gan`` algorithm (``algorithm.privacy``; a top-level
+    section in the legacy layout): DP-SGD on D with Opacus.
+
+    Exactly one of ``epsilon`` (the target: the noise multiplier is then computed for the run's
+    D steps and sampling rate) and ``noise_multiplier`` (sigma; the epsilon spent is reported);
+    both null (the default) leaves the section unused. ``delta`` must lie below 1/N for a training
+    set of N records (checked when the data is loaded); ``max_grad_norm`` C clips every
+    per-sample gradient of D; ``accountant``: ``rdp`` (Renyi DP, Mironov 2017) or ``prv``
+    (privacy random variables, Gopi et al. 2021, tighter and slower).
+    """
+
+    epsilon: float | None = None
+    noise_multiplier: float | None = None
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    accountant: str = "rdp"
+
+    def __post_init__(self) -> None:
+        inf, at = float("inf"), "algorithm.privacy."
+        if self.epsilon is not None and not 0.0 < self.epsilon < inf:
+            raise GanforgeError(f"{at}epsilon must be a finite number > 0, got {self.epsilon}",
+                                f"set e.g. {at}epsilon=10 (smaller is more private)")
+        if self.noise_multiplier is not None and not 0.0 <= self.noise_multiplier < inf:
+            raise GanforgeError(f"{at}noise_multiplier must be a finite number >= 0, got "
+                                f"{self.noise_multiplier}", f"set e.g. {at}noise_multiplier=1.0")
+        if self.epsilon is not None and self.noise_multiplier is not None:
+            raise GanforgeError(f"{at}epsilon and {at}noise_multiplier are both set",
+                                "set only one: epsilon (the noise is computed for the run) or "
+                                "noise_multiplier (the epsilon spent is reported)")
+        if not 0.0 < self.delta < 1.0:
+            raise GanforgeError(f"{at}delta must lie in (0, 1), got {self.delta}",
+                                f"set e.g. {at}delta=1e-5 (below 1 / the number of training records)")
+        if not 0.0 < self.max_grad_norm < inf:
+            raise GanforgeError(f"{at}max_grad_norm must be a finite number > 0, got "
+                                f"{self.max_grad_norm}", f"set e.g. {at}max_grad_norm=1.0")
+        if self.accountant not in ACCOUNTANTS:
+            raise GanforgeError(f"unknown {at}accountant {self.accountant!r}",
+                                f"choose one of: {', '.join(ACCOUNTANTS)}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the section asks for privacy (epsilon or noise_multiplier set)."""
+        return self.epsilon is not None or self.noise_multiplier is not None
+
 
 INSTALL_FIX = 'install it with: pip install -e ".[privacy]"'
 #: stabilisers that cannot train privately -> why (each a one-line error)
@@ -98,16 +151,13 @@ def import_opacus() -> Any:
     return opacus
 
 
-def _check_private_config(cfg: ExperimentConfig) -> None:
-    s = cfg.stabilisers
+def _check_private_stabilisers(options: DPGAN.Options) -> None:
+    s = options.stabilisers
     for key, why in UNSUPPORTED_STABILISERS.items():
         value = getattr(s, key)
         if value and not (key == "pack" and value == 1):
-            raise GanforgeError(f"stabilisers.{key} cannot train with differential privacy ({why})",
-                                f"drop stabilisers.{key} for algorithm dp-gan")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise GanforgeError("algorithm dp-gan trains in one process (Opacus' clipping and the "
-                            "privacy accountant are per process)", "run it without torchrun")
+            raise GanforgeError(f"algorithm.stabilisers.{key} cannot train with differential privacy "
+                                f"({why})", f"drop algorithm.stabilisers.{key} for algorithm dp-gan")
 
 
 def _has_penalty(objective: Objective, sample_shape: tuple[int, ...]) -> bool:
@@ -124,35 +174,45 @@ class DPGAN(GAN):
 
     name = "dp-gan"
 
+    @dataclass
+    class Options(AdversarialOptions):
+        private: bool = True
+        pool: int = 10_000
+        privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+
+        def __post_init__(self) -> None:
+            if self.pool < 1:
+                raise GanforgeError(f"algorithm.pool must be a number of records >= 1, got {self.pool!r}",
+                                    "set e.g. algorithm.pool=10000")
+            privacy, at = self.privacy, "algorithm.privacy."
+            if self.private and not privacy.enabled:
+                raise GanforgeError(f"algorithm dp-gan needs {at}epsilon or {at}noise_multiplier",
+                                    f"set e.g. {at}epsilon=10 (or algorithm.private=false for the "
+                                    "non-private baseline)")
+            if not self.private and privacy.enabled:
+                key = "epsilon" if privacy.epsilon is not None else "noise_multiplier"
+                raise GanforgeError(f"algorithm.private=false trains without privacy, and {at}{key} "
+                                    "is set", f"set {at}{key}=null, or algorithm.private=true")
+            _check_private_stabilisers(self)
+
+    options: DPGAN.Options
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, private: bool = True, pool: int = 10_000) -> None:
+                 restoring: bool = False) -> None:
         opacus = import_opacus()
-        if not isinstance(private, bool):
-            raise GanforgeError(f"algorithm.private must be true or false, got {private!r}",
-                                "set algorithm.private=true (DP-SGD) or false (the non-private twin)")
-        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
-            raise GanforgeError(f"algorithm.pool must be a number of records >= 1, got {pool!r}",
-                                "set e.g. algorithm.pool=10000")
-        privacy = cfg.privacy
-        if private and not privacy.enabled:
-            raise GanforgeError("algorithm dp-gan needs privacy.epsilon or privacy.noise_multiplier",
-                                "set e.g. privacy.epsilon=10 (or algorithm.private=false for the "
-                                "non-private baseline)")
-        if not private and privacy.enabled:
-            key = "epsilon" if privacy.epsilon is not None else "noise_multiplier"
-            raise GanforgeError(f"algorithm.private=false trains without privacy, and privacy.{key} "
-                                "is set", f"set privacy.{key}=null, or algorithm.private=true")
-        _check_private_config(cfg)
+        options = self.parse_options(cfg.algorithm)
+        private, privacy = options.private, options.privacy
         records = dataset
         if isinstance(dataset, StreamDataset):  # a fixed set of records to protect
-            records = dataset.materialise(pool, seed=cfg.seed)
+            records = dataset.materialise(options.pool, seed=cfg.seed)
         super().__init__(cfg, records, sample_shape=sample_shape, num_classes=num_classes,
                          device=device, restoring=restoring)
         if _has_penalty(self.objective, self.sample_shape):
             raise GanforgeError(f"loss {self.objective.name!r} adds a gradient penalty, which needs "
                                 "gradients of per-sample gradients (not computed by Opacus)",
-                                "use loss non-saturating, hinge, lsgan or wgan for algorithm dp-gan")
+                                "use algorithm.loss non-saturating, hinge, lsgan or wgan for "
+                                "algorithm dp-gan")
         self.private = private
         self._records: ArrayDataset | None = records  # type: ignore[assignment]
         notice = self._make_compatible(opacus)
@@ -225,14 +285,15 @@ class DPGAN(GAN):
                 "Opacus needs per-sample gradients)")
 
     def _check_delta(self, n: int) -> None:
-        delta = self.cfg.privacy.delta
+        delta = self.options.privacy.delta
         if delta >= 1.0 / n:
             suggestion = 10.0 ** (math.floor(math.log10(1.0 / n)) - 1)
-            raise GanforgeError(f"privacy.delta={delta:g} is not below 1/N = {1.0 / n:.3g} for the "
-                                f"{n} training records", f"set privacy.delta={suggestion:g} or smaller")
+            raise GanforgeError(f"algorithm.privacy.delta={delta:g} is not below 1/N = {1.0 / n:.3g} for "
+                                f"the {n} training records",
+                                f"set algorithm.privacy.delta={suggestion:g} or smaller")
 
     def _noise_for_target(self, opacus: Any) -> float:
-        privacy = self.cfg.privacy
+        privacy = self.options.privacy
         steps = self._d_steps_between(0, self.cfg.train.steps)
         try:
             with warnings.catch_warnings():
@@ -241,13 +302,17 @@ class DPGAN(GAN):
                     target_epsilon=privacy.epsilon, target_delta=privacy.delta,
                     sample_rate=self.sample_rate, steps=max(steps, 1), accountant=privacy.accountant))
         except ValueError:
-            raise GanforgeError(f"privacy.epsilon={privacy.epsilon:g} cannot be met over {steps} D "
+            raise GanforgeError(f"algorithm.privacy.epsilon={privacy.epsilon:g} cannot be met over {steps} D "
                                 f"updates at sampling rate {self.sample_rate:.3g}",
-                                "raise privacy.epsilon, or train fewer steps or a smaller "
+                                "raise algorithm.privacy.epsilon, or train fewer steps or a smaller "
                                 "train.batch_size") from None
 
     def phases(self) -> list[Phase]:
         return [Phase("D", ("D",), uses_data=False), Phase("G", ("G",), uses_data=False)]
+
+    def check_distributable(self) -> None:
+        raise GanforgeError("algorithm dp-gan trains in one process (Opacus' clipping and the "
+                            "privacy accountant are per process)", "run it without torchrun")
 
     def wrap_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]
                         ) -> dict[str, torch.optim.Optimizer]:
@@ -258,7 +323,7 @@ class DPGAN(GAN):
         inner = optimizers["D"]
         inner = getattr(inner, "original_optimizer", inner)
         dp = DPOptimizer(inner, noise_multiplier=self.noise_multiplier,
-                         max_grad_norm=self.cfg.privacy.max_grad_norm,
+                         max_grad_norm=self.options.privacy.max_grad_norm,
                          expected_batch_size=self.expected_batch, loss_reduction="mean",
                          generator=self.dp_noise)
         dp.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
@@ -304,9 +369,9 @@ class DPGAN(GAN):
         from opacus.accountants import RDPAccountant, create_accountant
         from opacus.accountants.analysis import rdp as analysis
 
-        delta = self.cfg.privacy.delta
-        if self.cfg.privacy.accountant != "rdp":
-            accountant = create_accountant(self.cfg.privacy.accountant)
+        delta = self.options.privacy.delta
+        if self.options.privacy.accountant != "rdp":
+            accountant = create_accountant(self.options.privacy.accountant)
             accountant.history = list(history)
             return float(accountant.get_epsilon(delta=delta))
         orders = RDPAccountant.DEFAULT_ALPHAS
@@ -324,7 +389,7 @@ class DPGAN(GAN):
 
     def allowed_steps(self) -> int | None:
         """The most D updates in all that stay within ``privacy.epsilon`` (None: no target)."""
-        target = self.cfg.privacy.epsilon
+        target = self.options.privacy.epsilon
         if target is None or self.accountant is None:
             return None
         if self._allowed_steps is None:
@@ -371,7 +436,7 @@ class DPGAN(GAN):
     def stop_reason(self, step: int) -> str | None:
         if self.accountant is None or self._records is None:
             return None
-        privacy = self.cfg.privacy
+        privacy = self.options.privacy
         allowed = self.allowed_steps()
         if allowed is not None and step < self.cfg.train.steps:
             if self.accounted_steps + self._d_steps_between(step, step + 1) > allowed:
@@ -384,7 +449,7 @@ class DPGAN(GAN):
 
     def privacy_summary(self) -> str:
         """One line: the guarantee spent so far and how it was obtained."""
-        p = self.cfg.privacy
+        p = self.options.privacy
         return (f"({self.epsilon:.4g}, {p.delta:g})-differentially private after "
                 f"{self.accounted_steps} D updates (noise multiplier {self.noise_multiplier:.4g}, "
                 f"sample rate {self.sample_rate:.4g}, clip norm {p.max_grad_norm:g}, "
@@ -394,7 +459,7 @@ class DPGAN(GAN):
         allowed = self.allowed_steps()
         if allowed is not None and self.accounted_steps + 1 > allowed:
             raise GanforgeError(f"the privacy budget is spent: epsilon {self.epsilon:.3f} of "
-                                f"privacy.epsilon={self.cfg.privacy.epsilon:g} after "
+                                f"algorithm.privacy.epsilon={self.options.privacy.epsilon:g} after "
                                 f"{self.accounted_steps} D updates",
                                 "sample from the run as it is: more training would break the guarantee")
 
@@ -403,7 +468,7 @@ class DPGAN(GAN):
         if self._announced or self.accountant is None:
             return
         self._announced = True
-        p, n = self.cfg.privacy, len(self._records)
+        p, n = self.options.privacy, len(self._records)
         planned = self._d_steps_between(0, self.cfg.train.steps)
         budget = ("" if p.epsilon is None
                   else f"; the budget epsilon {p.epsilon:g} allows {self.allowed_steps()}")
@@ -449,7 +514,7 @@ class DPGAN(GAN):
         rows_real = self._per_row(lambda v: obj.d_loss(v, zero), real_logits)
         rows_fake = self._per_row(lambda v: obj.d_loss(zero, v), fake_logits)
         stats: dict[str, float] = {}
-        smoothing = self.cfg.stabilisers.label_smoothing
+        smoothing = self.options.stabilisers.label_smoothing
         if smoothing:
             rows_real = rows_real + smoothing * real_logits
         if out.class_logits is not None:
@@ -540,7 +605,7 @@ class DPGAN(GAN):
             "noise": self.dp_noise.get_state(),
             "noise_multiplier": self.noise_multiplier,
             "sample_rate": self.sample_rate,
-            "mechanism": self.cfg.privacy.accountant,
+            "mechanism": self.options.privacy.accountant,
             "history": [[float(s), float(q), int(k)] for s, q, k in
                         (self.accountant.history if self.accountant else [])],
         }

@@ -11,8 +11,12 @@ A conditional model's fakes in the D phase reuse the real batch's labels; p(y) i
 the clusters' sizes for a self-conditioned run (:mod:`ganforge.train.self_condition`, whose data
 are clustered again before the update of every ``self_condition_every``-th step). D sees every
 batch through the stabilisers' input transform (DiffAugment, instance noise) in both phases.
-``penalty_until`` (an option of this algorithm): D's gradient penalties (the loss's R1 or GP term
-and ``stabilisers.r1``) apply before that step and are dropped from then on.
+Options (``algorithm: {name: gan, ...}``): ``loss`` (the objective's section, default
+non-saturating: ``{name: hinge}``, ``{name: wgan-gp, gp_weight: 10}``...), ``stabilisers``
+(:class:`~ganforge.train.stabilisers.StabiliserConfig`) and ``penalty_until``: D's gradient
+penalties (the loss's R1 or GP term and ``stabilisers.r1``) apply before that step and are
+dropped from then on. The algorithms built on this one share ``loss`` and ``stabilisers``
+(:class:`AdversarialOptions`).
 
 Monitoring is honest about what D outputs: for the cross-entropy losses D(x) is a probability and
 the log has ``real_score`` = mean sigmoid(D(x)) and ``fake_score``; for the others (Wasserstein,
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +43,7 @@ from ganforge.data.base import AnyDataset, StreamDataset
 from ganforge.data.kinds import Samples
 from ganforge.errors import GanforgeError
 from ganforge.models.base import Discriminator, Generator
-from ganforge.models.compose import DiscriminatorExtras, build
+from ganforge.models.compose import build
 from ganforge.models.style import StyleGenerator
 from ganforge.train.algorithms.base import (
     Algorithm,
@@ -52,35 +57,53 @@ from ganforge.train.algorithms.base import (
 )
 from ganforge.train.objectives import build_objective
 from ganforge.train.self_condition import SelfConditioning, check_conditioning, proportional_labels
-from ganforge.train.stabilisers import Stabilisers
+from ganforge.train.stabilisers import StabiliserConfig, Stabilisers
 
 DEFAULT_LOSS = "non-saturating"
 ADAM_GAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
+
+
+@dataclass
+class AdversarialOptions:
+    """The options of every algorithm built on :class:`GAN`: ``loss``, the objective's config
+    section (checked by the objective registry; empty: non-saturating), and ``stabilisers``."""
+
+    loss: dict[str, Any] = field(default_factory=dict)
+    stabilisers: StabiliserConfig = field(default_factory=StabiliserConfig)
 
 
 @register_algorithm("gan")
 class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
     """A generator G(z[, y]) against a discriminator D(x[, y]); see the module docstring.
 
-    ``cluster=False`` (``restoring``) skips a self-conditioned run's first clustering, for a
-    caller that restores the labels from a checkpoint.
+    ``restoring`` skips a self-conditioned run's first clustering, for a caller that restores
+    the labels from a checkpoint.
     """
 
     name = "gan"
 
+    @dataclass
+    class Options(AdversarialOptions):
+        penalty_until: int | None = None
+
+        def __post_init__(self) -> None:
+            if self.penalty_until is not None and self.penalty_until < 0:
+                raise GanforgeError(f"algorithm.penalty_until={self.penalty_until!r} is not a step >= 0",
+                                    "set it to the step at which to drop D's gradient penalty, or null")
+
+    options: AdversarialOptions
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, penalty_until: int | None = None) -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device)
-        if penalty_until is not None and (isinstance(penalty_until, bool)
-                                          or not isinstance(penalty_until, int) or penalty_until < 0):
-            raise GanforgeError(f"algorithm.penalty_until={penalty_until!r} is not a step >= 0",
-                                "set it to the step at which to drop D's gradient penalty, or null")
-        self.penalty_until = penalty_until
+        stabilisers = self.options.stabilisers
+        #: the step from which D's gradient penalties are dropped (None: never)
+        self.penalty_until = self.options.penalty_until if isinstance(self.options, GAN.Options) else None
         #: ``concat`` | ``acgan`` | ``projection`` for a class-conditional model, else None
         self._conditional: str | None = cfg.model.get("conditional")
-        clusters = cfg.stabilisers.self_condition
+        clusters = stabilisers.self_condition
         if clusters:  # self-conditioned: the labels are D's clusters, never the dataset's own
             check_conditioning(self._conditional, clusters)
             num_classes = clusters
@@ -90,14 +113,14 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
                                 "use a labelled dataset or drop model.conditional")
         self.num_classes = num_classes
         self.G, self.D = build(cfg.model, self.sample_shape, num_classes,
-                               extras=DiscriminatorExtras.from_config(cfg.stabilisers))
+                               extras=stabilisers.discriminator_extras())
         if not isinstance(self.G, Generator) or not isinstance(self.D, Discriminator):
             raise GanforgeError(f"model {cfg.model['name']!r} is not a GAN family (it builds "
                                 f"{type(self.G).__name__}, {type(self.D).__name__})",
                                 "use its own algorithm, e.g. algorithm.name=vae for vae-* models")
-        pack = cfg.stabilisers.pack
+        pack = stabilisers.pack
         if pack > 1 and cfg.train.batch_size % pack:
-            raise GanforgeError(f"stabilisers.pack={pack} packs the batch, and train.batch_size="
+            raise GanforgeError(f"algorithm.stabilisers.pack={pack} packs the batch, and train.batch_size="
                                 f"{cfg.train.batch_size} is not a multiple of it",
                                 f"set train.batch_size to a multiple of {pack}")
         self.G.to(device)
@@ -109,17 +132,17 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
         if clusters and dataset is not None:
             data = dataset
             if isinstance(data, StreamDataset):
-                data = data.materialise(cfg.stabilisers.self_condition_pool, seed=cfg.seed)
+                data = data.materialise(stabilisers.self_condition_pool, seed=cfg.seed)
             self.self_conditioning = SelfConditioning(
-                data, clusters, every=cfg.stabilisers.self_condition_every, seed=cfg.seed,
+                data, clusters, every=stabilisers.self_condition_every, seed=cfg.seed,
                 device=device)
             self._train_data = self.self_conditioning.data
             if not restoring:
                 self.self_conditioning.cluster(self.D)
-        section = dict(cfg.loss) if cfg.loss else {}
+        section = dict(self.options.loss)
         section.setdefault("name", DEFAULT_LOSS)
         self.objective = build_objective(section)
-        self.stabilisers = Stabilisers(cfg.stabilisers, self.objective, self.G, self.D,
+        self.stabilisers = Stabilisers(stabilisers, self.objective, self.G, self.D,
                                        total_steps=cfg.train.steps, seed=cfg.seed)
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         n_fixed = cfg.train.num_fixed_samples
@@ -131,6 +154,33 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
                                                                     "critic_gap")
         self.columns = ("loss_D", "loss_G", *scores, "grad_norm_G", "grad_norm_D",
                         *self.stabilisers.columns(self._conditional))
+
+    # ------------------------------------------------------------------ options and capabilities
+    @classmethod
+    def labels_are_classes(cls, cfg: ExperimentConfig) -> bool:
+        """A conditional model that is not self-conditioned (whose labels are clusters of D's
+        features, not the dataset's classes)."""
+        return (cfg.model.get("conditional") is not None
+                and not cls.parse_options(cfg.algorithm).stabilisers.self_condition)
+
+    @property
+    def self_conditioned(self) -> bool:
+        """Whether G's labels are clusters of D's features (``stabilisers.self_condition``)."""
+        return bool(self.options.stabilisers.self_condition)
+
+    @property
+    def draws_dataset_classes(self) -> bool:
+        """Whether G's labels are the dataset's classes (a conditional, not self-conditioned run)."""
+        return self._conditional is not None and not self.self_conditioned
+
+    def check_distributable(self) -> None:
+        if self.self_conditioned:
+            raise GanforgeError("self-conditioning clusters the data once per process, which the ranks "
+                                "would do differently", "train self-conditioned runs in one process")
+
+    @property
+    def loss_name(self) -> str | None:
+        return self.objective.name
 
     # ------------------------------------------------------------------ data and labels
     @property
@@ -144,7 +194,7 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
     # ------------------------------------------------------------------ capabilities
     @property
     def conditions_on_classes(self) -> bool:
-        return self._conditional is not None and not self.cfg.stabilisers.self_condition
+        return self._conditional is not None and not self.self_conditioned
 
     @property
     def truncation_trick(self) -> str | None:
@@ -244,7 +294,7 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
         # FM's replace mode drops the adversarial term, but always adds its own
         total = (loss_g if stab.keeps_adversarial_g_loss else 0.0) + sum(terms.values())
         stats = {k: v.item() for k, v in terms.items()}
-        if self.cfg.stabilisers.instance_noise:
+        if self.options.stabilisers.instance_noise:
             stats["instance_noise"] = stab.noise_std(step)
         return total, stats
 

@@ -26,6 +26,7 @@ caller's generator when sampling; both are explicit ``torch.Generator``s.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,10 +78,21 @@ def resolve_cond_shape(dataset: AnyDataset | None, recorded: Any,
     return shape
 
 
+@dataclass
+class ImageToImageOptions:
+    """The option every image-to-image algorithm shares: ``cond_shape``, the inputs' [C, H, W]
+    (recorded by the run itself, see the module docstring; its own check names a bad value)."""
+
+    cond_shape: list[int] | None = None
+
+
 class ImageToImage(Algorithm, Translates):
     """Base class: G maps inputs ``cond`` (N, C', H', W') to images (N, *sample_shape); see the
     module docstring. Subclasses build ``self.G`` (and whatever else), set ``networks``, and
-    implement ``optimizers``, ``phases`` and ``loss``."""
+    implement ``optimizers``, ``phases`` and ``loss``; their ``Options`` derive from
+    :class:`ImageToImageOptions`."""
+
+    Options: ClassVar[type] = ImageToImageOptions
 
     data_kind: ClassVar[str | None] = "paired"
     required_fields: ClassVar[tuple[str, ...]] = ("x", "cond")
@@ -90,14 +102,13 @@ class ImageToImage(Algorithm, Translates):
     G: nn.Module
 
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
-                 sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 cond_shape: tuple[int, int, int] | None = None) -> None:
+                 sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device)
         if len(self.sample_shape) != 3:
             raise GanforgeError(f"algorithm {self.name!r} translates images, and the data hold "
                                 f"shape {self.sample_shape}", "use a paired image dataset")
-        self.cond_shape = resolve_cond_shape(dataset, cond_shape, self.sample_shape)
+        self.cond_shape = resolve_cond_shape(dataset, self.options.cond_shape, self.sample_shape)
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         n = cfg.train.num_fixed_samples
         if dataset is not None:

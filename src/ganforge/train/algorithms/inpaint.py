@@ -22,6 +22,9 @@ snapshots and the paired metrics see what a user gets. Logged: ``rec`` (L_rec), 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +33,7 @@ from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.train.algorithms.base import option_weight, register_algorithm
+from ganforge.train.algorithms.image_to_image import ImageToImageOptions
 from ganforge.train.algorithms.pix2pix import Pix2Pix, pix2pix_d_loss
 
 
@@ -57,24 +61,34 @@ class Inpaint(Pix2Pix):
 
     name = "inpaint"
 
+    @dataclass
+    class Options(ImageToImageOptions):
+        rec_weight: float = 0.999
+        adv_weight: float = 0.001
+        adversarial: bool = True
+        #: pix2pix's L1 weight, unused: the loss here is the context encoder's own
+        l1_weight: ClassVar[float] = 1.0
+
+        def __post_init__(self) -> None:
+            for key in ("rec_weight", "adv_weight"):
+                option_weight(getattr(self, key), key,
+                              "set algorithm.rec_weight=0.999 and adv_weight=0.001 (the paper's)")
+            if self.rec_weight == 0:
+                raise GanforgeError("algorithm.rec_weight=0 leaves the hole unconstrained",
+                                    "set algorithm.rec_weight=0.999 (the paper's)")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, rec_weight: float = 0.999, adv_weight: float = 0.001,
-                 adversarial: bool = True, cond_shape: tuple[int, int, int] | None = None) -> None:
-        for key, value in (("rec_weight", rec_weight), ("adv_weight", adv_weight)):
-            option_weight(value, key, "set algorithm.rec_weight=0.999 and adv_weight=0.001 (the paper's)")
-        if rec_weight == 0:
-            raise GanforgeError("algorithm.rec_weight=0 leaves the hole unconstrained",
-                                "set algorithm.rec_weight=0.999 (the paper's)")
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device,
-                         restoring=restoring, l1_weight=1.0, adversarial=adversarial, cond_shape=cond_shape)
+                         restoring=restoring)
         if self.cond_shape[0] != self.sample_shape[0] + 1:
             raise GanforgeError(f"inpainting reads the hole from a mask channel, and the inputs have "
                                 f"{self.cond_shape[0]} channel(s) for {self.sample_shape[0]}-channel images",
                                 "set data.mask_channel=true (masked-fashion)")
-        self.rec_weight, self.adv_weight = float(rec_weight), float(adv_weight)
+        self.rec_weight, self.adv_weight = self.options.rec_weight, self.options.adv_weight
         self.columns = (("loss_D", "loss_G", "loss_G_adv", "rec", "real_score", "fake_score", "grad_norm_G",
-                         "grad_norm_D") if adversarial else ("loss_G", "rec", "grad_norm_G"))
+                         "grad_norm_D") if self.adversarial else ("loss_G", "rec", "grad_norm_G"))
 
     @torch.no_grad()
     def translate(self, cond: torch.Tensor, network: nn.Module | None = None,

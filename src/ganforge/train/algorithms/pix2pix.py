@@ -22,6 +22,7 @@ pairs from seed + 2 (see :mod:`.image_to_image`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,7 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage
+from ganforge.train.algorithms.image_to_image import ImageToImage, ImageToImageOptions
 
 ADAM_PIX2PIX = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
@@ -62,26 +63,23 @@ class Pix2Pix(ImageToImage):
 
     name = "pix2pix"
 
+    @dataclass
+    class Options(ImageToImageOptions):
+        l1_weight: float = 100.0
+        adversarial: bool = True
+
+        def __post_init__(self) -> None:
+            option_weight(self.l1_weight, "l1_weight", "set algorithm.l1_weight=100 (the paper's), or 0 "
+                          "for the cGAN alone")
+            if not self.adversarial and self.l1_weight == 0:
+                raise GanforgeError("algorithm.adversarial=false with algorithm.l1_weight=0 leaves G no loss",
+                                    "set a positive algorithm.l1_weight, or adversarial=true")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, l1_weight: float = 100.0, adversarial: bool = True,
-                 cond_shape: tuple[int, int, int] | None = None) -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
-                         device=device, cond_shape=cond_shape)
-        option_weight(l1_weight, "l1_weight", "set algorithm.l1_weight=100 (the paper's), or 0 for the "
-                      "cGAN alone")
-        if not isinstance(adversarial, bool):
-            raise GanforgeError(f"algorithm.adversarial={adversarial!r} is not true/false",
-                                "set algorithm.adversarial=true (pix2pix) or false (the L1 baseline)")
-        if not adversarial and l1_weight == 0:
-            raise GanforgeError("algorithm.adversarial=false with algorithm.l1_weight=0 leaves G no loss",
-                                "set a positive algorithm.l1_weight, or adversarial=true")
-        if cfg.loss:
-            raise GanforgeError("the loss section sets a GAN objective, and pix2pix has its own",
-                                "drop loss; pix2pix's terms are algorithm.l1_weight and "
-                                "algorithm.adversarial")
-        if not cfg.stabilisers.is_default():
-            raise GanforgeError("stabilisers do not apply to pix2pix", "drop the stabilisers section")
+                         device=device)
         _, h_in, w_in = self.cond_shape
         if (h_in, w_in) != tuple(self.sample_shape[1:]):
             raise GanforgeError(f"pix2pix maps inputs to outputs of the same size, and the inputs are "
@@ -95,9 +93,10 @@ class Pix2Pix(ImageToImage):
         self.G.to(device)
         self.D.to(device)
         self.networks = {"G": self.G, "D": self.D}
-        self.l1_weight, self.adversarial = float(l1_weight), adversarial
+        self.l1_weight, self.adversarial = float(self.options.l1_weight), self.options.adversarial
         self.columns = (("loss_D", "loss_G", "loss_G_adv", "l1", "real_score", "fake_score",
-                         "grad_norm_G", "grad_norm_D") if adversarial else ("loss_G", "l1", "grad_norm_G"))
+                         "grad_norm_G", "grad_norm_D") if self.adversarial
+                        else ("loss_G", "l1", "grad_norm_G"))
 
     # ------------------------------------------------------------------ the Trainer's contract
     def optimizers(self) -> dict[str, OptimizerSpec]:

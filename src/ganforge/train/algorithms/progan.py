@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,42 +90,44 @@ class ProGAN(Algorithm, LatentSpace):
     columns = ("loss_D", "loss_G", "critic_real", "critic_fake", "critic_gap", "gp", "drift",
                "resolution", "alpha", "grad_norm_G", "grad_norm_D")
 
+    @dataclass
+    class Options:
+        stage_steps: int = 1000
+        fade_steps: int | None = None
+        start_resolution: int = 4
+        gp_weight: float = 10.0
+        drift: float = 0.001
+        reset_optimizers: bool = True
+
+        def __post_init__(self) -> None:
+            _count(self.stage_steps, "stage_steps", 1,
+                   "set algorithm.stage_steps to the steps per resolution, e.g. 1000")
+            if self.fade_steps is not None:
+                _count(self.fade_steps, "fade_steps", 0,
+                       "set algorithm.fade_steps to 0..stage_steps (null: half a stage)")
+                if self.fade_steps > self.stage_steps:
+                    raise GanforgeError(f"algorithm.fade_steps={self.fade_steps} is longer than a stage "
+                                        f"(stage_steps={self.stage_steps})", "set fade_steps <= stage_steps")
+            option_weight(self.gp_weight, "gp_weight", "set algorithm.gp_weight=10 (the paper's)")
+            option_weight(self.drift, "drift", "set algorithm.drift=0.001 (the paper's)")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, stage_steps: int = 1000, fade_steps: int | None = None,
-                 start_resolution: int = 4, gp_weight: float = 10.0, drift: float = 0.001,
-                 reset_optimizers: bool = True) -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device)
-        self.stage_steps = _count(stage_steps, "stage_steps", 1,
-                                  "set algorithm.stage_steps to the steps per resolution, e.g. 1000")
-        if fade_steps is None:
-            fade_steps = stage_steps // 2
-        self.fade_steps = _count(fade_steps, "fade_steps", 0,
-                                 "set algorithm.fade_steps to 0..stage_steps (null: half a stage)")
-        if fade_steps > stage_steps:
-            raise GanforgeError(f"algorithm.fade_steps={fade_steps} is longer than a stage "
-                                f"(stage_steps={stage_steps})", "set fade_steps <= stage_steps")
-        self.gp_weight = option_weight(gp_weight, "gp_weight", "set algorithm.gp_weight=10 (the paper's)")
-        self.drift = option_weight(drift, "drift", "set algorithm.drift=0.001 (the paper's)")
-        if not isinstance(reset_optimizers, bool):
-            raise GanforgeError(f"algorithm.reset_optimizers={reset_optimizers!r} is not true/false",
-                                "set algorithm.reset_optimizers to true or false")
-        self.reset_optimizers = reset_optimizers
-        if cfg.loss:
-            raise GanforgeError("the loss section sets a GAN objective, and progan has its own "
-                                "(WGAN-GP + drift)", "drop loss; set algorithm.gp_weight and "
-                                "algorithm.drift instead")
-        if not cfg.stabilisers.is_default():
-            raise GanforgeError("stabilisers do not apply to progan (it has its own minibatch "
-                                "stddev and penalties)", "drop the stabilisers section")
+        options = self.options
+        self.stage_steps = options.stage_steps
+        self.fade_steps = options.stage_steps // 2 if options.fade_steps is None else options.fade_steps
+        self.gp_weight, self.drift = options.gp_weight, options.drift
+        self.reset_optimizers = options.reset_optimizers
+        start_resolution = options.start_resolution
         side = self.sample_shape[-1] if len(self.sample_shape) == 3 else 0
         self.G, self.D = MODELS.build(cfg.model, self.sample_shape, num_classes)
         if not isinstance(self.G, ProGANGenerator) or not isinstance(self.D, ProGANDiscriminator):
             raise GanforgeError(f"algorithm progan grows ProGAN's networks, not model "
                                 f"{cfg.model['name']!r}", "set model.name=progan")
-        if (isinstance(start_resolution, bool) or not isinstance(start_resolution, int)
-                or not is_growable(start_resolution) or start_resolution > side):
+        if not is_growable(start_resolution) or start_resolution > side:
             raise GanforgeError(f"algorithm.start_resolution={start_resolution!r} is not a power of "
                                 f"two in 4..{side}", "set algorithm.start_resolution=4")
         self.start_level = int(math.log2(start_resolution)) - 2

@@ -22,6 +22,7 @@ G update), ``content`` (l_X), ``loss_G_adv``, ``real_score`` / ``fake_score`` (m
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,7 +34,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.perceptual import FeatureExtractor, build_feature_network
 from ganforge.models.srgan import SRResNet
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage
+from ganforge.train.algorithms.image_to_image import ImageToImage, ImageToImageOptions
 
 ADAM_SRGAN = {"name": "adam", "lr": 1e-4, "betas": (0.9, 0.999)}
 PERCEPTUAL_KEYS = ("network", "layer", "weights")
@@ -60,31 +61,34 @@ class SRGAN(ImageToImage):
 
     name = "srgan"
 
+    @dataclass
+    class Options(ImageToImageOptions):
+        pretrain_steps: int = 0
+        adversarial: bool = True
+        adversarial_weight: float = 1e-3
+        perceptual: dict[str, Any] | None = None
+        perceptual_weight: float = 1.0
+
+        def __post_init__(self) -> None:
+            if self.pretrain_steps < 0:
+                raise GanforgeError(f"algorithm.pretrain_steps={self.pretrain_steps!r} is not a count >= 0",
+                                    "set algorithm.pretrain_steps, e.g. 2000")
+            option_weight(self.adversarial_weight, "adversarial_weight", "set it to 1e-3 (the paper's)")
+            option_weight(self.perceptual_weight, "perceptual_weight", "set it to 1.0")
+            if self.perceptual is not None and any(k not in PERCEPTUAL_KEYS for k in self.perceptual):
+                raise GanforgeError(f"algorithm.perceptual={self.perceptual!r} is not {{network, layer, "
+                                    "weights}", "set e.g. algorithm.perceptual={network: photo, layer: "
+                                    "relu2_2}, or null")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, pretrain_steps: int = 0, adversarial: bool = True,
-                 adversarial_weight: float = 1e-3, perceptual: Mapping[str, Any] | None = None,
-                 perceptual_weight: float = 1.0, cond_shape: tuple[int, int, int] | None = None) -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
-                         device=device, cond_shape=cond_shape)
-        if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
-            raise GanforgeError(f"algorithm.pretrain_steps={pretrain_steps!r} is not a count >= 0",
-                                "set algorithm.pretrain_steps, e.g. 2000")
-        if not isinstance(adversarial, bool):
-            raise GanforgeError(f"algorithm.adversarial={adversarial!r} is not true/false",
-                                "set algorithm.adversarial=true (SRGAN) or false (SRResNet)")
-        self.adversarial_weight = option_weight(adversarial_weight, "adversarial_weight",
-                                                 "set it to 1e-3 (the paper's)")
-        self.perceptual_weight = option_weight(perceptual_weight, "perceptual_weight", "set it to 1.0")
-        if perceptual is not None and (not isinstance(perceptual, Mapping)
-                                       or any(k not in PERCEPTUAL_KEYS for k in perceptual)):
-            raise GanforgeError(f"algorithm.perceptual={perceptual!r} is not {{network, layer, weights}}",
-                                "set e.g. algorithm.perceptual={network: photo, layer: relu2_2}, or null")
-        if cfg.loss:
-            raise GanforgeError("the loss section sets a GAN objective, and srgan has its own",
-                                "drop loss; srgan's terms are algorithm.adversarial_weight and perceptual")
-        if not cfg.stabilisers.is_default():
-            raise GanforgeError("stabilisers do not apply to srgan", "drop the stabilisers section")
+                         device=device)
+        options = self.options
+        self.adversarial_weight = options.adversarial_weight
+        self.perceptual_weight = options.perceptual_weight
+        adversarial, perceptual = options.adversarial, options.perceptual
         _, h_in, w_in = self.cond_shape
         self.G, self.D = self.build_networks(cfg, num_classes)
         if not isinstance(self.G, SRResNet):
@@ -98,7 +102,7 @@ class SRGAN(ImageToImage):
         self.G.to(device)
         self.D.to(device)
         self.networks = {"G": self.G, "D": self.D}
-        self.pretrain_steps, self.adversarial = pretrain_steps, adversarial
+        self.pretrain_steps, self.adversarial = options.pretrain_steps, adversarial
         self.phi: FeatureExtractor | None = None
         if adversarial and perceptual is not None:
             self.phi = build_feature_network(**dict(perceptual)).to(device)

@@ -34,6 +34,7 @@ Randomness: caption picks, latent codes, CA noise and wrong-text picks from one 
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -175,27 +176,32 @@ class StackGAN(Algorithm, TextConditioned):
     columns = ("loss_D1", "loss_G1", "loss_D2", "loss_G2", "kl", "real_score", "fake_score",
                "wrong_score", "class_loss", "grad_norm_D1", "grad_norm_G1", "grad_norm_D2", "grad_norm_G2")
 
+    @dataclass
+    class Options:
+        stage1_steps: int = 1000
+        kl_weight: float = 2.0
+        bank_size: int = 100
+        class_weight: float = 1.0
+
+        def __post_init__(self) -> None:
+            for key, low in (("stage1_steps", 0), ("bank_size", 1)):
+                if getattr(self, key) < low:
+                    raise GanforgeError(f"algorithm.{key}={getattr(self, key)!r} is not an integer >= {low}",
+                                        f"set e.g. algorithm.{key}={max(low, 100)}")
+            option_weight(self.kl_weight, "kl_weight", "set e.g. algorithm.kl_weight=2")
+            option_weight(self.class_weight, "class_weight", "set e.g. algorithm.class_weight=1")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, stage1_steps: int = 1000, kl_weight: float = 2.0,
-                 bank_size: int = 100, class_weight: float = 1.0) -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device)
-        for key, value, low in (("stage1_steps", stage1_steps, 0), ("bank_size", bank_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise GanforgeError(f"algorithm.{key}={value!r} is not an integer >= {low}",
-                                    f"set e.g. algorithm.{key}={max(low, 100)}")
-        self.kl_weight = option_weight(kl_weight, "kl_weight", "set e.g. algorithm.kl_weight=2")
-        self.class_weight = option_weight(class_weight, "class_weight", "set e.g. algorithm.class_weight=1")
-        if cfg.loss:
-            raise GanforgeError("the loss section sets a GAN objective, and stackgan trains on its "
-                                "matching-aware loss", "drop loss")
-        if not cfg.stabilisers.is_default():
-            raise GanforgeError("stabilisers do not apply to stackgan", "drop the stabilisers section")
+        options = self.options
+        self.kl_weight, self.class_weight = options.kl_weight, options.class_weight
         if cfg.model.get("name") != "stackgan":
             raise GanforgeError(f"algorithm stackgan trains model stackgan, not {cfg.model.get('name')!r}",
                                 "set model.name=stackgan")
-        self.stage1_steps, self.bank_size = stage1_steps, bank_size
+        self.stage1_steps, self.bank_size = options.stage1_steps, options.bank_size
         model = dict(cfg.model)
         text_dim = model.get("text_dim", 64)
         if dataset is not None and getattr(dataset, "text_dim", None) not in (None, text_dim):

@@ -25,6 +25,7 @@ inputs and style mixing from the global torch RNG; all checkpointed.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,7 +35,7 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.style import StyleGenerator
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
-from ganforge.train.algorithms.gan import GAN
+from ganforge.train.algorithms.gan import GAN, AdversarialOptions
 
 R1_EVERY, PL_EVERY = 16, 4
 PAPER_ADAM = {"name": "adam", "lr": 0.0025, "betas": (0.0, 0.99), "eps": 1e-8}
@@ -74,22 +75,32 @@ class StyleGAN2(GAN):
 
     name = "stylegan2"
 
+    @dataclass
+    class Options(AdversarialOptions):
+        r1_gamma: float = 10.0
+        pl_weight: float = 2.0
+        pl_decay: float = 0.01
+        pl_batch_shrink: int = 2
+
+        def __post_init__(self) -> None:
+            option_weight(self.r1_gamma, "r1_gamma", "set e.g. algorithm.r1_gamma=10")
+            option_weight(self.pl_weight, "pl_weight", "set e.g. algorithm.pl_weight=2")
+            option_weight(self.pl_decay, "pl_decay", "set e.g. algorithm.pl_decay=0.01")
+            if not 0 < self.pl_decay <= 1:
+                raise GanforgeError(f"algorithm.pl_decay={self.pl_decay!r} is not in (0, 1]",
+                                    "set e.g. algorithm.pl_decay=0.01 (the paper's)")
+            if self.pl_batch_shrink < 1:
+                raise GanforgeError(f"algorithm.pl_batch_shrink={self.pl_batch_shrink!r} is not an "
+                                    "integer >= 1", "set e.g. algorithm.pl_batch_shrink=2")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, r1_gamma: float = 10.0, pl_weight: float = 2.0,
-                 pl_decay: float = 0.01, pl_batch_shrink: int = 2) -> None:
-        self.r1_gamma = option_weight(r1_gamma, "r1_gamma", "set e.g. algorithm.r1_gamma=10")
-        self.pl_weight = option_weight(pl_weight, "pl_weight", "set e.g. algorithm.pl_weight=2")
-        pl_decay = option_weight(pl_decay, "pl_decay", "set e.g. algorithm.pl_decay=0.01")
-        if not 0 < pl_decay <= 1:
-            raise GanforgeError(f"algorithm.pl_decay={pl_decay!r} is not in (0, 1]",
-                                "set e.g. algorithm.pl_decay=0.01 (the paper's)")
-        if isinstance(pl_batch_shrink, bool) or not isinstance(pl_batch_shrink, int) or pl_batch_shrink < 1:
-            raise GanforgeError(f"algorithm.pl_batch_shrink={pl_batch_shrink!r} is not an integer >= 1",
-                                "set e.g. algorithm.pl_batch_shrink=2")
-        self.pl_decay, self.pl_batch_shrink = pl_decay, pl_batch_shrink
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device, restoring=restoring)
+        options = self.options
+        self.r1_gamma, self.pl_weight = options.r1_gamma, options.pl_weight
+        self.pl_decay, self.pl_batch_shrink = options.pl_decay, options.pl_batch_shrink
         if self.pl_weight and not isinstance(self.G, StyleGenerator):
             raise GanforgeError(f"path-length regularisation needs a style-based generator, and model "
                                 f"{cfg.model['name']!r} builds {type(self.G).__name__}",

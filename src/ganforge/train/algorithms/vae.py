@@ -26,6 +26,7 @@ sample codes from seed + 2.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,26 +70,28 @@ class VAE(Algorithm, LatentSpace, HasLikelihood):
     ema_networks = ("decoder",)
     columns = ("loss_vae", "neg_elbo", "recon_nll", "kl", "kl_weight", "grad_norm_vae")
 
+    @dataclass
+    class Options:
+        beta: float = 1.0
+        kl_warmup: int = 0
+        binarize: str = "dynamic"
+
+        def __post_init__(self) -> None:
+            option_weight(self.beta, "beta", "set algorithm.beta=1 (the VAE) or another KL weight")
+            if self.kl_warmup < 0:
+                raise GanforgeError(f"algorithm.kl_warmup={self.kl_warmup!r} is not a number of steps >= 0",
+                                    "set e.g. algorithm.kl_warmup=5000, or 0 for none")
+            if self.binarize not in BINARIZATIONS:
+                raise GanforgeError(f"unknown algorithm.binarize {self.binarize!r}",
+                                    f"choose one of: {', '.join(BINARIZATIONS)}")
+
     def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
                  sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
-                 restoring: bool = False, beta: float = 1.0, kl_warmup: int = 0,
-                 binarize: str = "dynamic") -> None:
+                 restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device)
-        option_weight(beta, "beta", "set algorithm.beta=1 (the VAE) or another KL weight")
-        if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
-            raise GanforgeError(f"algorithm.kl_warmup={kl_warmup!r} is not a number of steps >= 0",
-                                "set e.g. algorithm.kl_warmup=5000, or 0 for none")
-        if binarize not in BINARIZATIONS:
-            raise GanforgeError(f"unknown algorithm.binarize {binarize!r}",
-                                f"choose one of: {', '.join(BINARIZATIONS)}")
-        if cfg.loss:
-            raise GanforgeError("the loss section sets a GAN objective, and the vae trains on the ELBO",
-                                "drop loss; the vae's terms are algorithm.beta and algorithm.kl_warmup")
-        if not cfg.stabilisers.is_default():
-            raise GanforgeError("stabilisers are GAN remedies and do not apply to the vae",
-                                "drop the stabilisers section")
-        self.beta, self.kl_warmup, self.binarize = float(beta), kl_warmup, binarize
+        options = self.options
+        self.beta, self.kl_warmup, self.binarize = options.beta, options.kl_warmup, options.binarize
         self.encoder, self.decoder = MODELS.build(cfg.model, self.sample_shape, num_classes)
         if not isinstance(self.encoder, Encoder) or not isinstance(self.decoder, Decoder):
             raise GanforgeError(f"model {cfg.model['name']!r} is not a VAE family",
