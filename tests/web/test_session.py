@@ -277,10 +277,16 @@ def test_load_refuses_runs_play_cannot_show(session, tmp_path):
     cfg = load_config("digits-dcgan", overrides={"train.steps": 1, "model.width": 4})
     Trainer(cfg, tmp_path / "runs" / "dcgan", progress=False).fit()
     assert session.runs() == []
-    with pytest.raises(GanforgeError, match="MLP GAN runs only"):
+    with pytest.raises(GanforgeError, match="play rebuilds mlp gan runs, and this one is dcgan gan"):
         session.load("dcgan")
     with pytest.raises(GanforgeError, match="not a finished run"):
         session.load("missing")
+    # an MLP GAN whose model holds a key play does not set is refused, naming the key
+    cfg = load_config("ring8-mlp", overrides={"train.steps": 1, "model.g_hidden": [8, 8],
+                                              "model.d_hidden": [8], "model.d_dropout": 0.1})
+    Trainer(cfg, tmp_path / "runs" / "conditional", progress=False).fit()
+    with pytest.raises(GanforgeError, match="model.d_dropout=0.1 is not what play's settings build"):
+        session.load("conditional")
 
 
 def test_load_and_save_stay_inside_the_runs_folder(session, tmp_path):
@@ -338,3 +344,33 @@ def test_probabilities_and_critic_values_keep_apart_in_the_metrics(session):
     rows = session.frame()[0]["metrics"]
     assert {"d_real", "d_fake"} <= rows[0].keys() and not {"c_real", "c_fake"} & rows[0].keys()
     assert {"c_real", "c_fake"} <= rows[-1].keys() and not {"d_real", "d_fake"} & rows[-1].keys()
+
+
+def test_the_choices_come_from_the_registries():
+    from ganforge.data import datasets_of_kind
+    from ganforge.train.objectives import OBJECTIVES
+    from ganforge.web.session import CHOICES, PROBABILITY_LOSSES
+
+    assert set(CHOICES["data"]) == set(datasets_of_kind("points-2d")) >= {"ring8", "grid25", "drawn"}
+    assert set(CHOICES["loss"]) == set(OBJECTIVES.names()) >= {"hinge", "wgan-gp", "r1"}
+    assert {"adam", "sgd", "rmsprop", "adamw"} <= set(CHOICES["optimizer"])
+    assert "lbfgs" not in CHOICES["optimizer"]
+    assert set(PROBABILITY_LOSSES) == {"minimax", "non-saturating", "saturating", "r1"}
+
+
+def test_a_preset_run_loads_with_its_loss_options_and_round_trips(session, tmp_path):
+    """ring8-mlp trains with loss r1 (gamma 0.03): play keeps the loss and its gamma."""
+    from ganforge.config import load_config
+    from ganforge.train import Trainer
+
+    cfg = load_config("ring8-mlp", overrides={"train.steps": 2, "model.g_hidden": [16, 16],
+                                              "model.d_hidden": [16, 16]})
+    Trainer(cfg, tmp_path / "runs" / "ring", progress=False).fit()
+    settings = session.load("ring")
+    assert settings.loss == "r1" and dict(settings.loss_options) == {"gamma": 0.03}
+    assert settings.optimizer == "adam" and settings.lr_g == 1e-4 and settings.lr_d == 4e-4
+    rebuilt = settings.to_config()
+    assert rebuilt.algorithm["loss"] == {"name": "r1", "gamma": 0.03}
+    assert settings_from_config(rebuilt) == settings
+    session.configure({"loss": "hinge"})  # another loss does not inherit gamma
+    assert session.settings.loss_options == ()

@@ -22,6 +22,7 @@ from ganforge.data.base import (
     ArrayDataset,
     StreamDataset,
     build_dataset,
+    datasets_of_kind,
     register_dataset,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "ArrayDataset",
     "StreamDataset",
     "build_dataset",
+    "datasets_of_kind",
     "register_dataset",
 ]

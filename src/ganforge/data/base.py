@@ -140,6 +140,27 @@ class StreamDataset(Declared, ABC):
 AnyDataset = ArrayDataset | StreamDataset
 
 
+def datasets_of_kind(kind: str) -> list[str]:
+    """The registered datasets whose builders declare, by their return type, a dataset class of
+    data kind ``kind`` (its ``data_kind``, else the kind of its class-level ``sample_shape``);
+    datasets whose kind is known only once built (an image folder) are not listed."""
+    import typing
+
+    names = []
+    for name in DATASETS.names():
+        try:
+            returned = typing.get_type_hints(DATASETS.get(name)).get("return")
+        except Exception:  # noqa: BLE001  an unresolvable annotation: its kind is not declared
+            continue
+        if not (isinstance(returned, type) and issubclass(returned, Declared)):
+            continue
+        declared, shape = returned.data_kind, returned.sample_shape  # a property on array datasets
+        if declared == kind or (declared is None and isinstance(shape, tuple)
+                                and kind_name_of_shape(shape) == kind):
+            names.append(name)
+    return names
+
+
 def build_dataset(section: Mapping[str, Any]) -> AnyDataset:
     """Build the dataset a config's ``data`` section names (validated against the builder)."""
     import ganforge.data  # noqa: F401  (registers the built-in datasets)

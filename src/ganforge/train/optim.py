@@ -34,6 +34,11 @@ UNSTEPPABLE = {"lbfgs": "it needs a closure that re-evaluates the loss at every 
                "sparseadam": "it needs sparse gradients, and the networks' gradients are dense"}
 
 
+def steppable_optimizers() -> list[str]:
+    """The torch.optim classes (lower-case names) a training step can drive."""
+    return sorted(name for name in _optimizer_classes() if name not in UNSTEPPABLE)
+
+
 def _check_types(cls: type[torch.optim.Optimizer], settings: Mapping[str, Any], where: str) -> None:
     """Each keyword's value against the type of the constructor's default: a flag must be true or
     false (``amsgrad=maybe`` is not), a number a finite number, a pair a list of numbers."""

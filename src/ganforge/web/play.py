@@ -17,7 +17,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.web.server import STATIC
-from ganforge.web.session import CHOICES, FPS, LIMITS, PlaySession
+from ganforge.web.session import CHOICES, FPS, LIMITS, PROBABILITY_LOSSES, PlaySession
 
 MAX_MESSAGE = 256_000  # bytes: a drawn distribution of 2000 points is about 40 kB
 
@@ -38,6 +38,7 @@ def hello(session: PlaySession) -> dict[str, Any]:
     return {"type": "hello", "settings": session.settings.as_json(),
             "choices": {k: list(v) for k, v in CHOICES.items()},
             "limits": {k: list(v) for k, v in LIMITS.items()}, "fps": FPS,
+            "probability_losses": list(PROBABILITY_LOSSES),
             "runs_dir": str(session.runs_dir)}
 
 

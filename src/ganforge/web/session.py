@@ -14,6 +14,7 @@ changed.
 from __future__ import annotations
 
 import base64
+import inspect
 import io
 import math
 import tempfile
@@ -28,22 +29,26 @@ import torch
 from torch import nn
 
 from ganforge._io import folder_written_whole
-from ganforge.config import ExperimentConfig, save_config
+from ganforge.config import ExperimentConfig, apply_overrides, save_config
+from ganforge.data import datasets_of_kind
 from ganforge.data.base import StreamDataset
 from ganforge.errors import GanforgeError
 from ganforge.maths.divergences import jensen_shannon
+from ganforge.models import MODELS
+from ganforge.models.base import PRIORS
 from ganforge.train import Trainer
 from ganforge.train.algorithms.base import algorithm_options
+from ganforge.train.algorithms.gan import ADAM_GAN, DEFAULT_LOSS
 from ganforge.train.checkpoint import load_checkpoint
 from ganforge.train.logger import MetricsLogger
+from ganforge.train.objectives import OBJECTIVES
+from ganforge.train.optim import steppable_optimizers
 from ganforge.train.trainer import NonFinite
 from ganforge.web.server import confined
 
-DATA_2D = ("ring8", "grid25", "spiral", "moons", "lines", "swissroll", "drawn")
-LOSSES = ("minimax", "non-saturating", "lsgan", "hinge", "wgan-gp")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-PRIORS = ("normal", "uniform")
 MODES = ("2d", "image")
+#: the data of image mode: the first-run digits, small enough for an MLP to draw live
+IMAGE_DATA = {"name": "digits", "size": 8}
 FPS = 15
 N_POINTS = 256          # real and fake points drawn per frame
 HEATMAP = 48            # D's field: HEATMAP x HEATMAP cells
@@ -51,22 +56,40 @@ MANIFOLD = 16           # G's warped noise grid: MANIFOLD x MANIFOLD nodes
 HISTORY = 100_000       # rows of metrics kept for the page and a saved run
 DIVERGENCE_EVERY = 0.5  # seconds between JSD / W1 estimates
 
-#: (low, high) of each numeric setting, both inclusive
+#: play's own bounds on each numeric setting (both inclusive): what keeps a CPU page live. Whether
+#: a value makes a valid experiment is the config's business: every change is built into one.
 LIMITS: dict[str, tuple[float, float]] = {
     "g_depth": (1, 6), "g_width": (2, 512), "d_depth": (1, 6), "d_width": (2, 512), "z_dim": (1, 64),
     "lr_g": (1e-7, 1.0), "lr_d": (1e-7, 1.0), "d_steps": (1, 10), "g_steps": (1, 10),
     "batch_size": (8, 1024), "r1": (0.0, 100.0), "pack": (1, 8), "self_condition": (0, 50),
     "speed": (1, 100), "seed": (0, 2**31 - 1),
 }
-CHOICES: dict[str, tuple[str, ...]] = {"mode": MODES, "data": DATA_2D, "loss": LOSSES,
-                                       "optimizer": OPTIMIZERS, "prior": PRIORS}
+#: where each one-key setting lives in an experiment config; the settings that fill several keys
+#: (depth and width, the optimiser, the data) are written by :meth:`PlaySettings.to_config`
+CONFIG_KEYS: dict[str, str] = {
+    "z_dim": "model.z_dim", "prior": "model.prior", "loss": "algorithm.loss.name",
+    "spectral_norm": "algorithm.stabilisers.spectral_norm", "r1": "algorithm.stabilisers.r1",
+    "pack": "algorithm.stabilisers.pack", "self_condition": "algorithm.stabilisers.self_condition",
+    "lr_g": "optim.G.lr", "lr_d": "optim.D.lr", "d_steps": "phases.D.repeat", "g_steps": "phases.G.repeat",
+    "batch_size": "train.batch_size", "seed": "seed",
+}
+#: the choices of each named setting, from the registries that own the names
+CHOICES: dict[str, tuple[str, ...]] = {
+    "mode": MODES, "data": tuple(datasets_of_kind("points-2d")), "loss": tuple(OBJECTIVES.names()),
+    "optimizer": tuple(steppable_optimizers()), "prior": PRIORS,
+}
+#: the losses whose D outputs a probability (the others a critic value), for the page's labels
+PROBABILITY_LOSSES = tuple(name for name in OBJECTIVES.names() if OBJECTIVES.get(name).cross_entropy)
 #: the settings that change nothing but the pace of play; every other one rebuilds the Trainer
 PACE_ONLY = {"speed"}
+#: what play builds: an MLP GAN, so that D's field and G's warped grid can be drawn
+ALGORITHM, MODEL = "gan", "mlp"
 
 
 @dataclass(frozen=True)
 class PlaySettings:
-    """What the page can change; :meth:`to_config` turns it into an ordinary experiment config."""
+    """What the page can change; :meth:`to_config` turns it into an ordinary experiment config
+    (:data:`CONFIG_KEYS` says where each setting goes), which checks it as any config is checked."""
 
     mode: str = "2d"
     data: str = "ring8"
@@ -80,6 +103,8 @@ class PlaySettings:
     z_dim: int = 2
     prior: str = "normal"
     loss: str = "non-saturating"
+    #: the loss's own options (e.g. a loaded run's R1 gamma); cleared when ``loss`` changes
+    loss_options: tuple[tuple[str, float], ...] = ()
     optimizer: str = "adam"
     lr_g: float = 1e-3
     lr_d: float = 1e-3
@@ -94,8 +119,9 @@ class PlaySettings:
     seed: int = 0
 
     def updated(self, changes: Any) -> PlaySettings:
-        """A copy with ``changes`` applied, each checked: an unknown key, a wrong type or a value
-        out of range is a one-line :class:`GanforgeError`."""
+        """A copy with ``changes`` applied, each checked against its type and play's bounds: an
+        unknown key, a wrong type or a value out of range is a one-line :class:`GanforgeError`.
+        (What makes a valid experiment is checked when the copy is built into one.)"""
         if not isinstance(changes, dict):
             raise GanforgeError("settings must be a JSON object", 'send e.g. {"loss": "hinge"}')
         known = {f.name: f for f in fields(self)}
@@ -106,53 +132,42 @@ class PlaySettings:
             values[key] = _checked(key, value, type(getattr(self, key)))
         if "points" in values:
             values.setdefault("data", "drawn")
-        if values.get("data", self.data) != self.data:
-            values.setdefault("data_options", ())
+        for name in ("data", "loss"):  # a new dataset or loss does not inherit the old one's options
+            if values.get(name, getattr(self, name)) != getattr(self, name):
+                values.setdefault(f"{name}_options", ())
         new = replace(self, **values)
         if new.data == "drawn" and not new.points:
             raise GanforgeError("data 'drawn' needs points", "draw a distribution first, then use it")
-        if new.self_condition == 1:
-            raise GanforgeError("self_condition must be 0 (off) or at least 2 clusters", "set 0 or 2..50")
-        if new.batch_size % new.pack:
-            raise GanforgeError(f"batch_size {new.batch_size} is not a multiple of pack {new.pack}",
-                                f"choose a batch size that is a multiple of {new.pack}")
         return new
 
     def to_config(self) -> ExperimentConfig:
         """The experiment config these settings describe (an MLP GAN; a run saved from play is
-        an ordinary run directory with it)."""
+        an ordinary run directory with it), validated as every config is."""
         image = self.mode == "image"
-        data: dict[str, Any] = {"name": "digits", "size": 8} if image else {"name": self.data}
-        if not image:
-            data.update(self.data_options)
+        data: dict[str, Any] = dict(IMAGE_DATA) if image else {"name": self.data, **dict(self.data_options)}
         if not image and self.data == "drawn":
             data["points"] = [list(p) for p in self.points]
-        model: dict[str, Any] = {"name": "mlp", "z_dim": self.z_dim, "prior": self.prior,
-                                 "g_hidden": [self.g_width] * self.g_depth,
-                                 "d_hidden": [self.d_width] * self.d_depth}
-        if self.self_condition:
-            model.update(conditional="projection", g_conditioning="concat")
-        optim: dict[str, Any] = {}
-        for net, lr in (("G", self.lr_g), ("D", self.lr_d)):
-            optim[net] = {"name": self.optimizer, "lr": lr}
-            if self.optimizer == "adam":
-                optim[net]["betas"] = [0.5, 0.999]
-        return ExperimentConfig.from_dict({
-            "description": f"ganforge play: {'digits' if image else self.data}, {self.loss} loss",
-            "seed": self.seed, "device": "cpu", "data": data, "model": model, "optim": optim,
-            "algorithm": {"name": "gan", "loss": {"name": self.loss}, "stabilisers": {
-                "spectral_norm": self.spectral_norm, "r1": self.r1, "pack": self.pack,
-                "self_condition": self.self_condition, "self_condition_pool": 4096}},
-            "phases": {"D": {"repeat": self.d_steps}, "G": {"repeat": self.g_steps}},
-            "train": {"steps": 10**9, "batch_size": self.batch_size, "log_every": 1,
-                      "sample_every": 10**9, "checkpoint_every": 10**9, "num_fixed_samples": 64,
-                      "threads": 1},
-        })
+        tree: dict[str, Any] = {
+            "description": f"ganforge play: {data['name']}, {self.loss} loss", "device": "cpu", "data": data,
+            "algorithm": {"name": ALGORITHM, "loss": dict(self.loss_options),
+                          "stabilisers": {"self_condition_pool": 4096}},
+            "model": {"name": MODEL, "g_hidden": [self.g_width] * self.g_depth,
+                      "d_hidden": [self.d_width] * self.d_depth},
+            # the algorithm's defaults (Adam's betas) apply when the optimiser is its own
+            "optim": {"G": {"name": self.optimizer}, "D": {"name": self.optimizer}},
+            "train": {"steps": 10**9, "log_every": 1, "sample_every": 10**9, "checkpoint_every": 10**9,
+                      "num_fixed_samples": 64, "threads": 1},
+        }
+        if self.self_condition:  # clusters of D's features as labels need a conditional model
+            tree["model"].update(conditional="projection", g_conditioning="concat")
+        tree = apply_overrides(tree, {path: getattr(self, key) for key, path in CONFIG_KEYS.items()})
+        return ExperimentConfig.from_dict(tree)
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["points"] = [list(p) for p in self.points]
         out["data_options"] = dict(self.data_options)
+        out["loss_options"] = dict(self.loss_options)
         return out
 
 
@@ -162,11 +177,11 @@ def _checked(key: str, value: Any, kind: type) -> Any:
 
         DrawnPoints(value)  # the dataset's own check: 2..2000 finite pairs within +-10
         return tuple((float(x), float(y)) for x, y in value)
-    if key == "data_options":
+    if key in ("data_options", "loss_options"):
         if not isinstance(value, (dict, tuple)) or not all(
                 isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
                 and math.isfinite(v) for k, v in dict(value).items()):
-            raise GanforgeError("setting data_options must map option names to finite numbers",
+            raise GanforgeError(f"setting {key} must map option names to finite numbers",
                                 'send e.g. {"radius": 1.0, "std": 0.01}')
         return tuple(sorted((k, float(v)) for k, v in dict(value).items()))
     if kind is bool:
@@ -192,40 +207,69 @@ def _checked(key: str, value: Any, kind: type) -> Any:
 
 
 def settings_from_config(cfg: ExperimentConfig) -> PlaySettings:
-    """The settings that rebuild ``cfg``'s networks; refused for a run play cannot show (not a 2D
-    MLP GAN, or a loss or optimiser outside play's choices)."""
-    model, data = cfg.model, cfg.data
-    if cfg.algorithm.get("name", "gan") != "gan" or model.get("name") != "mlp":
-        raise GanforgeError("play loads MLP GAN runs only", "pick a run trained with model.name=mlp")
-    options = algorithm_options(cfg)
-    loss, stabilisers = dict(options.loss or {"name": "non-saturating"}), options.stabilisers
-    image = data.get("name") == "digits"
-    if not image and data.get("name") not in DATA_2D:
-        raise GanforgeError(f"play shows 2D runs, and this run's data is {data.get('name')!r}",
-                            f"pick a run on one of: {', '.join(DATA_2D)}")
-    r1 = stabilisers.r1
-    if loss["name"] == "r1":  # the non-saturating loss with R1, as in the ring8 preset
-        loss, r1 = {"name": "non-saturating"}, float(loss.get("gamma", 10.0))
-    if loss["name"] not in LOSSES:
-        raise GanforgeError(f"play has no loss {loss['name']!r}", f"its losses are: {', '.join(LOSSES)}")
-    g_hidden, d_hidden = list(model.get("g_hidden", [256, 256])), list(model.get("d_hidden", [256, 256]))
+    """The settings that rebuild ``cfg``'s networks, read from the places :data:`CONFIG_KEYS`
+    names (defaults: the algorithm's options, the model builder's signature); refused, naming the
+    difference, for a run play cannot rebuild (another algorithm or model, unequal hidden widths,
+    a dataset of another kind)."""
+    image = cfg.data == IMAGE_DATA
+    data = {k: v for k, v in cfg.data.items() if k not in ("name", "points")}
+    if cfg.algorithm.get("name") != ALGORITHM or cfg.model.get("name") != MODEL:
+        raise GanforgeError(f"play rebuilds {MODEL} {ALGORITHM} runs, and this one is "
+                            f"{cfg.model.get('name')} {cfg.algorithm.get('name')}",
+                            f"pick a run trained with model.name={MODEL}")
+    if not image and cfg.data.get("name") not in CHOICES["data"]:
+        raise GanforgeError(f"play shows 2D runs, and this run's data is {cfg.data.get('name')!r}",
+                            f"pick a run on one of: {', '.join(CHOICES['data'])}")
+    tree = _resolved(cfg)
+    g_hidden, d_hidden = tree["model"]["g_hidden"], tree["model"]["d_hidden"]
     if len(set(g_hidden)) != 1 or len(set(d_hidden)) != 1:
         raise GanforgeError("play shows networks whose hidden layers have one width",
                             "pick a run with equal g_hidden and d_hidden widths")
-    optim = cfg.optim
-    kind = optim.get("G", {}).get("name", "adam")
-    return PlaySettings().updated({
-        "mode": "image" if image else "2d", **({} if image else {"data": data["name"]}),
-        **({"points": data["points"]} if data.get("name") == "drawn" else {}),
-        **({} if image else {"data_options": {k: v for k, v in data.items() if k not in ("name", "points")}}),
+    if tree["optim"]["G"]["name"] != tree["optim"]["D"]["name"]:
+        raise GanforgeError("play trains G and D with one kind of optimiser, and this run has two",
+                            "pick a run whose optim.G.name and optim.D.name are the same")
+    values = {key: _lookup(tree, path) for key, path in CONFIG_KEYS.items()}
+    settings = PlaySettings().updated({
+        "mode": "image" if image else "2d", **({} if image else {"data": cfg.data["name"]}),
+        **({"points": cfg.data["points"]} if cfg.data.get("name") == "drawn" else {}),
+        **({} if image else {"data_options": data}), **values,
+        "loss_options": {k: v for k, v in tree["algorithm"]["loss"].items() if k != "name"},
         "g_depth": len(g_hidden), "g_width": g_hidden[0], "d_depth": len(d_hidden), "d_width": d_hidden[0],
-        "z_dim": int(model.get("z_dim", 64)), "prior": model.get("prior", "normal"), "loss": loss["name"],
-        "optimizer": kind, "lr_g": float(optim.get("G", {}).get("lr", 2e-4)),
-        "lr_d": float(optim.get("D", {}).get("lr", 2e-4)),
-        "d_steps": cfg.phases["D"].repeat if "D" in cfg.phases else 1,
-        "g_steps": cfg.phases["G"].repeat if "G" in cfg.phases else 1,
-        "batch_size": cfg.train.batch_size, "spectral_norm": stabilisers.spectral_norm, "r1": r1,
-        "pack": stabilisers.pack, "self_condition": stabilisers.self_condition, "seed": cfg.seed})
+        "optimizer": tree["optim"]["G"]["name"]})
+    rebuilt = _resolved(settings.to_config())["model"]
+    differ = [k for k in tree["model"] if tree["model"][k] != rebuilt.get(k)]
+    if differ:
+        raise GanforgeError(f"play cannot rebuild this run's model: model.{differ[0]}="
+                            f"{tree['model'][differ[0]]!r} is not what play's settings build",
+                            "pick a run saved from play")
+    return settings
+
+
+def _resolved(cfg: ExperimentConfig) -> dict[str, Any]:
+    """``cfg`` as a tree with every key play reads filled in: the algorithm's options (validated,
+    defaults included), the model builder's defaults, the optimisers' names (the algorithm's
+    default kind, Adam, when unset) and the phases' repeats (1 when unset)."""
+    tree = cfg.to_dict()
+    options = asdict(algorithm_options(cfg))
+    options["loss"] = dict(options.get("loss") or {"name": DEFAULT_LOSS})
+    tree["algorithm"] = {"name": cfg.algorithm["name"], **options}
+    builder = inspect.signature(MODELS.get(cfg.model["name"]))
+    tree["model"] = {**{k: p.default for k, p in builder.parameters.items() if p.default is not p.empty},
+                     **cfg.model}
+    for net in ("G", "D"):
+        section = tree["optim"].setdefault(net, {})
+        section.setdefault("name", ADAM_GAN["name"])
+        tree["phases"].setdefault(net, {})
+        if tree["phases"][net].get("repeat") is None:
+            tree["phases"][net]["repeat"] = 1
+    return tree
+
+
+def _lookup(tree: dict[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        node = node[part]
+    return node
 
 
 def _same_shapes(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

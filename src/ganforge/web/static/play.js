@@ -10,7 +10,7 @@
   // Diverging palette for D: 0 (fake, purple) -> 0.5 (neutral) -> 1 (real, green).
   var STOPS = [[0, [171, 130, 196]], [0.5, [246, 246, 246]], [1, [120, 193, 128]]];
   var SERIES = ["loss_D", "loss_G", "d_real", "d_fake", "c_real", "c_fake", "jsd", "w1"];
-  var PROBABILITY_LOSSES = {minimax: true, "non-saturating": true};
+  var PROBABILITY_LOSSES = {};   // the losses whose D outputs a probability: the server says which
 
   var $ = function (id) { return document.getElementById(id); };
   var token = new URLSearchParams(location.search).get("token") || "";
@@ -90,6 +90,8 @@
     state.historyId = undefined;
     state.lastStep = -1;
     fillChoices(msg.choices || {});
+    PROBABILITY_LOSSES = {};
+    (msg.probability_losses || []).forEach(function (name) { PROBABILITY_LOSSES[name] = true; });
     applyLimits(msg.limits || {});
     state.settings = {};
     applySettings(msg.settings || {}, true);
