@@ -61,3 +61,19 @@ def test_allocations_are_checked_against_the_address_space_limit(run, tmp_path):
     assert done.returncode == 2, done.stderr[-500:]
     assert "more than half" in done.stderr and done.stderr.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["sample", "{run}", "--seed", str(2**70), "-o", "{out}.npz"],
+    ["latent", "{run}", "mix", "--seed", str(2**70), "-o", "{out}.png"],
+    ["latent", "{run}", "mix", "--rows", str(2**70), "-o", "{out}.png"],
+    ["latent", "{run}", "interpolate", "--steps", str(2**64), "-o", "{out}.png"],
+    ["translate", "{run}", "--seed", str(2**70), "--input", "{out}.npz", "-o", "{out}.npz"],
+    ["augment", "{run}", "--class", "1", "-n", str(2**63), "-o", "{out}.npz"],
+    ["evaluate", "{run}", "--importance-samples", "-" + str(2**64)],
+])
+def test_seeds_and_counts_beyond_64_bits_on_every_command(run, tmp_path, capsys, argv):
+    out = tmp_path / "out"
+    line = _cli(capsys, *[a.format(run=run, out=out) for a in argv])
+    assert "does not fit a 64-bit integer" in line
+    assert list(tmp_path.iterdir()) == []
