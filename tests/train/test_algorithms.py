@@ -4,6 +4,7 @@ legacy layout, and proof that the GAN moved into its algorithm unchanged."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -375,6 +376,88 @@ def test_an_algorithm_may_wrap_its_optimisers_and_end_training_early(tmp_path, c
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["step"] == 5
     with (tmp_path / "run" / "metrics.csv").open() as fh:
         assert [row["step"] for row in csv.DictReader(fh)] == ["5"]  # the last row is logged
+
+
+class _Origin:
+    """A batch source of its own: 4 copies of the origin per batch, an epoch every 2 batches."""
+
+    def __init__(self) -> None:
+        self.drawn = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.drawn // 2
+
+    def next(self) -> dict[str, torch.Tensor]:
+        self.drawn += 1
+        return {"x": torch.zeros(4, 2)}
+
+
+class _Anchored(ddp_worker.Fit):
+    """The toy fitting algorithm with phases that own their loss and batches: ``anchor`` (net(0)
+    pulled to 0, weighted by its option ``anchor_weight``) on its own source, then ``fit`` on the
+    Trainer's loader."""
+
+    name = "anchored-test"
+    columns = ("loss_fit", "loss_anchor", "grad_norm_fit")
+
+    @dataclasses.dataclass
+    class Options:
+        anchor_weight: float = 1.0
+
+    def __init__(self, cfg, dataset, *, sample_shape, num_classes, device, restoring=False):
+        super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device)
+        self.origin = _Origin()
+
+    def phases(self):
+        return [Phase("anchor", ("fit",), loss=self.anchor_loss, batch_source=self.origin),
+                Phase("fit", ("fit",), loss=self.fit_loss)]
+
+    def anchor_loss(self, batch, step):
+        return self.options.anchor_weight * self.net(batch["x"]).square().mean(), {}
+
+    def fit_loss(self, batch, step):
+        return super().loss("fit", batch, step)
+
+    def loss(self, phase, batch, step):
+        raise AssertionError("the Trainer calls the phases' own losses")
+
+
+def test_phases_own_their_loss_and_their_batch_source(tmp_path):
+    if _Anchored.name not in ALGORITHMS:
+        register_algorithm(_Anchored.name)(_Anchored)
+    tree = {**TINY_RING, "algorithm": {"name": _Anchored.name, "anchor_weight": 2.0},
+            "train": {**TINY_RING["train"], "steps": 5, "log_every": 5, "checkpoint_every": 5}}
+    trainer = Trainer(ExperimentConfig.from_dict(tree), tmp_path / "run", progress=False)
+    assert trainer.algorithm.options.anchor_weight == 2.0
+    assert trainer.epoch_source is trainer.algorithm.origin  # the first phase that draws data
+    trainer.fit()
+    assert trainer.algorithm.origin.drawn == 5 and trainer.batches.epoch == 0
+    assert trainer.images_seen == 5 * (4 + TINY_RING["train"]["batch_size"])
+    with (tmp_path / "run" / "metrics.csv").open() as fh:
+        row = next(csv.DictReader(fh))
+    assert int(row["epoch"]) == 2 and float(row["loss_anchor"]) >= 0 and "loss_fit" in row
+    bad = {**tree, "algorithm": {"name": _Anchored.name, "anchor": 1}}
+    with pytest.raises(GanforgeError, match="unknown key 'algorithm.anchor' for algorithm 'anchored-test'"):
+        Experiment(ExperimentConfig.from_dict(bad))
+
+
+def test_no_algorithm_overrides_a_private_method_of_another():
+    """Families built on another one extend its public hooks (``d_loss``, ``g_loss``,
+    ``snapshot_reals``...), never its private methods."""
+    import inspect
+
+    import ganforge.train.algorithms  # noqa: F401
+
+    for name in ALGORITHMS.names():
+        cls = ALGORITHMS.get(name)
+        for base in cls.__mro__[1:]:
+            if base is object:
+                continue
+            own = {k for k in vars(cls) if k.startswith("_") and not k.startswith("__")}
+            inherited = {k for k in vars(base) if k.startswith("_") and not k.startswith("__")}
+            assert not own & inherited, (name, base.__name__, own & inherited)
+    assert inspect.signature(ALGORITHMS.get("gan").g_loss).parameters.keys() >= {"batch", "step"}
 
 
 def test_an_algorithm_refuses_a_dataset_without_the_fields_it_reads():

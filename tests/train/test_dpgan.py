@@ -176,7 +176,7 @@ def test_every_per_sample_gradient_is_clipped_and_the_step_is_their_noisy_mean(c
     for p in algo.G.parameters():
         p.requires_grad_(False)
     algo.begin_step(0)
-    loss, stats = algo.loss("D", None, 0)
+    loss, stats = algo.loss("D", algo.record_batches.next(), 0)  # the Trainer draws the batch
     opt.zero_grad()
     loss.backward()
     n_real, (x, y) = int(stats["real_batch"]), seen[0]
@@ -204,7 +204,7 @@ def test_every_per_sample_gradient_is_clipped_and_the_step_is_their_noisy_mean(c
     # with noise: the gradient is the clipped mean plus N(0, (sigma C / (2 batch))^2) per weight
     opt.noise_multiplier = 2.0
     algo.begin_step(1)
-    loss, stats = algo.loss("D", None, 1)
+    loss, stats = algo.loss("D", algo.record_batches.next(), 1)
     opt.zero_grad()
     loss.backward()
     rows = torch.cat([p.grad_sample.flatten(1) for p in params], 1)
@@ -283,6 +283,26 @@ def test_a_resumed_run_continues_the_accounting_exactly(tmp_path):
             assert torch.equal(v, split["nets"][net][k]), (net, k)
     epsilons = [[r["epsilon"] for r in _rows(tmp_path / run)] for run in ("full", "split")]
     assert epsilons[0] == epsilons[1] and len(epsilons[0]) == 6
+    positions = [[(r["epoch"], r["images_seen"]) for r in _rows(tmp_path / run)] for run in ("full", "split")]
+    assert positions[0] == positions[1] and full["images_seen"] == split["images_seen"]
+
+
+def test_the_poisson_batches_are_drawn_by_the_trainer_so_images_and_epochs_are_counted(tmp_path):
+    """The D phase's batch source is the Poisson sampler: the Trainer draws each batch, so
+    ``images_seen`` is the sum of the real batches and ``epoch`` counts 1/q batches."""
+    cfg = _cfg(algorithm={"pool": 200}, privacy={"epsilon": None, "noise_multiplier": 1.0},
+               train={"steps": 14, "log_every": 7, "checkpoint_every": 7})
+    stepped = Trainer(cfg, tmp_path / "stepped", progress=False)
+    phase = stepped.exp.phases[0]
+    assert phase.name == "D" and phase.batch_source is stepped.algorithm.record_batches
+    assert stepped.epoch_source is phase.batch_source
+    seen = [stepped.train_step()["real_batch"] for _ in range(7)]
+    assert stepped.images_seen == sum(seen) > 0 and stepped.epoch_source.epoch == 7 * 32 // 200 == 1
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.fit()
+    rows = _rows(tmp_path / "run")
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert int(rows[-1]["images_seen"]) == trainer.images_seen > int(rows[0]["images_seen"]) == sum(seen)
 
 
 def test_a_rollback_keeps_the_cost_of_the_discarded_updates(tmp_path):

@@ -67,22 +67,23 @@ def test_stop_stops_at_once_and_skip_drops_the_bad_updates(tmp_path, capsys):
 
 
 class _NanOnce(Callback):
-    """Makes the algorithm's loss NaN once, at ``step`` (a transient fault)."""
+    """Makes the algorithm's loss NaN once, at ``step`` (a transient fault): wraps
+    ``phase_loss``, the one entry the Trainer scores every phase through."""
 
     def __init__(self, step: int) -> None:
         self.at, self.done = step, False
 
     def setup(self, trainer) -> None:
-        original = trainer.algorithm.loss
+        original = trainer.algorithm.phase_loss
 
-        def loss(phase, batch, step):
+        def phase_loss(phase, batch, step):
             value, stats = original(phase, batch, step)
             if step == self.at and not self.done:
                 self.done = True
                 return value * float("nan"), stats
             return value, stats
 
-        trainer.algorithm.loss = loss
+        trainer.algorithm.phase_loss = phase_loss
 
 
 def test_rollback_recovers_from_a_transient_fault_with_halved_rates(tmp_path, capsys):

@@ -5,17 +5,36 @@
   dataset's data kind collates the rows (:mod:`ganforge.data.kinds`).
 * :class:`StreamBatches` draws from a :class:`StreamDataset`'s own ``torch.Generator``; an epoch
   there is a nominal ``epoch_length`` samples.
+* :class:`PoissonBatches` Poisson-samples an :class:`ArrayDataset`'s records (DP-SGD's sampler):
+  each record joins a batch independently with probability q = batch_size / N; an epoch is 1/q
+  batches (N records in expectation).
 
-``state_dict()`` captures everything needed to continue with exactly the same batches.
+Each is a :class:`BatchSource`; ``state_dict()`` captures everything needed to continue with
+exactly the same batches.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 
 from ganforge.data.base import AnyDataset, ArrayDataset, StreamDataset
 from ganforge.data.kinds import Batch, collate_for
 from ganforge.errors import GanforgeError
+
+
+class BatchSource(Protocol):
+    """Where a training phase draws its batches (``Phase.batch_source``)."""
+
+    @property
+    def epoch(self) -> int:
+        """Passes over the data so far (logged as ``epoch``)."""
+        ...
+
+    def next(self) -> Batch:
+        """The next batch: a dict of named tensors holding ``x``."""
+        ...
 
 
 class ShuffledBatches:
@@ -75,6 +94,31 @@ class StreamBatches:
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.drawn = int(state["drawn"])
+
+
+class PoissonBatches:
+    """Poisson sampling of ``dataset``'s records: each record joins a batch with probability
+    q = ``batch_size`` / N, independently, decided by ``generator`` (one uniform draw per record
+    and batch, in record order); batches vary in size and may be empty. An epoch is 1/q batches.
+    The caller owns ``generator`` (and checkpoints it); ``draws`` counts the batches drawn."""
+
+    def __init__(self, dataset: ArrayDataset, batch_size: int, generator: torch.Generator) -> None:
+        if batch_size > len(dataset):
+            raise GanforgeError(f"train.batch_size={batch_size} is the expected Poisson batch, and the "
+                                f"dataset has only {len(dataset)} records",
+                                "lower train.batch_size or use more data")
+        self.dataset, self.batch_size, self.generator = dataset, batch_size, generator
+        self.rate = batch_size / len(dataset)
+        self.draws = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.draws * self.batch_size // len(self.dataset)
+
+    def next(self) -> Batch:
+        chosen = (torch.rand(len(self.dataset), generator=self.generator) < self.rate).nonzero().squeeze(1)
+        self.draws += 1
+        return {name: tensor[chosen] for name, tensor in self.dataset.tensors().items()}
 
 
 def batches_for(dataset: AnyDataset, batch_size: int, seed: int) -> ShuffledBatches | StreamBatches:

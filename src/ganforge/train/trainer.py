@@ -6,8 +6,8 @@ One step at ``step`` (see :mod:`ganforge.train.algorithms.base`)::
     algorithm.begin_step(step)
     for phase in phases active at step:        # e.g. D (repeat n_disc), then G
         repeat phase.repeat times:
-            batch <- next batch (a dict of named tensors) if phase.uses_data
-            loss, stats <- algorithm.loss(phase, batch, step)
+            batch <- next batch of phase.batch_source (default: the loader) if phase.uses_data
+            loss, stats <- phase.loss(batch, step)     # (algorithm.loss(phase.name, ...) if none)
             backward; step the phase's optimisers; algorithm.after_update(phase, step)
     EMA copies <- EMA(networks)                 # train.ema_decay
     step += 1; callbacks (snapshots, metrics); log; checkpoint
@@ -41,7 +41,7 @@ from ganforge.config import SMALL_MODEL_PARAMETERS, ExperimentConfig, save_confi
 from ganforge.data.base import AnyDataset, build_dataset
 from ganforge.errors import GanforgeError
 from ganforge.train.algorithms.base import Algorithm, Phase, algorithm_options, build_algorithm
-from ganforge.train.batches import Batch, batches_for
+from ganforge.train.batches import Batch, BatchSource, batches_for
 from ganforge.train.callbacks import Callback, CurvePlots, SampleSnapshots
 from ganforge.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from ganforge.train.distributed import (
@@ -256,6 +256,9 @@ class Trainer:
         # every rank draws the same global batch and keeps its slice (its shard)
         self.batches = batches_for(self.algorithm.train_data, cfg.train.batch_size * self.world.size,
                                    cfg.seed)
+        #: the batches whose passes are logged as ``epoch``: the first data phase's source
+        first = next((p.batch_source for p in self.exp.phases if p.uses_data), None)
+        self.epoch_source: BatchSource = self.batches if first is None else first
         self.step = 0
         self.images_seen = 0
         #: multiplier of every learning rate, halved by each non-finite rollback
@@ -345,8 +348,8 @@ class Trainer:
             return 1.0 - (self.step - t.lr_decay_start) / (t.steps - t.lr_decay_start)
         return 1.0
 
-    def _next_batch(self) -> Batch:
-        batch = self.batches.next()
+    def _next_batch(self, source: BatchSource | None) -> Batch:
+        batch = (self.batches if source is None else source).next()
         self.images_seen += len(batch["x"])
         return shard(batch, self.world) if self.world.distributed else batch
 
@@ -373,8 +376,8 @@ class Trainer:
                 for p in net.parameters():
                     p.requires_grad_(id(p) in trained)
             for _ in range(phase.repeat):
-                batch = self._next_batch() if phase.uses_data else None
-                loss, phase_stats = algo.loss(phase.name, batch, self.step)
+                batch = self._next_batch(phase.batch_source) if phase.uses_data else None
+                loss, phase_stats = algo.phase_loss(phase, batch, self.step)
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -551,7 +554,7 @@ class Trainer:
             "algorithm.stabilisers.spectral_norm=true") from None
 
     def _position(self) -> dict[str, int]:
-        return {"step": self.step, "epoch": self.batches.epoch, "images_seen": self.images_seen}
+        return {"step": self.step, "epoch": self.epoch_source.epoch, "images_seen": self.images_seen}
 
     # ------------------------------------------------------------------ artefacts
     def snapshot(self) -> Path:

@@ -8,14 +8,16 @@ loss/phase split)::
                   section besides ``name``, type-checked by :func:`parse_options` (``self.options``)
     networks      named nn.Modules built through the model registry, e.g. {"G": ..., "D": ...}
     optimizers    named specs: which parameters each optimiser updates and its defaults
-    phases        Phase(name, optimizers, every, repeat, start, stop, uses_data)
-    loss(phase, batch, step) -> (loss, stats)     one update's objective for one phase
+    phases        Phase(name, optimizers, every, repeat, start, stop, uses_data, loss, batch_source)
+    phase.loss(batch, step) -> (loss, stats)      one update's objective for one phase
 
 One training step at ``step`` runs, for every phase active at ``step`` in the order declared,
-``repeat`` times: draw a batch (a dict of named tensors, when the phase ``uses_data``),
-``loss``, ``backward``, a step of the phase's optimisers, ``after_update``. Phase settings come
-from the algorithm's defaults, overridden per phase by the config's ``phases`` section:
-n_disc, pretraining ranges, lazy regularisation intervals and TTUR are all phase settings.
+``repeat`` times: draw a batch (a dict of named tensors) from the phase's ``batch_source`` (the
+Trainer's loader by default; none when the phase does not ``uses_data``), the phase's ``loss``,
+``backward``, a step of the phase's optimisers, ``after_update``. Phase settings come from the
+algorithm's defaults, overridden per phase by the config's ``phases`` section: n_disc,
+pretraining ranges, lazy regularisation intervals and TTUR are all phase settings. A phase
+without a ``loss`` function of its own is scored by ``algorithm.loss(phase.name, batch, step)``.
 
 A new family that trains differently is one subclass registered with
 ``@register_algorithm("name")``; see DEVELOPERS.md for a worked example. Its options are a nested
@@ -45,7 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABCMeta, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -59,16 +61,28 @@ from ganforge.data.kinds import DataKind, get_kind, kind_of_shape
 from ganforge.errors import GanforgeError
 from ganforge.metrics.capabilities import LikelihoodModel
 from ganforge.registry import Registry
+from ganforge.train.batches import Batch, BatchSource
 
 ALGORITHMS: Registry = Registry("algorithm")
 register_algorithm = ALGORITHMS.register
 
 
+#: a phase's objective: (batch or None, step) -> (the scalar to minimise, stats to log)
+PhaseLoss = Callable[[Batch | None, int], tuple[torch.Tensor, dict[str, float]]]
+
+
 @dataclass(frozen=True)
 class Phase:
-    """One kind of update: ``optimizers`` step on ``loss(name, ...)``, at steps
+    """One kind of update: ``optimizers`` step on ``loss(batch, step)``, at steps
     ``start <= step < stop`` (``stop`` None: to the end) with ``(step - start) % every == 0``,
-    ``repeat`` times in a row; a new batch is drawn for each repeat when ``uses_data``."""
+    ``repeat`` times in a row; a new batch is drawn for each repeat when ``uses_data``.
+
+    ``loss``: the phase's objective (usually a bound method of the algorithm; None:
+    ``algorithm.loss(name, batch, step)``). ``batch_source``: where its batches come from (None:
+    the Trainer's loader over the algorithm's ``train_data``); the Trainer draws from it, so the
+    run's ``images_seen`` and ``epoch`` count those batches. An algorithm that gives a phase its
+    own source owns that source's state (it checkpoints it in its ``state_dict``).
+    """
 
     name: str
     optimizers: tuple[str, ...]
@@ -77,6 +91,8 @@ class Phase:
     start: int = 0
     stop: int | None = None
     uses_data: bool = True
+    loss: PhaseLoss | None = field(default=None, compare=False)
+    batch_source: BatchSource | None = field(default=None, compare=False)
 
     def active(self, step: int) -> bool:
         if step < self.start or (self.stop is not None and step >= self.stop):
@@ -213,8 +229,21 @@ class Algorithm:
 
     def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
              step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """The scalar the phase's optimisers minimise, and stats to log (plain floats)."""
-        raise TypeError(f"{type(self).__name__} must define loss()")
+        """The scalar phase ``phase``'s optimisers minimise, and stats to log (plain floats): by
+        default the phase's own ``loss`` function; an algorithm whose phases name none defines
+        this instead."""
+        own = next((p.loss for p in self.phases() if p.name == phase and p.loss is not None), None)
+        if own is None:
+            raise TypeError(f"{type(self).__name__} must define loss() or give phase {phase!r} a loss")
+        return own(batch, step)
+
+    def phase_loss(self, phase: Phase, batch: Batch | None,
+                   step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """What the Trainer calls: ``phase.loss(batch, step)``, or :meth:`loss` for a phase without
+        a loss function of its own."""
+        if phase.loss is not None:
+            return phase.loss(batch, step)
+        return self.loss(phase.name, batch, step)
 
     def begin_step(self, step: int) -> None:
         """Runs before the phases of every step (e.g. re-clustering the data)."""

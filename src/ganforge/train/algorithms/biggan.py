@@ -61,8 +61,10 @@ class BigGAN(GAN):
         return {"G": OptimizerSpec(self.G, {**ADAM_BIGGAN, "lr": 1e-4}),
                 "D": OptimizerSpec(self.D, {**ADAM_BIGGAN, "lr": 4e-4})}
 
-    def _g_loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        loss, stats = super()._g_loss(step)
+    def g_loss(self, batch: dict[str, torch.Tensor] | None,
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The gan algorithm's G loss plus the orthogonal regulariser."""
+        loss, stats = super().g_loss(batch, step)
         if self.ortho_beta == 0.0:
             stats["ortho"] = 0.0
             return loss, stats

@@ -59,7 +59,6 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,6 +71,7 @@ from ganforge.errors import GanforgeError
 from ganforge.maths.regularisers import label_smoothing_term
 from ganforge.train.algorithms.base import Phase, register_algorithm
 from ganforge.train.algorithms.gan import GAN, AdversarialOptions
+from ganforge.train.batches import PoissonBatches
 from ganforge.train.objectives import Objective
 
 ACCOUNTANTS = ("rdp", "prv")
@@ -237,13 +237,12 @@ class DPGAN(GAN):
         self._eps_stat: tuple[int, float] | None = None
         self._step_start_accounted = 0
         self._announced = False
+        #: the D phase's batches: Poisson samples of the records (None without data)
+        self.record_batches: PoissonBatches | None = None
         if records is not None:
             n = len(records)
-            if t.batch_size > n:
-                raise GanforgeError(f"train.batch_size={t.batch_size} is the expected Poisson batch, "
-                                    f"and the dataset has only {n} records",
-                                    "lower train.batch_size or use more data")
-            self.sample_rate = t.batch_size / n
+            self.record_batches = PoissonBatches(records, t.batch_size, self.sampler)
+            self.sample_rate = self.record_batches.rate
             if private:
                 self._check_delta(n)
                 if privacy.epsilon is not None:
@@ -308,7 +307,8 @@ class DPGAN(GAN):
                                 "train.batch_size") from None
 
     def phases(self) -> list[Phase]:
-        return [Phase("D", ("D",), uses_data=False), Phase("G", ("G",), uses_data=False)]
+        return [Phase("D", ("D",), loss=self.private_d_loss, batch_source=self.record_batches),
+                Phase("G", ("G",), uses_data=False, loss=self.private_g_loss)]
 
     def check_distributable(self) -> None:
         raise GanforgeError("algorithm dp-gan trains in one process (Opacus' clipping and the "
@@ -487,19 +487,18 @@ class DPGAN(GAN):
         except Exception:  # an objective vmap cannot batch: one call per row
             return torch.stack([fn(v.reshape(1)) for v in logits])
 
-    def _d_loss(self, batch: dict[str, torch.Tensor] | None, step: int
-                ) -> tuple[torch.Tensor, dict[str, float]]:
-        if self._records is None:
-            raise GanforgeError("algorithm dp-gan trains on a dataset", "give the config a data section")
+    def private_d_loss(self, batch: dict[str, torch.Tensor], step: int
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D phase on a Poisson batch of the records (:attr:`record_batches`): one forward of
+        D over the real and ``train.batch_size`` fake rows, one loss term per row (see the module
+        docstring); refused once the privacy budget is spent."""
         self._check_budget()
         self._announce()
         G, D, stab, dev, obj = self.G, self.D, self.stabilisers, self.device, self.objective
-        records = self._records
-        chosen = (torch.rand(len(records), generator=self.sampler) < self.sample_rate).nonzero().squeeze(1)
-        real = records.x[chosen].to(dev)
+        real = batch["x"].to(dev)
         n_real, n_fake = len(real), self.cfg.train.batch_size
-        conditional = self._conditional is not None
-        y_real = records.y[chosen].to(dev) if conditional else None
+        conditional = self.conditional is not None
+        y_real = batch["y"].to(dev) if conditional else None
         z = G.sample_z(n_fake, self.noise, dev)
         y_fake = self.labels_for(n_fake, self.noise)  # uniform: fakes never carry real labels
         with torch.no_grad():
@@ -549,10 +548,12 @@ class DPGAN(GAN):
         stats.update(self._epsilon_stats(step))
         return loss, stats
 
-    def _g_loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def private_g_loss(self, batch: dict[str, torch.Tensor] | None, step: int
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The gan algorithm's G loss with D's per-sample hooks off, logged with epsilon."""
         if self._gsm is not None:
             self._gsm.disable_hooks()  # G's backward through D must not touch D's per-sample grads
-        loss, stats = super()._g_loss(step)
+        loss, stats = self.g_loss(batch, step)
         stats.update(self._epsilon_stats(step))
         return loss, stats
 
@@ -569,32 +570,10 @@ class DPGAN(GAN):
         return text
 
     # ------------------------------------------------------------------ artefacts
-    @torch.no_grad()
-    def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
-        """Images: G's fixed samples (as :class:`GAN`); 2D: the samples over D's field, without
-        the real records (which a private run must not draw)."""
-        if len(self.sample_shape) == 3:
-            return super().snapshot(path, generator, step)
-        from ganforge import viz
-
-        was_training = generator.training
-        generator.eval()
-        fake = generator(self.fixed_z, self.fixed_y).cpu()
-        generator.train(was_training)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        D, probability = self.D, self.objective.cross_entropy
-        D.eval()
-
-        def field_fn(pts: torch.Tensor) -> torch.Tensor:
-            out = D(pts.to(self.device)).cpu()
-            return torch.sigmoid(out) if probability else out
-
-        out = viz.plot_2d_field(fake[:0], fake, path, title=f"step {step}",
-                                prob_fn=field_fn if self._conditional is None else None,
-                                centers=getattr(self.dataset, "centers", None),
-                                field_label="D(x)" if probability else "critic f(x)")
-        D.train()
-        return out
+    def snapshot_reals(self, n: int) -> torch.Tensor:
+        """None: a 2-D snapshot shows the samples over D's field without the real records (which
+        a private run must not draw)."""
+        return torch.zeros(0, *self.sample_shape)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -602,6 +581,7 @@ class DPGAN(GAN):
         out["dp"] = {
             "private": self.private,
             "sampler": self.sampler.get_state(),
+            "draws": 0 if self.record_batches is None else self.record_batches.draws,
             "noise": self.dp_noise.get_state(),
             "noise_multiplier": self.noise_multiplier,
             "sample_rate": self.sample_rate,
@@ -622,6 +602,8 @@ class DPGAN(GAN):
         if self.accountant is not None and self.accounted_steps > sum(k for _, _, k in history):
             return  # a rollback: the discarded updates saw the data; keep their cost and fresh noise
         self.sampler.set_state(dp["sampler"])
+        if self.record_batches is not None:  # checkpoints before batch sources: one draw per D update
+            self.record_batches.draws = int(dp.get("draws", sum(k for _, _, k in history)))
         self.dp_noise.set_state(dp["noise"])
         if self.accountant is not None:
             self.accountant.history = history

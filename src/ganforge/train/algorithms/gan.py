@@ -152,7 +152,7 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
         probability = self.objective.cross_entropy
         scores = ("real_score", "fake_score") if probability else ("critic_real", "critic_fake",
                                                                     "critic_gap")
-        self.columns = ("loss_D", "loss_G", *scores, "grad_norm_G", "grad_norm_D",
+        self.columns = (*self.loss_columns(), *scores, "grad_norm_G", "grad_norm_D",
                         *self.stabilisers.columns(self._conditional))
 
     # ------------------------------------------------------------------ options and capabilities
@@ -232,7 +232,12 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
         return {"G": OptimizerSpec(self.G, dict(ADAM_GAN)), "D": OptimizerSpec(self.D, dict(ADAM_GAN))}
 
     def phases(self) -> list[Phase]:
-        return [Phase("D", ("D",)), Phase("G", ("G",), uses_data=False)]
+        return [Phase("D", ("D",), loss=self.d_loss), Phase("G", ("G",), uses_data=False, loss=self.g_loss)]
+
+    def loss_columns(self) -> tuple[str, ...]:
+        """The first metrics.csv columns: the phases' losses (and what a family logs beside them);
+        the scores, gradient norms and the stabilisers' terms follow."""
+        return ("loss_D", "loss_G")
 
     def penalising(self, step: int) -> bool:
         return self.penalty_until is None or step < self.penalty_until
@@ -242,13 +247,12 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
             self.self_conditioning.cluster(self.D)
             self.fixed_y = self.labels_for(self.cfg.train.num_fixed_samples)
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        if phase == "D":
-            return self._d_loss(batch, step)
-        return self._g_loss(step)
-
-    def _d_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def d_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D phase's objective on a batch of real data: ``objective.d_loss`` on D's outputs
+        for the (transformed) reals and G's fakes under the reals' labels, plus the loss's
+        gradient penalty and the stabilisers' D terms (penalties before ``penalty_until``). Draws
+        z from ``self.noise``; the stats are the terms and D's scores. A family extends it by
+        calling it and adding its own terms."""
         G, D, stab, dev = self.G, self.D, self.stabilisers, self.device
         real = batch["x"].to(dev, non_blocking=True)
         y_real = batch["y"].to(dev) if self._conditional is not None else None
@@ -275,7 +279,12 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
             stats["critic_gap"] = stats["critic_real"] - stats["critic_fake"]
         return loss + sum(terms.values()), stats
 
-    def _g_loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def g_loss(self, batch: dict[str, torch.Tensor] | None,
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The G phase's objective (no data: ``batch`` is unused): ``objective.g_loss`` on D's
+        outputs for ``train.batch_size`` fakes with labels from :meth:`labels_for`, plus the
+        stabilisers' G terms (feature matching reads the last D phase's reals). Draws z and the
+        labels from ``self.noise``. A family extends it by calling it and adding its own terms."""
         G, D, stab = self.G, self.D, self.stabilisers
         n = self.cfg.train.batch_size
         z = G.sample_z(n, self.noise, self.device)
@@ -327,10 +336,7 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
             return self.kind.preview(Samples(fake, nrow=self.num_classes if self._conditional else None,
                                              title=f"step {step}"), path)
         dataset = self.dataset
-        if isinstance(dataset, StreamDataset):
-            real = dataset.materialise(len(fake), seed=self.cfg.seed + 3).x
-        else:
-            real = dataset.x[: len(fake)]
+        real = self.snapshot_reals(len(fake))
         D = self.D
         D.eval()
         centers = getattr(dataset, "centers", None)
@@ -348,6 +354,14 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
                                 centers=centers, field_label=label)
         D.train()
         return out
+
+    def snapshot_reals(self, n: int) -> torch.Tensor:
+        """The real points a 2-D snapshot shows beside ``n`` fakes: the data's first ``n`` (a
+        sampled dataset's are drawn with seed + 3). A family whose data must not be shown
+        returns none."""
+        if isinstance(self.dataset, StreamDataset):
+            return self.dataset.materialise(n, seed=self.cfg.seed + 3).x
+        return self.dataset.x[:n]
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

@@ -98,7 +98,7 @@ class Inpaint(Pix2Pix):
 
     def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
              step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        c, x = self._pair(batch)
+        c, x = self.pair(batch)
         if phase == "D":
             with torch.no_grad():
                 fake = complete(c, self.G(c, self.noise))

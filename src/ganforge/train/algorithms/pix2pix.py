@@ -107,12 +107,13 @@ class Pix2Pix(ImageToImage):
         g = Phase("G", ("G",))
         return [Phase("D", ("D",)), g] if self.adversarial else [g]
 
-    def _pair(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def pair(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs ``cond``, targets ``x``) of a batch, on the device."""
         return batch["cond"].to(self.device), batch["x"].to(self.device)
 
     def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
              step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        c, x = self._pair(batch)
+        c, x = self.pair(batch)
         if phase == "D":
             with torch.no_grad():
                 fake = self.G(c, self.noise)

@@ -107,8 +107,6 @@ class StyleGAN2(GAN):
                                 "use model.name=stylegan2, or set algorithm.pl_weight=0")
         self.pl_mean = torch.zeros((), device=device)
         self._last = {"r1": float("nan"), "pl_length": float("nan")}
-        reg = ("r1", "pl_length", "pl_mean")
-        self.columns = (*self.columns[:2], "loss_D_reg", "loss_G_reg", *reg, *self.columns[2:])
 
     # ------------------------------------------------------------------ phases and optimisers
     def interval(self, phase: str) -> int | None:
@@ -122,39 +120,45 @@ class StyleGAN2(GAN):
 
     def phases(self) -> list[Phase]:
         # each regulariser runs before its main phase, so the main phase logs a measured value
-        phases = [Phase("D_reg", ("D",), every=R1_EVERY)] if self.interval("D_reg") else []
-        phases.append(Phase("D", ("D",)))
+        phases = [Phase("D_reg", ("D",), every=R1_EVERY, loss=self.r1_loss)] if self.interval("D_reg") else []
+        phases.append(Phase("D", ("D",), loss=self.d_loss))
         if self.interval("G_reg"):
-            phases.append(Phase("G_reg", ("G",), every=PL_EVERY, uses_data=False))
-        phases.append(Phase("G", ("G",), uses_data=False))
+            phases.append(Phase("G_reg", ("G",), every=PL_EVERY, uses_data=False, loss=self.pl_loss))
+        phases.append(Phase("G", ("G",), uses_data=False, loss=self.g_loss))
         return phases
+
+    def loss_columns(self) -> tuple[str, ...]:
+        return ("loss_D", "loss_G", "loss_D_reg", "loss_G_reg", "r1", "pl_length", "pl_mean")
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         return {"G": OptimizerSpec(self.G, lazy_adam(self.interval("G_reg"))),
                 "D": OptimizerSpec(self.D, lazy_adam(self.interval("D_reg")))}
 
     # ------------------------------------------------------------------ losses
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        if phase == "D_reg":
-            return self._r1_loss(batch, step)
-        if phase == "G_reg":
-            return self._pl_loss()
-        loss, stats = super().loss(phase, batch, step)
-        if phase == "D":
-            stats["r1"] = self._last["r1"]
-        else:
-            stats.update(pl_length=self._last["pl_length"], pl_mean=float(self.pl_mean))
+    def d_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The gan algorithm's D loss, logged with the last lazy R1 value."""
+        loss, stats = super().d_loss(batch, step)
+        stats["r1"] = self._last["r1"]
         return loss, stats
 
-    def _r1_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def g_loss(self, batch: dict[str, torch.Tensor] | None,
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The gan algorithm's G loss, logged with the last path length and its running mean."""
+        loss, stats = super().g_loss(batch, step)
+        stats.update(pl_length=self._last["pl_length"], pl_mean=float(self.pl_mean))
+        return loss, stats
+
+    def r1_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D_reg phase: (gamma / 2) k_D E||grad_x D(x)||^2 on the (transformed) reals."""
         real = self.stabilisers.d_input(batch["x"].to(self.device, non_blocking=True), step)
-        y = batch["y"].to(self.device) if self._conditional is not None else None
+        y = batch["y"].to(self.device) if self.conditional is not None else None
         r1 = r1_penalty(self.D, real, y).mean()
         self._last["r1"] = r1.item()
         return r1 * (self.r1_gamma / 2 * self.interval("D_reg")), {}
 
-    def _pl_loss(self) -> tuple[torch.Tensor, dict[str, float]]:
+    def pl_loss(self, batch: dict[str, torch.Tensor] | None,
+                step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The G_reg phase (no data): w_pl k_G E(||J_w^T y|| - a)^2, updating the running mean a."""
         n = max(1, self.cfg.train.batch_size // self.pl_batch_shrink)
         lengths = path_lengths(self.G, self.G.sample_z(n, self.noise, self.device), self.noise)
         with torch.no_grad():
