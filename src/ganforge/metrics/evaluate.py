@@ -298,6 +298,11 @@ class Evaluator:
                 self._stats_a.save(paths[0])
                 self._stats_b.save(paths[1])
 
+    @property
+    def reference(self) -> torch.Tensor:
+        """The real samples the generated ones are compared with (half A of the real split)."""
+        return self._real_a
+
     # ------------------------------------------------------------------ scoring
     def _score(self, x: torch.Tensor, feats: torch.Tensor | None, logits: torch.Tensor | None,
                stats: FeatureStats | None, labels: torch.Tensor | None = None) -> dict[str, float]:
