@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +110,21 @@ def split_digits(seed: int) -> Split:
     return (ds.x[tr], ds.y[tr]), (ds.x[te], ds.y[te]), info
 
 
+#: each classifier's data split: ``(seed)`` for in-package data, ``(root, seed)`` for IDX files
+SPLITTERS: dict[str, Callable[..., Split]] = {
+    "digits": split_digits, "mnist": split_mnist, "fashion": lambda root, seed: split_fashion(root)}
+
+
 def load_split(dataset: str, root: Path | None, seed: int) -> Split:
     """Training and held-out data of ``dataset`` and their provenance (no absolute paths).
 
-    ``root`` (ignored for ``digits``) defaults to ``default_root`` of the dataset's IDX files.
+    ``root`` (ignored for data without IDX files) defaults to ``default_root`` of the dataset's
+    IDX files.
     """
-    if dataset == "digits":
-        return split_digits(seed)
+    if dataset not in IDX_DATASETS:
+        return SPLITTERS[dataset](seed)
     root = default_root(IDX_DATASETS[dataset]) if root is None else Path(root).expanduser()
-    return split_mnist(root, seed) if dataset == "mnist" else split_fashion(root)
+    return SPLITTERS[dataset](root, seed)
 
 
 def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:

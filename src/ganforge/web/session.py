@@ -615,8 +615,8 @@ class PlaySession:
                 settings = settings_from_config(load_config(config_file=config))
             except (GanforgeError, OSError):
                 continue
-            found.append({"name": run.name, "data": settings.data if settings.mode == "2d" else "digits",
-                          "loss": settings.loss})
+            data = settings.data if settings.mode == "2d" else IMAGE_DATA["name"]
+            found.append({"name": run.name, "data": data, "loss": settings.loss})
         return found
 
     def load(self, name: str) -> PlaySettings:

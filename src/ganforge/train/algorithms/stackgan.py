@@ -198,9 +198,6 @@ class StackGAN(Algorithm, TextConditioned):
                          device=device)
         options = self.options
         self.kl_weight, self.class_weight = options.kl_weight, options.class_weight
-        if cfg.model.get("name") != "stackgan":
-            raise GanforgeError(f"algorithm stackgan trains model stackgan, not {cfg.model.get('name')!r}",
-                                "set model.name=stackgan")
         self.stage1_steps, self.bank_size = options.stage1_steps, options.bank_size
         model = dict(cfg.model)
         text_dim = model.get("text_dim", 64)
@@ -209,8 +206,10 @@ class StackGAN(Algorithm, TextConditioned):
                                 f"and model.text_dim is {text_dim}",
                                 f"set model.text_dim={dataset.text_dim}")
         self.G, self.D1, self.D2 = MODELS.build(model, self.sample_shape, num_classes)
-        if not isinstance(self.G, StackGenerator):
-            raise GanforgeError("algorithm stackgan needs model.name=stackgan", "set model.name=stackgan")
+        if not isinstance(self.G, StackGenerator):  # the networks say what they are, not the name
+            raise GanforgeError(f"algorithm stackgan trains a two-stage StackGenerator, and model "
+                                f"{cfg.model.get('name')!r} builds {type(self.G).__name__}",
+                                "set model.name=stackgan")
         for net in (self.G, self.D1, self.D2):
             net.to(device)
         self.networks = {"G": self.G, "D1": self.D1, "D2": self.D2}
