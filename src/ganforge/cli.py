@@ -160,6 +160,7 @@ def _free_port() -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ganforge.config import DEFAULT_PRESET, load_config
     from ganforge.train import Trainer
+    from ganforge.train.rundir import never_checkpointed
 
     overrides = list(args.overrides)
     if args.steps is not None:
@@ -173,7 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GanforgeError("--resume continues a run with its own config",
                                 "pass only --resume RUN_DIR (and optionally --steps, --device)")
         run_dir = Path(args.resume)
-        if not (run_dir / "checkpoints" / "last.pt").is_file():
+        killed_early = never_checkpointed(run_dir) and (run_dir / "config.yaml").is_file()
+        if not (run_dir / "checkpoints" / "last.pt").is_file() and not killed_early:
             raise GanforgeError(f"{run_dir} has no checkpoints/last.pt to resume from",
                                 "point --resume at a run directory written by `ganforge train`")
         cfg = load_config(config_file=run_dir / "config.yaml", overrides=overrides)

@@ -83,6 +83,18 @@ def remove_partial_writes(run_dir: Path) -> list[Path]:
     return removed
 
 
+def never_checkpointed(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds only what `ganforge train` writes before its first checkpoint
+    (a run killed then): no ``checkpoints/*.pt`` and nothing foreign, so starting it again loses
+    nothing."""
+    if not run_dir.is_dir():
+        return False
+    names = [p.name for p in run_dir.iterdir() if not _PARTIAL.match(p.name)]
+    if any(name not in RUN_FILES + RUN_FOLDERS for name in names):
+        return False
+    return not any((run_dir / "checkpoints").glob("*.pt"))
+
+
 def clear_run(run_dir: Path) -> None:
     """Remove what `ganforge train` wrote into ``run_dir`` (``--force``); a directory holding
     anything else is refused, so a mistyped ``--out`` never deletes a user's files."""

@@ -28,6 +28,7 @@ import shutil
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Collection
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,7 +58,7 @@ from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger, summary_writer_class
 from ganforge.train.memory_format import apply_memory_format
 from ganforge.train.optim import build_optimizers, set_lr
-from ganforge.train.rundir import LOCK_NAME, RunLock, remove_partial_writes
+from ganforge.train.rundir import LOCK_NAME, RunLock, clear_run, never_checkpointed, remove_partial_writes
 
 
 class NonFinite(Exception):
@@ -237,10 +238,18 @@ class Trainer:
         check_output_dir(self.run_dir, "run directory")
         if cfg.train.tensorboard:
             summary_writer_class()  # before the run directory exists
+        if self.world.main and never_checkpointed(self.run_dir):
+            # killed before its first checkpoint: nothing to continue, so start it again (a rerun
+            # with the same --out, or --resume, both do)
+            if resume:
+                print(f"{self.run_dir} stopped before its first checkpoint: starting it again at step 0")
+            clear_run(self.run_dir)
+            resume = False
         if (not resume and self.world.main and self.run_dir.exists()
                 and any(p.name != LOCK_NAME for p in self.run_dir.iterdir())):
             raise GanforgeError(f"run directory {self.run_dir} already exists and is not empty",
                                 f"choose another --out, or continue it with --resume {self.run_dir}")
+        self.resumed = resume
         self.exp = Experiment(cfg, resolved, dataset=dataset, restoring=resume)
         self.algorithm = self.exp.algorithm
         if self.algorithm.train_data is None:
@@ -266,6 +275,10 @@ class Trainer:
         self.rollbacks = 0
         self.last_saved_step = 0
         self.finished = False
+        #: updates tried and updates dropped as non-finite (``train.on_nonfinite=skip``) per phase,
+        #: in this process
+        self.updates: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
         #: the algorithm's reason for ending before train.steps (see Algorithm.stop_reason)
         self.stop_reason: str | None = None
         self._stop_requested = False
@@ -376,6 +389,7 @@ class Trainer:
                 for p in net.parameters():
                     p.requires_grad_(id(p) in trained)
             for _ in range(phase.repeat):
+                self.updates[phase.name] += 1
                 batch = self._next_batch(phase.batch_source) if phase.uses_data else None
                 loss, phase_stats = algo.phase_loss(phase, batch, self.step)
                 for opt in optimizers:
@@ -392,6 +406,7 @@ class Trainer:
                     for opt in optimizers:  # skip: drop this update
                         opt.zero_grad(set_to_none=True)
                     stats["nonfinite_skipped"] = stats.get("nonfinite_skipped", 0.0) + 1
+                    self.skipped[phase.name] += 1
                     continue
                 for opt in optimizers:
                     opt.step()
@@ -469,7 +484,7 @@ class Trainer:
         try:
             save_config(self.cfg, self.run_dir / "config.yaml")
             logger = MetricsLogger(self.run_dir, t.tensorboard,
-                                   resume_step=self.step if self.step else None,
+                                   resume_step=self.step if self.resumed else None,
                                    columns=[*self.algorithm.columns, *lr_columns, "sec_per_step",
                                             *(c for cb in self.callbacks for c in cb.columns)])
             if not (self.run_dir / "checkpoints" / "last.pt").is_file():
@@ -509,12 +524,15 @@ class Trainer:
                     bar.update(self.step, row)
                     sums, n_in_window, window_start = {}, 0, time.perf_counter()
                 if self.step % t.checkpoint_every == 0:
-                    self.save("last.pt")
+                    # the snapshot first: a kill between the two resumes from the older last.pt
+                    # and writes this snapshot again (the steps repeat bit for bit)
                     self.save(f"step_{self.step:07d}.pt")
+                    self.save("last.pt")
                 if self.stop_reason:
                     print(f"stopped at step {self.step}: {self.stop_reason}")
                     break
         logger.close()
+        self._report_skipped()
         self.finished = self.step >= t.steps or self.stop_reason is not None
         if self.finished:
             self.save("last.pt")
@@ -527,6 +545,24 @@ class Trainer:
             print(f"interrupted at step {self.step}; saved {self.run_dir / 'checkpoints/last.pt'}"
                   f" — continue with: ganforge train --resume {self.run_dir}")
         return self.run_dir
+
+    def _report_skipped(self) -> None:
+        """``train.on_nonfinite=skip`` says what it dropped; a phase that never updated (every
+        update non-finite) is an error: its networks did not train, so the run is not finished
+        (``last.pt`` keeps the state)."""
+        if not self.skipped:
+            return
+        counts = ", ".join(f"{n} of {self.updates[name]} updates of phase {name}"
+                           for name, n in self.skipped.items())
+        never = [name for name, n in self.skipped.items() if n == self.updates[name]]
+        if never:
+            self.save("last.pt")
+            raise GanforgeError(
+                f"train.on_nonfinite=skip dropped every update of phase {never[0]} ({counts}): its "
+                "networks never trained", "lower the learning rates (e.g. optim.D.lr=2e-4), or set "
+                "train.on_nonfinite=rollback")
+        print(f"ganforge: warning: train.on_nonfinite=skip dropped {counts} (the loss or gradient was "
+              "not finite)", file=sys.stderr)
 
     def _recover(self, err: NonFinite, logger: MetricsLogger | None) -> None:
         """``rollback``: back to ``last.pt`` with halved learning rates; else a one-line error.
