@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from ganforge.cli import main
 from ganforge.config import ExperimentConfig
@@ -125,3 +126,26 @@ def test_skip_says_what_it_dropped_and_a_phase_that_never_updated_is_an_error(tm
         trainer.fit()
     assert not (tmp_path / "never" / "checkpoints" / "final.pt").exists()
     assert load_checkpoint(tmp_path / "never" / "checkpoints" / "last.pt")["step"] == 12
+
+
+def test_a_run_starts_from_its_seed_whether_its_data_trained_or_loaded_a_text_encoder(tmp_path, one_thread):
+    """fashion-captions and captioned-folder train a text encoder on first use and load it from
+    a cache after: the run's networks start from the same weights either way (they did not: the
+    encoder's training moved the global random stream), and whatever drew from it before."""
+    from ganforge.train import Experiment
+    from tests.data.test_captioned import _folder, _write_csv
+
+    names = _folder(tmp_path / "imgs")
+    _write_csv(tmp_path / "imgs" / "captions.csv", [(n, f"a block number {i}") for i, n in enumerate(names)])
+    cfg = ExperimentConfig.from_dict({
+        "data": {"name": "captioned-folder", "root": str(tmp_path / "imgs"), "size": 8, "encoder_epochs": 2,
+                 "cache_dir": str(tmp_path / "cache")},
+        "model": {"name": "mlp", "g_hidden": [8], "d_hidden": [8]}, "train": {"batch_size": 4}})
+    first = Experiment(cfg, "cpu")                       # trains the encoder
+    assert not first.dataset.encoder_report["cached"]
+    torch.rand(7)                                        # anything drawn in between
+    second = Experiment(cfg, "cpu")                      # loads it from the cache
+    assert second.dataset.encoder_report["cached"]
+    for name, net in first.networks.items():
+        for a, b in zip(net.parameters(), second.networks[name].parameters(), strict=True):
+            assert torch.equal(a, b), name

@@ -121,7 +121,11 @@ class Experiment:
         torch.manual_seed(cfg.seed)
         self.dataset = dataset
         if self.dataset is None and sample_shape is None:
-            self.dataset = build_dataset(cfg.data)
+            # building the data never moves the run's random stream: a dataset that trains
+            # something on the global RNG (fashion-captions' text encoder, or its cached copy
+            # loaded instead) would otherwise change every network's initial weights
+            with torch.random.fork_rng(devices=[]):
+                self.dataset = build_dataset(cfg.data)
         if self.dataset is not None:
             sample_shape, num_classes = self.dataset.sample_shape, self.dataset.num_classes
         self.sample_shape = tuple(sample_shape)
