@@ -77,3 +77,63 @@ def test_seeds_and_counts_beyond_64_bits_on_every_command(run, tmp_path, capsys,
     line = _cli(capsys, *[a.format(run=run, out=out) for a in argv])
     assert "does not fit a 64-bit integer" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sizes_that_cannot_fit_are_refused_up_front_with_what_fits(run, tmp_path, capsys):
+    out = tmp_path / "r"
+    line = _cli(capsys, "train", "ring8-mlp", "--steps", "2", "--set", "train.batch_size=100000000",
+                "--out", str(out))
+    assert "needs about" in line and "set train.batch_size to at most" in line and not out.exists()
+    line = _cli(capsys, "train", "ring8-mlp", "--steps", "2", "--set", "train.num_fixed_samples=10000000000",
+                "--out", str(out))
+    assert "train.num_fixed_samples" in line and not out.exists()
+    assert "pass at most -n 100" in _cli(capsys, "latent", str(run), "manifold", "-n", "100000",
+                                         "-o", str(tmp_path / "m.png"))
+    assert "--importance-samples must lie in [1, 100,000]" in _cli(
+        capsys, "evaluate", str(run), "--importance-samples", "1000000000", "-o", str(tmp_path / "e.json"))
+    assert "is not a regular file" in _cli(capsys, "sample", str(run), "--text-file", "/dev/zero",
+                                           "-o", str(tmp_path / "t.png"))
+    big = tmp_path / "captions.txt"
+    big.write_text("a light sneaker\n" * 100_000)
+    assert "pass at most 1,000,000 bytes" in _cli(capsys, "sample", str(run), "--text-file", str(big),
+                                                  "-o", str(tmp_path / "t.png"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["captions.txt"]
+
+
+def test_silently_accepted_inputs_are_refused(run, tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "r"
+    assert "unknown metric 'bogus'" in _cli(capsys, "train", "ring8-mlp", "--steps", "2", "--set",
+                                            "eval.metrics=[bogus]", "--out", str(out))
+    assert not out.exists()
+    np.savez(tmp_path / "complex.npz", x=np.zeros((2, 2), np.complex64))
+    assert "of type complex64, not real numbers" in _cli(capsys, "evaluate", "--samples",
+                                                         str(tmp_path / "complex.npz"), "--ref", "ring8")
+    np.savez(tmp_path / "points.npz", x=np.zeros((8, 2), np.float32))
+    assert "elbo" in _cli(capsys, "evaluate", "--samples", str(tmp_path / "points.npz"), "--ref", "ring8",
+                          "--metrics", "elbo")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["complex.npz", "points.npz"]  # no eval.json
+
+
+def test_a_last_checkpoint_with_nan_weights_is_one_line_not_three_rollbacks(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    state = torch.load(copy / "checkpoints" / "last.pt", weights_only=True)
+    weight = next(t for t in state["nets"]["D"].values() if t.is_floating_point())
+    weight.fill_(float("nan"))
+    torch.save(state, copy / "checkpoints" / "last.pt")
+    line = _cli(capsys, "train", "--resume", str(copy), "--steps", "6")
+    assert "holds non-finite weights (network D)" in line and "rolled back" not in line
+
+
+def test_a_failed_download_is_one_line(tmp_path, capfd):
+    from ganforge.data.download import download_from_mirrors
+    from ganforge.errors import GanforgeError
+
+    with pytest.raises(GanforgeError, match="could not download x.gz from any mirror"):
+        download_from_mirrors("x.gz", ["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"], tmp_path, md5=None,
+                              timeout=5)
+    assert capfd.readouterr().err == ""  # pooch's and ganforge's retry chatter stays out

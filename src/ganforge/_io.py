@@ -171,7 +171,10 @@ def read_npz_array(path: str | os.PathLike[str], fix: str) -> Any:
         with np.load(path, allow_pickle=False) as f:
             if not f.files:
                 raise ValueError("it holds no arrays")
-            return np.asarray(f["x"] if "x" in f.files else f[f.files[0]])
+            a = np.asarray(f["x"] if "x" in f.files else f[f.files[0]])
+        if a.dtype.kind not in "biuf":  # complex, strings, objects: not pixel values
+            raise ValueError(f"its array is of type {a.dtype}, not real numbers")
+        return a
     except (OSError, ValueError, KeyError, EOFError) as err:
         raise GanforgeError(f"cannot read images from {path}: {' '.join(str(err).split())[:160]}",
                             fix) from None

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ganforge._io import atomic_write_text, check_output_dir, check_output_file
+from ganforge._io import atomic_write_text, check_output_dir, check_output_file, read_npz_array
 from ganforge._subcommand import OneLineParser
 from ganforge.augmentation.cli import add_augment_parser, cmd_augment
 from ganforge.errors import GanforgeError
@@ -295,13 +295,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.ref:
             raise GanforgeError("--samples needs --ref DATASET", "e.g. --ref mnist --data root=DIR")
         samples_path = Path(args.samples)
+        fix = "pass an .npz written by `ganforge sample -o FILE.npz`"
+        samples = read_npz_array(samples_path, fix).astype(np.float32)
         try:
             with np.load(samples_path, allow_pickle=False) as f:
-                samples = np.asarray(f["x"] if "x" in f.files else f[f.files[0]], dtype=np.float32)
                 labels = np.asarray(f["y"], dtype=np.int64) if "y" in f.files else None
-        except (OSError, ValueError, KeyError, IndexError) as err:
-            raise GanforgeError(f"cannot read samples {samples_path}: {err}",
-                                "pass an .npz written by `ganforge sample -o FILE.npz`") from None
+        except (OSError, ValueError, TypeError) as err:
+            raise GanforgeError(f"cannot read the labels y of {samples_path}: {err}", fix) from None
         output = Path(args.output) if args.output else samples_path.parent / "eval.json"
         check_output_file(output, "eval.json path")
         result = evaluate_samples_file(samples, labels, {"name": args.ref, **settings.options}, args.metrics,

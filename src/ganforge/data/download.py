@@ -90,12 +90,17 @@ def download_file(url: str, dest: str | Path, md5: str | None, timeout: float = 
     pup = pooch.create(path=dest.parent, base_url="", registry={dest.name: md5 and f"md5:{md5}"},
                        urls={dest.name: url}, retry_if_failed=RETRIES if retries is None else retries)
     fresh = not dest.exists()
+    chatty = pooch.get_logger()  # pooch's own lines ("Downloading...", "Will attempt again..."):
+    level = chatty.level         # a failure is reported once, by the caller
+    chatty.setLevel(logging.WARNING)
     try:
         pup.fetch(dest.name, downloader=_Downloader(timeout, md5))
     except requests.RequestException as err:  # an OSError too: tell it from a local one first
         raise DownloadError(f"{url}: {_reason(err)}") from err
     except ValueError as err:  # pooch's own checksum check (the downloader checks first)
         raise DownloadError(f"{url}: {err}") from err
+    finally:
+        chatty.setLevel(level)
     if fresh:
         os.chmod(dest, 0o644)  # the temporary file was 0600; a dataset cache should be readable by all
     return dest
@@ -116,7 +121,7 @@ def download_from_mirrors(filename: str, mirrors: Sequence[str], root: str | Pat
             raise GanforgeError(f"cannot write {filename} into {root}: {err}",
                                 "point data.root at a writable folder with free space") from err
         except DownloadError as err:
-            log.warning("download failed: %s", err)
+            log.info("download failed: %s", err)  # every failure is in the one error below
             failures.append(str(err))
     tried = ", ".join(mirrors) if mirrors else "none configured"
     detail = f" ({'; '.join(failures)})" if failures else ""

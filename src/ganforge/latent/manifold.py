@@ -14,11 +14,17 @@ import torch
 from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator
 
+#: the most points per side of the figure (10,000 images)
+MAX_SIDE = 100
+
 
 def manifold_codes(n: int, extent: float | None = None) -> torch.Tensor:
     """(n * n, 2) codes, row-major: row i has z_2 decreasing from the top, column j z_1 increasing."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise GanforgeError(f"the manifold grid needs n >= 2 points per side, got {n!r}", "pass e.g. -n 20")
+    if n > MAX_SIDE:
+        raise GanforgeError(f"-n {n} would decode {n * n:,} images into one figure",
+                            f"pass at most -n {MAX_SIDE} (a {MAX_SIDE} x {MAX_SIDE} grid)")
     if extent is not None and not 0 < extent < float("inf"):
         raise GanforgeError(f"--extent must be a finite number > 0, got {extent}", "pass e.g. --extent 3")
     if extent is None:

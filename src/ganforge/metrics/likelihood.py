@@ -21,6 +21,8 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.registry import LOWER, NEITHER, MetricSpec, ModelInputs, register_metric
 
 DEFAULT_IMPORTANCE_SAMPLES = 1000
+#: the most importance samples per held-out image (each is one decoder pass)
+MAX_IMPORTANCE_SAMPLES = 100_000
 ELBO_COLUMNS = ("neg_elbo", "recon_nll", "kl")
 
 
@@ -50,14 +52,20 @@ register_metric(MetricSpec("iwae", lambda ctx: {"nll_iwae": LOWER}, source="mode
                            description="importance-weighted bound on -log p(x) (nats, k samples)"))
 
 
+def check_importance_samples(k: int) -> None:
+    """k of the importance-weighted bound: 1 (the ELBO) to :data:`MAX_IMPORTANCE_SAMPLES`."""
+    if not 1 <= k <= MAX_IMPORTANCE_SAMPLES:
+        raise GanforgeError(f"--importance-samples must lie in [1, {MAX_IMPORTANCE_SAMPLES:,}], got {k:,}",
+                            "pass e.g. --importance-samples 1000 (k decodes per held-out image: "
+                            f"more than {MAX_IMPORTANCE_SAMPLES:,} take hours on a CPU)")
+
+
 @torch.no_grad()
 def evaluate_likelihood(algorithm: Any, x: torch.Tensor, metrics: list[str], *,
                         importance_samples: int = DEFAULT_IMPORTANCE_SAMPLES, seed: int = 0,
                         batch_size: int = 100) -> dict[str, float]:
     """Mean per-sample bounds over the held-out images ``x``, in nats."""
-    if importance_samples < 1:
-        raise GanforgeError(f"the number of importance samples must be >= 1, got {importance_samples}",
-                            "pass e.g. --importance-samples 1000")
+    check_importance_samples(importance_samples)
     generator = torch.Generator().manual_seed(seed)
     k = importance_samples if "iwae" in metrics else 1
     sums: dict[str, float] = {}

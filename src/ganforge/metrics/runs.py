@@ -31,6 +31,7 @@ from ganforge.data import build_dataset
 from ganforge.metrics import paired
 from ganforge.metrics.capabilities import provided_by, run_kind
 from ganforge.metrics.evaluate import Evaluator, format_table
+from ganforge.metrics.likelihood import check_importance_samples
 from ganforge.metrics.registry import (
     MetricContext,
     ModelInputs,
@@ -86,6 +87,9 @@ class EvalSettings:
     inception: str | None = None
     importance_samples: int = 1000
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_importance_samples(self.importance_samples)  # before anything is loaded
 
 
 def evaluate_run(run: EvaluatedRun, requested: str | None, s: EvalSettings,

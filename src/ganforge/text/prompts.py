@@ -8,6 +8,9 @@ from pathlib import Path
 
 from ganforge.errors import GanforgeError
 
+#: the largest caption file read (each caption draws -n samples: a million bytes is plenty)
+MAX_CAPTION_FILE = 1_000_000
+
 
 def read_prompts(texts: Sequence[str] | None, text_file: str | None) -> list[str] | None:
     """The captions given by ``--text`` (repeatable) and ``--text-file`` (one per line, blank
@@ -22,6 +25,12 @@ def read_prompts(texts: Sequence[str] | None, text_file: str | None) -> list[str
         prompts.append(text.strip())
     if text_file is not None:
         path = Path(text_file)
+        if path.exists() and not path.is_file():  # a folder, /dev/zero, a pipe: no end to read to
+            raise GanforgeError(f"caption file {path} is not a regular file",
+                                "pass a UTF-8 text file with one caption per line")
+        if path.is_file() and path.stat().st_size > MAX_CAPTION_FILE:
+            raise GanforgeError(f"caption file {path} holds {path.stat().st_size:,} bytes",
+                                f"pass at most {MAX_CAPTION_FILE:,} bytes of captions (one per line)")
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:

@@ -41,6 +41,7 @@ from ganforge._io import check_allocation, check_output_dir
 from ganforge.config import SMALL_MODEL_PARAMETERS, ExperimentConfig, save_config
 from ganforge.data.base import AnyDataset, build_dataset
 from ganforge.errors import GanforgeError
+from ganforge.metrics.registry import parse_metrics
 from ganforge.train.algorithms.base import Algorithm, Phase, algorithm_options, build_algorithm
 from ganforge.train.batches import Batch, BatchSource, batches_for
 from ganforge.train.callbacks import Callback, CurvePlots, SampleSnapshots
@@ -56,6 +57,7 @@ from ganforge.train.distributed import (
 )
 from ganforge.train.ema import EMA
 from ganforge.train.logger import MetricsLogger, summary_writer_class
+from ganforge.train.memory import TRAINING_FACTOR, activation_bytes_per_sample, check_activation_memory
 from ganforge.train.memory_format import apply_memory_format
 from ganforge.train.optim import build_optimizers, set_lr
 from ganforge.train.rundir import LOCK_NAME, RunLock, clear_run, never_checkpointed, remove_partial_writes
@@ -118,6 +120,8 @@ class Experiment:
         self.cfg = cfg
         self.device = resolve_device(str(device) if device is not None else cfg.device)
         algorithm_options(cfg)  # a bad algorithm option is refused before the data are loaded
+        if cfg.eval.metrics is not None:  # checked with or without eval.every: a typo never waits
+            parse_metrics(cfg.eval.metrics)
         torch.manual_seed(cfg.seed)
         self.dataset = dataset
         if self.dataset is None and sample_shape is None:
@@ -145,6 +149,9 @@ class Experiment:
                 raise
             raise GanforgeError(f"the networks do not fit in memory ({' '.join(str(err).split())[:90]})",
                                 "use smaller model sizes (z_dim, widths, hidden layers)") from None
+        check_activation_memory(activation_bytes_per_sample(self.algorithm), {
+            "train.batch_size": (t.batch_size, TRAINING_FACTOR),
+            "train.num_fixed_samples": (t.num_fixed_samples, 1)})
         apply_memory_format(self.algorithm.networks.values(), cfg.train.channels_last, self.device)
         self.num_classes = self.algorithm.num_classes
         self.stage = 0
@@ -288,6 +295,13 @@ class Trainer:
         self._stop_requested = False
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
+            broken = next((name for name, net in self.exp.networks.items()
+                           if not all(torch.isfinite(t).all() for t in net.state_dict().values()
+                                      if t.is_floating_point())), None)
+            if broken is not None:  # ganforge never writes one: a damaged or foreign file
+                raise GanforgeError(f"{self.run_dir / 'checkpoints' / 'last.pt'} holds non-finite weights "
+                                    f"(network {broken}), so there is nothing to resume from",
+                                    "copy an earlier checkpoints/step_N.pt over last.pt, or train again")
             self.last_saved_step = self.step
             # a run killed while finishing (after its last step, before final.pt) resumes to
             # finish: its end-of-run snapshots, then final.pt
