@@ -141,7 +141,9 @@ def test_checkpoints_never_unpickle_code(tmp_path, capsys):
 def test_checkpoint_write_is_atomic_and_truncation_is_reported(tmp_path):
     from ganforge.train.checkpoint import REQUIRED
 
-    path = save_checkpoint({**dict.fromkeys(REQUIRED, 0), "w": torch.arange(1000.0)}, tmp_path / "c.pt")
+    sections = {"config": {}, "nets": {}}  # the mappings a checkpoint must hold as such
+    path = save_checkpoint({**dict.fromkeys(REQUIRED, 0), **sections, "w": torch.arange(1000.0)},
+                           tmp_path / "c.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
     assert torch.equal(load_checkpoint(path)["w"], torch.arange(1000.0))
     data = path.read_bytes()

@@ -167,7 +167,8 @@ def test_a_gan_refuses_a_vae_model_and_a_gan_run_refuses_likelihood_metrics(tmp_
     capsys.readouterr()
     assert main(["evaluate", str(gan), "--metrics", "iwae"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "likelihood metrics" in err[0] and not (gan / "eval.json").exists()
+    assert len(err) == 1 and "cannot score metric 'iwae'" in err[0] and not (gan / "eval.json").exists()
+    assert "(capability HasLikelihood, which these families have: vae)" in err[0]
 
 
 def test_the_fashion_vae_preset_builds():
