@@ -6,6 +6,7 @@ installs chromium first."""
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 
 import pytest
 
@@ -144,11 +145,20 @@ def test_the_page_opened_without_its_token_says_so_and_stops_retrying(page, tmp_
     session.close()
 
 
-def test_a_diverging_run_shows_its_reason_returns_to_play_and_the_status_clears(page, tmp_path, one_thread):
+@contextmanager
+def _connected_play_page(page, tmp_path):
+    """The play page, connected to a fresh session's server; closed before the server stops."""
     session = PlaySession(tmp_path / "runs")
     with background(create_play_app(session=session)) as url:
         page.goto(url + "/")
         wait(page, "document.body.dataset.connected === '1'")
+        yield page
+        page.close()  # before the server stops: the page would report its reconnection attempts
+    session.close()
+
+
+def test_a_diverging_run_shows_its_reason_returns_to_play_and_the_status_clears(page, tmp_path, one_thread):
+    with _connected_play_page(page, tmp_path):
         page.select_option("#optimizer", "sgd")
         wait(page, "window.gfPlay.lastFrame && true")
         for box in ("#lr-g", "#lr-d"):
@@ -165,15 +175,10 @@ def test_a_diverging_run_shows_its_reason_returns_to_play_and_the_status_clears(
         page.select_option("#optimizer", "adam")
         wait(page, "!document.querySelector('#status').classList.contains('error')")
         assert "not finite" not in page.inner_text("#status")
-        page.close()
-    session.close()
 
 
 def test_self_conditioning_switched_on_keeps_drawing_and_charts_keep_kinds_apart(page, tmp_path, one_thread):
-    session = PlaySession(tmp_path / "runs")
-    with background(create_play_app(session=session)) as url:
-        page.goto(url + "/")
-        wait(page, "document.body.dataset.connected === '1'")
+    with _connected_play_page(page, tmp_path):
         page.fill("#self-condition", "8")
         page.dispatch_event("#self-condition", "change")
         wait(page, "window.gfPlay.lastFrame && window.gfPlay.lastFrame.heatmap && true")
@@ -188,5 +193,3 @@ def test_self_conditioning_switched_on_keeps_drawing_and_charts_keep_kinds_apart
         wait(page, "window.gfPlay.lastFrame.heatmap.kind === 'critic'")
         wait(page, "window.gfPlay.lastFrame.metrics.some(r => 'c_real' in r)")
         page.click("#play")
-        page.close()
-    session.close()
