@@ -128,14 +128,20 @@ class CycleGAN(ImageToImage):
                 "D_B": OptimizerSpec(self.D_B, dict(ADAM_CYCLEGAN))}
 
     def phases(self) -> list[Phase]:
-        return [Phase("G", ("G",)), Phase("D", ("D_A", "D_B"), uses_data=False)]
+        return [Phase("G", ("G",), loss=self.g_loss),
+                Phase("D", ("D_A", "D_B"), uses_data=False, loss=self.d_loss)]
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        if phase == "G":
-            loss, stats, cache = self._g_loss(batch["cond"].to(self.device), batch["x"].to(self.device))
-            self._cache = (step, cache)
-            return loss, stats
+    def g_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The G phase: both generators' adversarial, cycle and identity terms; keeps the reals
+        and fakes for the D phase of the same step."""
+        loss, stats, cache = self._g_loss(batch["cond"].to(self.device), batch["x"].to(self.device))
+        self._cache = (step, cache)
+        return loss, stats
+
+    def d_loss(self, batch: None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D phase: both discriminators' LSGAN losses on the G phase's reals and (pooled)
+        fakes."""
         if self._cache is None or self._cache[0] != step:
             raise GanforgeError("CycleGAN's D phase ran without a G phase before it in the same step",
                                 "keep the phases' default order and schedule (G, then D, every step)")

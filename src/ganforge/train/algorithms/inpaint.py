@@ -96,16 +96,21 @@ class Inpaint(Pix2Pix):
         """The completed images x_hat for inputs ``cond`` (see the module docstring)."""
         return complete(cond, super().translate(cond, network, generator, batch_size))
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def d_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D phase: real images against the completed ones (G's output in the hole only)."""
         c, x = self.pair(batch)
-        if phase == "D":
-            with torch.no_grad():
-                fake = complete(c, self.G(c, self.noise))
-            real_logits, fake_logits = self.D(c, x), self.D(c, fake)
-            return pix2pix_d_loss(real_logits, fake_logits), {
-                "real_score": torch.sigmoid(real_logits.detach()).mean().item(),
-                "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+        with torch.no_grad():
+            fake = complete(c, self.G(c, self.noise))
+        real_logits, fake_logits = self.D(c, x), self.D(c, fake)
+        return pix2pix_d_loss(real_logits, fake_logits), {
+            "real_score": torch.sigmoid(real_logits.detach()).mean().item(),
+            "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+
+    def g_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The G phase: the reconstruction in the hole, plus the adversarial term when on."""
+        c, x = self.pair(batch)
         out = self.G(c, self.noise)
         rec = hole_l2(out, x, hole_mask(c))
         stats = {"rec": rec.item()}

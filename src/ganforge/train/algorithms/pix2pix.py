@@ -104,23 +104,28 @@ class Pix2Pix(ImageToImage):
                 "D": OptimizerSpec(self.D, dict(ADAM_PIX2PIX))}
 
     def phases(self) -> list[Phase]:
-        g = Phase("G", ("G",))
-        return [Phase("D", ("D",)), g] if self.adversarial else [g]
+        g = Phase("G", ("G",), loss=self.g_loss)
+        return [Phase("D", ("D",), loss=self.d_loss), g] if self.adversarial else [g]
 
     def pair(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs ``cond``, targets ``x``) of a batch, on the device."""
         return batch["cond"].to(self.device), batch["x"].to(self.device)
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def d_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D phase: PatchGAN's cross-entropy on (input, target) against (input, G(input))."""
         c, x = self.pair(batch)
-        if phase == "D":
-            with torch.no_grad():
-                fake = self.G(c, self.noise)
-            real_logits, fake_logits = self.D(c, x), self.D(c, fake)
-            loss = pix2pix_d_loss(real_logits, fake_logits)
-            return loss, {"real_score": torch.sigmoid(real_logits.detach()).mean().item(),
-                          "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+        with torch.no_grad():
+            fake = self.G(c, self.noise)
+        real_logits, fake_logits = self.D(c, x), self.D(c, fake)
+        loss = pix2pix_d_loss(real_logits, fake_logits)
+        return loss, {"real_score": torch.sigmoid(real_logits.detach()).mean().item(),
+                      "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+
+    def g_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The G phase: the cGAN term (when adversarial) plus lambda * L1 to the target."""
+        c, x = self.pair(batch)
         fake = self.G(c, self.noise)
         logits = self.D(c, fake) if self.adversarial else None
         loss, adv, l1 = pix2pix_g_loss(logits, fake, x, self.l1_weight)

@@ -173,19 +173,23 @@ class ProGAN(Algorithm, LatentSpace):
         return {"G": OptimizerSpec(self.G, dict(ADAM_PROGAN)), "D": OptimizerSpec(self.D, dict(ADAM_PROGAN))}
 
     def phases(self) -> list[Phase]:
-        return [Phase("D", ("D",)), Phase("G", ("G",), uses_data=False)]
+        return [Phase("D", ("D",), loss=self.d_loss), Phase("G", ("G",), uses_data=False, loss=self.g_loss)]
 
     def reals(self, x: torch.Tensor) -> torch.Tensor:
         """Full-size real images (N, C, S, S) at the current resolution r, faded as G's output."""
         x = downsample(x, self.G.side // self.G.resolution)
         return fade_reals(x, self.G.growth[1]) if self.G.growth[0] > 0 else x
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def g_loss(self, batch: None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The G phase: the Wasserstein generator loss on a fresh batch of codes."""
+        G, dev = self.G, self.device
+        z = G.sample_z(self.cfg.train.batch_size, self.noise, dev)
+        return maths.wasserstein_generator_loss(self.D.score(G.synthesize(z))), {}
+
+    def d_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D phase: the critic loss, WGAN-GP's penalty and the drift term, on faded reals."""
         G, D, dev = self.G, self.D, self.device
-        if phase == "G":
-            z = G.sample_z(self.cfg.train.batch_size, self.noise, dev)
-            return maths.wasserstein_generator_loss(D.score(G.synthesize(z))), {}
         real = self.reals(batch["x"].to(dev, non_blocking=True))
         z = G.sample_z(len(real), self.noise, dev)
         with torch.no_grad():

@@ -116,25 +116,39 @@ class SRGAN(ImageToImage):
 
     def phases(self) -> list[Phase]:
         if not self.adversarial:
-            return [Phase("pretrain", ("G",))]
+            return [Phase("pretrain", ("G",), loss=self.pretrain_loss)]
         start = self.pretrain_steps
-        pre = [Phase("pretrain", ("G",), stop=start)] if start else []
-        return [*pre, Phase("D", ("D",), start=start), Phase("G", ("G",), start=start)]
+        pre = [Phase("pretrain", ("G",), stop=start, loss=self.pretrain_loss)] if start else []
+        return [*pre, Phase("D", ("D",), start=start, loss=self.d_loss),
+                Phase("G", ("G",), start=start, loss=self.g_loss)]
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        c, x = batch["cond"].to(self.device), batch["x"].to(self.device)
-        if phase == "D":
-            with torch.no_grad():
-                fake = self.G(c)
-            real_logits, fake_logits = self.D(x), self.D(fake)
-            return srgan_d_loss(real_logits, fake_logits), {
-                "real_score": torch.sigmoid(real_logits.detach()).mean().item(),
-                "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+    def _pair(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch["cond"].to(self.device), batch["x"].to(self.device)
+
+    def d_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D phase: real high-resolution images against G's super-resolved ones."""
+        c, x = self._pair(batch)
+        with torch.no_grad():
+            fake = self.G(c)
+        real_logits, fake_logits = self.D(x), self.D(fake)
+        return srgan_d_loss(real_logits, fake_logits), {
+            "real_score": torch.sigmoid(real_logits.detach()).mean().item(),
+            "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+
+    def pretrain_loss(self, batch: dict[str, torch.Tensor],
+                      step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The pretrain phase (SRResNet): the pixel MSE alone."""
+        c, x = self._pair(batch)
+        mse = F.mse_loss(self.G(c), x)
+        return mse, {"mse": mse.item()}
+
+    def g_loss(self, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The G phase: the content loss (MSE, or VGG-style features) plus the adversarial term."""
+        c, x = self._pair(batch)
         out = self.G(c)
         mse = F.mse_loss(out, x)
-        if phase == "pretrain":
-            return mse, {"mse": mse.item()}
         content = mse if self.phi is None else self.perceptual_weight * perceptual_loss(self.phi, out, x)
         logits = self.D(out)
         adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -280,8 +281,10 @@ class StackGAN(Algorithm, TextConditioned):
 
     def phases(self) -> list[Phase]:
         s = self.stage1_steps
-        return [Phase("D1", ("D1",), stop=s), Phase("G1", ("G1",), stop=s),
-                Phase("D2", ("D2",), start=s), Phase("G2", ("G2",), start=s)]
+        return [Phase("D1", ("D1",), stop=s, loss=partial(self.d_loss, 1)),
+                Phase("G1", ("G1",), stop=s, loss=partial(self.g_loss, 1)),
+                Phase("D2", ("D2",), start=s, loss=partial(self.d_loss, 2)),
+                Phase("G2", ("G2",), start=s, loss=partial(self.g_loss, 2))]
 
     def begin_step(self, step: int) -> None:
         self._stage2 = step >= self.stage1_steps
@@ -309,27 +312,38 @@ class StackGAN(Algorithm, TextConditioned):
             low = self.G.stage1(z, text, self.noise)[0]
         return self.G.stage2(low, text, self.noise)
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        stage = int(phase[-1])
-        D: MatchingDiscriminator = self.D1 if stage == 1 else self.D2
+    def _stage_batch(self, stage: int, batch: dict[str, torch.Tensor]
+                     ) -> tuple[MatchingDiscriminator, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(the stage's D, its real images, the captions drawn, the labels)."""
         x, text, y = self._batch(batch)
         if stage == 1:
             x = F.avg_pool2d(x, 2)  # stage I's real images at S/2
-        if phase.startswith("D"):
-            with torch.no_grad():
-                fake = self._fake(stage, text)[0]
-            wrong = text[mismatched_indices(y, self.noise).to(text.device)]
-            (s_real, c_real), s_fake, s_wrong = D.scores(x, text), D(fake, text), D(x, wrong)
-            loss = matching_aware_d_loss(s_real, s_fake, s_wrong)
-            stats = {"real_score": torch.sigmoid(s_real).mean().item(),
-                     "fake_score": torch.sigmoid(s_fake).mean().item(),
-                     "wrong_score": torch.sigmoid(s_wrong).mean().item()}
-            if c_real is not None:  # TAC-GAN's auxiliary head learns the classes of real images
-                class_loss = F.cross_entropy(c_real, y.to(c_real.device))
-                loss = loss + self.class_weight * class_loss
-                stats["class_loss"] = class_loss.item()
-            return loss, stats
+        return (self.D1 if stage == 1 else self.D2), x, text, y
+
+    def d_loss(self, stage: int, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """A D phase of ``stage``: the matching-aware loss (real, fake and mismatched captions)
+        and, with a class head, the real images' classes."""
+        D, x, text, y = self._stage_batch(stage, batch)
+        with torch.no_grad():
+            fake = self._fake(stage, text)[0]
+        wrong = text[mismatched_indices(y, self.noise).to(text.device)]
+        (s_real, c_real), s_fake, s_wrong = D.scores(x, text), D(fake, text), D(x, wrong)
+        loss = matching_aware_d_loss(s_real, s_fake, s_wrong)
+        stats = {"real_score": torch.sigmoid(s_real).mean().item(),
+                 "fake_score": torch.sigmoid(s_fake).mean().item(),
+                 "wrong_score": torch.sigmoid(s_wrong).mean().item()}
+        if c_real is not None:  # TAC-GAN's auxiliary head learns the classes of real images
+            class_loss = F.cross_entropy(c_real, y.to(c_real.device))
+            loss = loss + self.class_weight * class_loss
+            stats["class_loss"] = class_loss.item()
+        return loss, stats
+
+    def g_loss(self, stage: int, batch: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """A G phase of ``stage``: fool the stage's D with the caption, plus the KL of the
+        conditioning augmentation and, with a class head, the caption's class."""
+        D, _, text, y = self._stage_batch(stage, batch)
         fake, mu, logvar = self._fake(stage, text)
         s_fake, c_fake = D.scores(fake, text)
         loss, kl = generator_loss(s_fake, mu, logvar, self.kl_weight)

@@ -112,7 +112,7 @@ class VAE(Algorithm, LatentSpace, HasLikelihood):
         return {"vae": OptimizerSpec(both, dict(ADAM_VAE))}
 
     def phases(self) -> list[Phase]:
-        return [Phase("vae", ("vae",))]
+        return [Phase("vae", ("vae",), loss=self.elbo_loss)]
 
     def target(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """What the decoder models: a Bernoulli draw of (x + 1) / 2 (binarised images), or x."""
@@ -126,8 +126,9 @@ class VAE(Algorithm, LatentSpace, HasLikelihood):
     def _encoder_input(self, target: torch.Tensor) -> torch.Tensor:
         return target if self.decoder.likelihood == "gaussian" else 2 * target - 1
 
-    def loss(self, phase: str, batch: dict[str, torch.Tensor] | None,
-             step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def elbo_loss(self, batch: dict[str, torch.Tensor],
+                  step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The ``vae`` phase: the negative ELBO, its KL term weighted by beta and the warm-up."""
         x = self.target(batch["x"].to(self.device), self.noise)
         mu, logvar = self.encoder(self._encoder_input(x))
         z = maths.reparameterise(mu, logvar, self.noise)
