@@ -168,11 +168,6 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
         """Whether G's labels are clusters of D's features (``stabilisers.self_condition``)."""
         return bool(self.options.stabilisers.self_condition)
 
-    @property
-    def draws_dataset_classes(self) -> bool:
-        """Whether G's labels are the dataset's classes (a conditional, not self-conditioned run)."""
-        return self._conditional is not None and not self.self_conditioned
-
     def check_distributable(self) -> None:
         if self.self_conditioned:
             raise GanforgeError("self-conditioning clusters the data once per process, which the ranks "
@@ -194,6 +189,7 @@ class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
     # ------------------------------------------------------------------ capabilities
     @property
     def conditions_on_classes(self) -> bool:
+        """Whether G's labels are the dataset's classes (a conditional, not self-conditioned run)."""
         return self._conditional is not None and not self.self_conditioned
 
     @property

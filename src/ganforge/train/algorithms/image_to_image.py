@@ -50,6 +50,12 @@ def displayable(images: torch.Tensor) -> torch.Tensor:
     return images[:, :3] if c > 3 else images[:, :1]
 
 
+def probability_scores(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, float]:
+    """The D phase's logged ``real_score`` / ``fake_score``: mean sigmoid(D) on reals and fakes."""
+    return {"real_score": torch.sigmoid(real_logits.detach()).mean().item(),
+            "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+
+
 def resolve_cond_shape(dataset: AnyDataset | None, recorded: Any,
                        sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
     """The inputs' shape: the data's (checked against ``recorded``, a run's

@@ -33,7 +33,7 @@ from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.train.algorithms.base import option_weight, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImageOptions
+from ganforge.train.algorithms.image_to_image import ImageToImageOptions, probability_scores
 from ganforge.train.algorithms.pix2pix import Pix2Pix, pix2pix_d_loss
 
 
@@ -103,9 +103,7 @@ class Inpaint(Pix2Pix):
         with torch.no_grad():
             fake = complete(c, self.G(c, self.noise))
         real_logits, fake_logits = self.D(c, x), self.D(c, fake)
-        return pix2pix_d_loss(real_logits, fake_logits), {
-            "real_score": torch.sigmoid(real_logits.detach()).mean().item(),
-            "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+        return pix2pix_d_loss(real_logits, fake_logits), probability_scores(real_logits, fake_logits)
 
     def g_loss(self, batch: dict[str, torch.Tensor],
                step: int) -> tuple[torch.Tensor, dict[str, float]]:

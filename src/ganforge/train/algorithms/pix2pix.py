@@ -33,7 +33,7 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.pix2pix import PatchDiscriminator, UNetGenerator
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage, ImageToImageOptions
+from ganforge.train.algorithms.image_to_image import ImageToImage, ImageToImageOptions, probability_scores
 
 ADAM_PIX2PIX = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
@@ -119,8 +119,7 @@ class Pix2Pix(ImageToImage):
             fake = self.G(c, self.noise)
         real_logits, fake_logits = self.D(c, x), self.D(c, fake)
         loss = pix2pix_d_loss(real_logits, fake_logits)
-        return loss, {"real_score": torch.sigmoid(real_logits.detach()).mean().item(),
-                      "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+        return loss, probability_scores(real_logits, fake_logits)
 
     def g_loss(self, batch: dict[str, torch.Tensor],
                step: int) -> tuple[torch.Tensor, dict[str, float]]:

@@ -34,7 +34,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.perceptual import FeatureExtractor, build_feature_network
 from ganforge.models.srgan import SRResNet
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
-from ganforge.train.algorithms.image_to_image import ImageToImage, ImageToImageOptions
+from ganforge.train.algorithms.image_to_image import ImageToImage, ImageToImageOptions, probability_scores
 
 ADAM_SRGAN = {"name": "adam", "lr": 1e-4, "betas": (0.9, 0.999)}
 PERCEPTUAL_KEYS = ("network", "layer", "weights")
@@ -132,9 +132,7 @@ class SRGAN(ImageToImage):
         with torch.no_grad():
             fake = self.G(c)
         real_logits, fake_logits = self.D(x), self.D(fake)
-        return srgan_d_loss(real_logits, fake_logits), {
-            "real_score": torch.sigmoid(real_logits.detach()).mean().item(),
-            "fake_score": torch.sigmoid(fake_logits.detach()).mean().item()}
+        return srgan_d_loss(real_logits, fake_logits), probability_scores(real_logits, fake_logits)
 
     def pretrain_loss(self, batch: dict[str, torch.Tensor],
                       step: int) -> tuple[torch.Tensor, dict[str, float]]:
