@@ -13,6 +13,7 @@ from ganforge.data import (  # noqa: F401  (register the datasets)
     paired,
     photos,
     stacked_mnist,
+    table,
     toy2d,
     unpaired,
 )

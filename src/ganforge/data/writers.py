@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,9 @@ class Samples:
     named arrays saved beside ``x`` (labels ``y``, ``caption``, a paired run's ``cond`` and
     ``target``); ``panels`` named image batches of a figure (input | output | target);
     ``nrow`` images per grid row (one row per class or caption); ``title`` of a figure;
-    ``description`` of what was drawn, for messages ("64 samples from step 500")."""
+    ``description`` of what was drawn, for messages ("64 samples from step 500"); a table
+    run's decoded rows ``table`` (a DataFrame), the real rows to compare them with
+    ``reference`` and the column ``types``."""
 
     x: torch.Tensor
     arrays: dict[str, np.ndarray | torch.Tensor] = field(default_factory=dict)
@@ -27,6 +30,9 @@ class Samples:
     nrow: int | None = None
     title: str = ""
     description: str = ""
+    table: Any = None
+    reference: Any = None
+    types: dict[str, str] | None = None
 
 
 

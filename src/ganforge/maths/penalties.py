@@ -28,7 +28,7 @@ def _input_gradient(D: Critic, x: Tensor) -> Tensor:
 
 
 def gradient_penalty(D: Critic, real: Tensor, fake: Tensor, alpha: Tensor | None = None,
-                     generator: torch.Generator | None = None) -> Tensor:
+                     generator: torch.Generator | None = None, pack: int = 1) -> Tensor:
     """The WGAN-GP penalty (Gulrajani et al., 2017, eq. 3), without its weight lambda.
 
     x_hat = alpha x + (1 - alpha) x_fake,   alpha ~ U[0, 1] drawn once per sample
@@ -37,16 +37,24 @@ def gradient_penalty(D: Critic, real: Tensor, fake: Tensor, alpha: Tensor | None
     The norm is over all of a sample's features; the expectation is the batch mean. ``alpha``
     (shape (N,)) may be given, e.g. in tests; otherwise it is drawn from ``generator`` (or the
     global RNG) on ``real``'s device.
+
+    ``pack`` m > 1: for a PacGAN critic that judges m consecutive samples at once (CTGAN's), one
+    alpha per pack and the norm over the pack's m samples together (the pack is the critic's
+    input), the expectation over packs; ``alpha`` then has one entry per pack.
     """
     if real.shape != fake.shape:
         raise GanforgeError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} batches differ "
                             "in shape", "interpolate between batches of the same size")
     n = real.shape[0]
+    if n % pack:
+        raise GanforgeError(f"a batch of {n} samples does not split into packs of {pack}",
+                            f"use a batch size that is a multiple of {pack}")
     if alpha is None:
-        alpha = torch.rand(n, generator=generator, dtype=real.dtype).to(real.device)
+        alpha = torch.rand(n // pack, generator=generator, dtype=real.dtype).to(real.device)
+    alpha = alpha.repeat_interleave(pack) if pack > 1 else alpha
     alpha = alpha.reshape(n, *([1] * (real.dim() - 1))).to(real.dtype)
     x_hat = alpha * real.detach() + (1 - alpha) * fake.detach()
-    norms = torch.linalg.vector_norm(_input_gradient(D, x_hat), dim=1)
+    norms = torch.linalg.vector_norm(_input_gradient(D, x_hat).reshape(n // pack, -1), dim=1)
     return (norms - 1).pow(2).mean()
 
 

@@ -22,7 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 RUN_KINDS = {"generative": "a generative run (or a samples file)",
-             "translation": "an image-to-image run"}
+             "translation": "an image-to-image run",
+             "table": "a run that synthesises table rows"}
 
 
 @runtime_checkable
@@ -123,6 +124,18 @@ def provided_by(algorithm: Any = None, generator: Any = None) -> frozenset[str]:
                      if subject[req.of] is not None and isinstance(subject[req.of], req.protocol))
 
 
+@runtime_checkable
+class RowSynthesizer(Protocol):
+    """An algorithm that draws table rows as a DataFrame (``ctgan``, ``tvae``): the table metrics."""
+
+    def sample_rows(self, n: int, generator: torch.Generator | None = None,
+                    conditions: Mapping[str, Any] | None = None,
+                    network: torch.nn.Module | None = None) -> Any: ...
+
+
 def run_kind(algorithm: Any) -> str:
-    """``translation`` for an algorithm that translates inputs, else ``generative``."""
-    return "translation" if isinstance(algorithm, Translator) else "generative"
+    """``translation`` for an algorithm that translates inputs, ``table`` for one that draws
+    table rows, else ``generative``."""
+    if isinstance(algorithm, Translator):
+        return "translation"
+    return "table" if isinstance(algorithm, RowSynthesizer) else "generative"

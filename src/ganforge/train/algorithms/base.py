@@ -38,6 +38,7 @@ run cannot do X": it names the capability and the registered families that have 
     StyleMixing       a style-based generator: mixing styles, interpolating in W
     LatentSpace       a generator of latent codes z (the ``ganforge latent`` tools)
     HasLikelihood     log_likelihood_bounds: held-out likelihood metrics (elbo, iwae)
+    TableRows         rows of a table: decoded to a DataFrame, drawn under column conditions
 
 A capability whose use depends on how the run was built (a GAN trained without labels, a
 generator without a truncation trick) says why one instance lacks it in :meth:`Capability.missing_in`.
@@ -480,6 +481,26 @@ class HasLikelihood(Capability, LikelihoodModel):
     def log_likelihood_bounds(self, x: torch.Tensor, k: int,
                               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per-sample bounds in nats: ``neg_elbo``, ``recon_nll``, ``kl``, ``nll_iwae``."""
+
+
+class TableRows(Capability):
+    """Rows of a table (:mod:`ganforge.data.table`): samples decode to a DataFrame with the
+    training table's columns, types and categories, and can be drawn under conditions on
+    discrete columns (``ganforge sample --condition col=value``)."""
+
+    title = "table synthesis"
+    fix = "train on a table (data.name=table) with a table family (ctgan, tvae)"
+
+    @property
+    @abstractmethod
+    def schema(self) -> Any:
+        """The :class:`~ganforge.data.table.TableSchema` of the rows."""
+
+    @abstractmethod
+    def sample_rows(self, n: int, generator: torch.Generator | None = None,
+                    conditions: Mapping[str, Any] | None = None,
+                    network: nn.Module | None = None) -> Any:
+        """``n`` rows as a DataFrame; every row satisfies ``conditions`` ({column: category})."""
 
 
 CapabilityT = TypeVar("CapabilityT", bound=Capability)

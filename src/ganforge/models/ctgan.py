@@ -1,0 +1,164 @@
+"""CTGAN's networks (Xu et al. 2019, "Modeling Tabular Data using Conditional GAN", sec. 4.4).
+
+The generator reads a code z ~ N(0, I) beside the conditional vector c and grows through
+residual blocks, each appending its output to its input::
+
+    h_0 = z (+) c;   h_i = h_{i-1} (+) ReLU(BN(W_i h_{i-1}))     (i = 1, 2: 256 units each)
+    out = W h_2     raw outputs, one slice per span of the table's transform:
+                    tanh for a normalised value alpha, (Gumbel-)softmax for a one-hot
+
+so the generator's output has the transform's layout (:class:`ganforge.data.table.Span`). The
+critic judges ``pac`` rows at once (PacGAN, Lin et al. 2018: mode collapse shows in a pack):
+the rows (each with its conditional vector) are concatenated ``pac`` by ``pac``::
+
+    D(r_1 (+) ... (+) r_pac) = W_3 Drop(LReLU(W_2 Drop(LReLU(W_1 x))))      (0.2 slope, 0.5 drop)
+
+The layout is given as ``layout``: [[width, activation, role], ...] (activation ``tanh`` or
+``softmax``), and ``cond_dim`` the conditional vector's width, both read from the data by the
+``ctgan`` algorithm (which restores them for a loaded run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.errors import GanforgeError
+from ganforge.models.base import Discriminator, Generator, register_model
+
+ACTIVATIONS = ("tanh", "softmax")
+Layout = Sequence[Sequence]
+
+
+def check_layout(layout: Layout | None, width: int) -> list[tuple[int, str]]:
+    """``layout`` as (width, activation) pairs that cover exactly ``width`` values."""
+    if layout is None:
+        return [(width, "tanh")]
+    spans = [(int(w), str(a)) for w, a, *_ in layout]
+    if any(w < 1 or a not in ACTIVATIONS for w, a in spans) or sum(w for w, _ in spans) != width:
+        raise GanforgeError(f"the table layout {spans[:4]}... does not cover {width} values",
+                            "let the ctgan algorithm read the layout from the data")
+    return spans
+
+
+def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard Gumbel noise -log(-log U), drawn on CPU from ``generator`` then moved."""
+    u = torch.rand(like.shape, generator=generator).clamp_(1e-10, 1 - 1e-10)
+    return (-torch.log(-torch.log(u))).to(like.device, like.dtype)
+
+
+def activate(raw: torch.Tensor, spans: Sequence[tuple[int, str]], *, tau: float = 0.2,
+             generator: torch.Generator | None = None, hard: bool = False) -> torch.Tensor:
+    """Every span's activation: tanh, or the Gumbel-softmax softmax((logits + g) / tau) with
+    g ~ Gumbel(0, 1) (Jang et al. 2017), whose argmax is an exact draw from softmax(logits);
+    ``hard`` returns that draw as a one-hot."""
+    out, start = [], 0
+    for width, activation in spans:
+        part = raw[:, start:start + width]
+        start += width
+        if activation == "tanh":
+            out.append(torch.tanh(part))
+            continue
+        soft = F.softmax((part + gumbel_noise(part, generator)) / tau, dim=1)
+        out.append(F.one_hot(soft.argmax(1), width).to(soft.dtype) if hard else soft)
+    return torch.cat(out, dim=1)
+
+
+class Residual(nn.Module):
+    """h (+) ReLU(BN(W h)): the block appends its output to its input."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_dim, out_dim)
+        self.bn = nn.BatchNorm1d(out_dim)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.relu(self.bn(self.fc(h))), h], dim=1)
+
+
+class CTGANGenerator(Generator):
+    """z (+) cond -> residual blocks -> raw outputs; ``forward`` returns them activated (tanh and
+    Gumbel-softmax at ``tau``; ``hard`` one-hots when sampling). The conditional vector is the
+    ``y`` of the generator contract (a float (N, cond_dim) tensor; zeros when None)."""
+
+    def __init__(self, out_dim: int, cond_dim: int, spans: list[tuple[int, str]], *, z_dim: int = 128,
+                 hidden: Sequence[int] = (256, 256), tau: float = 0.2) -> None:
+        super().__init__()
+        self.z_dim, self.cond_dim, self.out_shape = z_dim, cond_dim, (out_dim,)
+        self.spans, self.tau = spans, tau
+        blocks, width = [], z_dim + cond_dim
+        for units in hidden:
+            blocks.append(Residual(width, units))
+            width += units
+        self.blocks = nn.Sequential(*blocks)
+        self.out = nn.Linear(width, out_dim)
+        #: where forward's Gumbel noise comes from (None: the global RNG); the algorithm sets it
+        self.noise: torch.Generator | None = None
+        self.hard = False
+
+    def raw(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if cond is None:
+            cond = z.new_zeros(len(z), self.cond_dim)
+        return self.out(self.blocks(torch.cat([z, cond.to(z.dtype)], dim=1)))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return activate(self.raw(z, y), self.spans, tau=self.tau, generator=self.noise, hard=self.hard)
+
+
+class PacDiscriminator(Discriminator):
+    """The PacGAN critic over rows (+) their conditional vectors, ``pac`` rows a pack; its logits
+    are one per pack (N / pac,)."""
+
+    flat_input = True
+
+    def __init__(self, in_dim: int, *, pac: int = 10, hidden: Sequence[int] = (256, 256),
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        self.in_shape, self.pac = (in_dim,), pac
+        layers: list[nn.Module] = []
+        width = in_dim * pac
+        for units in hidden:
+            layers += [nn.Linear(width, units), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            width = units
+        self.trunk = nn.Sequential(*layers)
+        self.feature_dim = width
+        self.head = nn.Linear(width, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) % self.pac:
+            raise GanforgeError(f"a batch of {len(x)} rows does not split into packs of {self.pac}",
+                                f"make train.batch_size a multiple of algorithm.pac={self.pac}")
+        return self.trunk(x.reshape(len(x) // self.pac, -1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(1)
+
+
+@register_model("ctgan")
+def build_ctgan(sample_shape: tuple[int, ...], num_classes: int | None = None, *, z_dim: int = 128,
+                generator_dims: Sequence[int] = (256, 256), discriminator_dims: Sequence[int] = (256, 256),
+                pac: int = 10, dropout: float = 0.5, tau: float = 0.2, cond_dim: int = 0,
+                layout: Layout | None = None) -> tuple[CTGANGenerator, PacDiscriminator]:
+    """CTGAN's residual generator and PacGAN critic for rows of ``sample_shape`` (D,) (see the
+    module docstring); ``num_classes`` is not used (the conditional vector is ``cond_dim``)."""
+    if len(sample_shape) != 1:
+        raise GanforgeError(f"model ctgan makes table rows, not samples of shape {tuple(sample_shape)}",
+                            "use it on a table (data.name=table)")
+    for key, value in (("z_dim", z_dim), ("pac", pac)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise GanforgeError(f"model.{key}={value!r} is not a whole number >= 1", f"set e.g. model.{key}=10")
+    for key, dims in (("generator_dims", generator_dims), ("discriminator_dims", discriminator_dims)):
+        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+            raise GanforgeError(f"model.{key}={list(dims)!r} must list layer widths >= 1",
+                                f"set e.g. model.{key}=[256, 256]")
+    if not 0 <= dropout < 1 or not tau > 0:
+        raise GanforgeError(f"model.dropout={dropout} must lie in [0, 1) and model.tau={tau} be > 0",
+                            "set e.g. model.dropout=0.5 and model.tau=0.2")
+    width = int(sample_shape[0])
+    spans = check_layout(layout, width)
+    G = CTGANGenerator(width, cond_dim, spans, z_dim=z_dim, hidden=generator_dims, tau=tau)
+    D = PacDiscriminator(width + cond_dim, pac=pac, hidden=discriminator_dims, dropout=dropout)
+    return G, D

@@ -1,0 +1,283 @@
+"""CTGAN (Xu et al. 2019, "Modeling Tabular Data using Conditional GAN"): a conditional WGAN-GP
+on the rows of a table, with training-by-sampling.
+
+**The conditional vector.** Every batch picks, for each row, one discrete column j uniformly and
+one of its categories k with the log-frequency law
+
+    P(k | j) = log(1 + n_jk) / sum_k' log(1 + n_jk')        (n_jk: training rows with category k)
+
+(``log_frequency: false``: n_jk / N). The conditional vector c is the one-hot of (j, k) over all
+discrete columns' categories. *Training by sampling*: the real rows D sees are drawn uniformly
+among the rows that have category k in column j, so rare categories are seen as often as the law
+says, not as rarely as the data have them.
+
+**One step** (the D phase, then the G phase; ``phases: {D: {repeat: n}}`` for n critic steps)::
+
+    D   c ~ law, x_real ~ rows with c (paired with c shuffled), x_fake = G(z, c)
+        L_D = E[D(x_fake (+) c)] - E[D(x_real (+) c')] + lambda GP      (GP per pack, lambda 10)
+    G   c ~ law, x_fake = G(z, c)
+        L_G = -E[D(x_fake (+) c)] + CE(c, G's logits of column j)       (G must honour c)
+
+G's outputs are tanh for normalised values and Gumbel-softmax (tau 0.2) for one-hots
+(:mod:`ganforge.models.ctgan`); D is PacGAN's critic (pac rows a pack). Adam, lr 2e-4, betas
+(0.5, 0.9), weight decay 1e-6 for both, batch 500 and 300 epochs in the paper's runs (the
+``table-ctgan`` preset).
+
+Sampling ``n`` rows draws c from the same law (so the categories' shares follow the data), or,
+under ``--condition col=value``, the one-hot of that category (then keeps the rows that honour
+it: :mod:`.tabular`). Randomness: z and the Gumbel noise from ``self.noise`` (seed + 1), the
+conditional vectors and real rows from the sampler's generator (seed + 5); both checkpointed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.config import ExperimentConfig
+from ganforge.data.base import AnyDataset
+from ganforge.errors import GanforgeError
+from ganforge.maths.penalties import gradient_penalty
+from ganforge.models.base import MODELS
+from ganforge.models.ctgan import CTGANGenerator, PacDiscriminator, activate
+from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.tabular import TableAlgorithm, TableOptions
+from ganforge.train.batches import Batch
+
+ADAM_CTGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.9), "weight_decay": 1e-6}
+
+
+def discrete_spans(layout: list) -> list[tuple[int, int]]:
+    """(offset in the row, width) of every discrete column's one-hot in ``layout``."""
+    out, offset = [], 0
+    for width, _, role in layout:
+        if role == "category":
+            out.append((offset, int(width)))
+        offset += int(width)
+    return out
+
+
+class ConditionalSampler:
+    """Training-by-sampling over the transformed rows ``x`` (N, D) (module docstring): draws
+    conditional vectors from the log-frequency law and real rows that match them, all from its
+    own ``generator``; a :class:`~ganforge.train.batches.BatchSource` of the D phase."""
+
+    def __init__(self, x: torch.Tensor, spans: list[tuple[int, int]], batch_size: int, *,
+                 log_frequency: bool = True, generator: torch.Generator) -> None:
+        self.x, self.batch_size, self.generator = x, batch_size, generator
+        self.spans = spans
+        self.cond_dim = sum(w for _, w in spans)
+        self.draws = 0
+        n = len(x)
+        widest = max((w for _, w in spans), default=1)
+        self.probs = torch.zeros(len(spans), widest, dtype=torch.float64)
+        self.cond_offset = torch.zeros(len(spans), dtype=torch.long)
+        orders, starts, counts, offset = [], [], [], 0
+        for j, (start, width) in enumerate(spans):
+            category = x[:, start:start + width].argmax(1)
+            count = torch.bincount(category, minlength=width)
+            weight = torch.log1p(count.double()) if log_frequency else count.double()
+            self.probs[j, :width] = weight / weight.sum()
+            self.cond_offset[j] = offset
+            offset += width
+            orders.append(torch.argsort(category, stable=True) + j * n)
+            counts.append(count)
+            starts.append(torch.cumsum(count, 0) - count + j * n)
+        self.cumulative = self.probs.cumsum(1)
+        self.order = torch.cat(orders) % max(n, 1) if orders else torch.zeros(0, dtype=torch.long)
+        self.group_start = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.long)
+        self.group_count = torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long)
+
+    @property
+    def epoch(self) -> int:
+        return self.draws * self.batch_size // max(len(self.x), 1)
+
+    def condvec(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(c (n, cond_dim), column j (n,), category k (n,)) drawn from the law."""
+        if not self.spans:
+            empty = torch.zeros(n, dtype=torch.long)
+            return torch.zeros(n, 0), empty, empty
+        column = torch.randint(len(self.spans), (n,), generator=self.generator)
+        u = torch.rand(n, 1, generator=self.generator, dtype=torch.float64)
+        widths = torch.tensor([w for _, w in self.spans])[column]
+        category = torch.minimum((self.cumulative[column] < u).sum(1), widths - 1)
+        c = torch.zeros(n, self.cond_dim)
+        c[torch.arange(n), self.cond_offset[column] + category] = 1.0
+        return c, column, category
+
+    def rows_for(self, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+        """Indices of real rows, one uniformly among those with ``category`` in ``column``."""
+        u = torch.rand(len(column), generator=self.generator, dtype=torch.float64)
+        if not self.spans:
+            return (u * len(self.x)).long().clamp_(max=len(self.x) - 1)
+        group = self.cond_offset[column] + category
+        pick = self.group_start[group] + (u * self.group_count[group]).long().clamp_(
+            max=self.group_count[group] - 1)
+        return self.order[pick]
+
+    def next(self) -> Batch:
+        """c for the fakes, and real rows matched to a shuffle of them (with that shuffle)."""
+        self.draws += 1
+        c, column, category = self.condvec(self.batch_size)
+        perm = torch.randperm(self.batch_size, generator=self.generator)
+        rows = self.rows_for(column[perm], category[perm])
+        return {"x": self.x[rows], "c_real": c[perm], "c_fake": c}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "draws": self.draws}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.draws = int(state["draws"])
+
+
+@register_algorithm("ctgan")
+class CTGAN(TableAlgorithm):
+    """The conditional tabular GAN; see the module docstring."""
+
+    name = "ctgan"
+    columns = ("loss_D", "loss_G", "critic_gap", "gp", "cond_ce", "grad_norm_D", "grad_norm_G")
+
+    @dataclass
+    class Options(TableOptions):
+        """``gp_weight``: lambda of the per-pack gradient penalty; ``log_frequency``: the law of
+        the conditional vector (log(1 + n) weights, else frequencies)."""
+
+        gp_weight: float = 10.0
+        log_frequency: bool = True
+
+        def __post_init__(self) -> None:
+            option_weight(self.gp_weight, "gp_weight", "set e.g. algorithm.gp_weight=10")
+            if not isinstance(self.log_frequency, bool):
+                raise GanforgeError(f"algorithm.log_frequency={self.log_frequency!r} is not true or false",
+                                    "set algorithm.log_frequency=true (the paper's law) or false")
+
+    options: CTGAN.Options
+
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *,
+                 sample_shape: tuple[int, ...], num_classes: int | None, device: torch.device,
+                 restoring: bool = False) -> None:
+        super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
+                         device=device, restoring=restoring)
+        self.spans = discrete_spans(self.layout or [])
+        cond_dim = sum(w for _, w in self.spans)
+        model = {**cfg.model, "cond_dim": cond_dim, "layout": self.layout}
+        self.G, self.D = MODELS.build(model, self.sample_shape, None)
+        if not isinstance(self.G, CTGANGenerator) or not isinstance(self.D, PacDiscriminator):
+            raise GanforgeError(f"model {cfg.model.get('name')!r} is not CTGAN's pair",
+                                "use model.name=ctgan with algorithm ctgan")
+        batch = cfg.train.batch_size
+        if batch % self.D.pac:
+            raise GanforgeError(f"train.batch_size={batch} is not a multiple of model.pac={self.D.pac}",
+                                f"set train.batch_size to a multiple of {self.D.pac} (e.g. 500)")
+        self.G.to(device)
+        self.D.to(device)
+        self.G.noise = self.noise
+        self.networks = {"G": self.G, "D": self.D}
+        x = dataset.x if dataset is not None else torch.zeros(1, self.sample_shape[0])
+        self.sampler = ConditionalSampler(x, self.spans, batch, log_frequency=self.options.log_frequency,
+                                          generator=torch.Generator().manual_seed(cfg.seed + 5))
+
+    # ------------------------------------------------------------------ the Trainer's contract
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"G": OptimizerSpec(self.G, dict(ADAM_CTGAN)), "D": OptimizerSpec(self.D, dict(ADAM_CTGAN))}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("D", ("D",), loss=self.d_loss, batch_source=self.sampler),
+                Phase("G", ("G",), uses_data=False, loss=self.g_loss)]
+
+    def _fake(self, c: torch.Tensor) -> torch.Tensor:
+        z = self.G.sample_z(len(c), self.noise, self.device)
+        return self.G(z, c.to(self.device))
+
+    def d_loss(self, batch: Batch | None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """WGAN-GP on rows (+) their conditional vectors, the penalty per pack."""
+        dev = self.device
+        with torch.no_grad():
+            fake = self._fake(batch["c_fake"])
+        fake = torch.cat([fake, batch["c_fake"].to(dev)], dim=1)
+        real = torch.cat([batch["x"].to(dev), batch["c_real"].to(dev)], dim=1)
+        critic_real, critic_fake = self.D(real).mean(), self.D(fake).mean()
+        alpha = torch.rand(len(real) // self.D.pac, generator=self.noise).to(dev)
+        gp = gradient_penalty(self.D, real, fake, alpha, pack=self.D.pac)
+        loss = critic_fake - critic_real + self.options.gp_weight * gp
+        return loss, {"loss_D": loss.item(), "critic_gap": (critic_real - critic_fake).item(), "gp": gp.item()}
+
+    def cond_loss(self, raw: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """sum_j CE(c_j, raw_j) over the discrete column each row was conditioned on, / n."""
+        if not self.spans:
+            return raw.new_zeros(())
+        total, offset = raw.new_zeros(len(raw)), 0
+        for start, width in self.spans:
+            target = c[:, offset:offset + width]
+            chosen = target.sum(1) > 0
+            ce = F.cross_entropy(raw[:, start:start + width], target.argmax(1), reduction="none")
+            total = total + ce * chosen
+            offset += width
+        return total.mean()
+
+    def g_loss(self, batch: Batch | None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.sampler.condvec(self.cfg.train.batch_size)[0].to(self.device)
+        z = self.G.sample_z(len(c), self.noise, self.device)
+        raw = self.G.raw(z, c)
+        fake = activate(raw, self.G.spans, tau=self.G.tau, generator=self.noise)
+        adversarial = -self.D(torch.cat([fake, c], dim=1)).mean()
+        ce = self.cond_loss(raw, c)
+        loss = adversarial + ce
+        return loss, {"loss_G": adversarial.item(), "cond_ce": ce.item()}
+
+    # ------------------------------------------------------------------ sampling
+    def default_labels(self, n: int, generator: torch.Generator | None) -> torch.Tensor | None:
+        """Conditional vectors from the training law (the categories' shares as in the data)."""
+        saved = self.sampler.generator
+        self.sampler.generator = generator if generator is not None else torch.Generator()
+        try:
+            return self.sampler.condvec(n)[0]
+        finally:
+            self.sampler.generator = saved
+
+    def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        return self.default_labels(n, generator)
+
+    def condition_vector(self, conditions: dict[str, int], n: int) -> torch.Tensor | None:
+        """The one-hot of the first condition's category (the rest are kept by rejection)."""
+        name, index = next(iter(conditions.items()))
+        column = [c.name for c in self.schema.columns if c.type in ("categorical", "boolean")].index(name)
+        c = torch.zeros(n, self.sampler.cond_dim)
+        c[:, int(self.sampler.cond_offset[column]) + index] = 1.0
+        return c
+
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None,
+               network: torch.nn.Module | None = None, batch_size: int = 1000,
+               psi: float = 1.0) -> torch.Tensor:
+        """Rows with hard one-hots (argmax of the Gumbel-perturbed logits: a draw from G's
+        softmax); conditional vectors from the training law unless ``labels`` gives them."""
+        net = self.generator if network is None else network
+        if labels is None:
+            labels = self.default_labels(n, generator)
+        net.hard = True
+        try:
+            return super().sample(n, generator, labels, net, batch_size)
+        finally:
+            net.hard = False
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        out = super().state_dict()
+        out["sampler"] = self.sampler.state_dict()
+        if len(self.sampler.probs):
+            out["law"] = self.sampler.probs.clone()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.sampler.load_state_dict(state["sampler"])
+
+    def load_sampling_state(self, state: dict[str, Any]) -> None:
+        super().load_sampling_state(state)
+        if "law" in state:  # a loaded run draws conditional vectors with the training law
+            self.sampler.probs = state["law"].clone()
+            self.sampler.cumulative = self.sampler.probs.cumsum(1)
