@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                         help="the truncation trick, psi in (0, 1] (style-based families: in W around "
                              "the tracked mean w; BigGAN: resampled z scaled by psi; default 1 = off)")
+    sample.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
+                        help="table runs: every row has this category in this discrete column "
+                             "(repeatable; e.g. --condition sex=f)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--checkpoint", default="final", help="final | last | FILE.pt")
     sample.add_argument("--device", default="cpu")
@@ -205,7 +208,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"  samples     {last[-1]}")
         print(f"  plots       {run_dir / 'plots'}")
         print(f"  checkpoint  {run_dir / 'checkpoints' / 'final.pt'}")
-        print(f"  next        ganforge sample {run_dir} -n 64 -o samples.png")
+        suffix = ".png" if ".png" in trainer.exp.algorithm.kind.writers else ".csv"
+        print(f"  next        ganforge sample {run_dir} -n 64 -o samples{suffix}")
     return 0
 
 
@@ -242,13 +246,30 @@ def cmd_sample(args: argparse.Namespace) -> int:
     prompts = read_prompts(args.text, args.text_file)
     if prompts is not None and args.class_ is not None:
         raise GanforgeError("--class and --text both choose what to draw", "pass one of them")
+    conditions = parse_conditions(args.condition)
     run = load_run(args.run_dir, args.checkpoint, args.device)
     writer = run.kind.writer(output)
     samples = run.draw(args.n, seed=args.seed, ema=args.ema, class_=args.class_, prompts=prompts, psi=psi,
-                       grouped=writer.grouped)
+                       grouped=writer.grouped, conditions=conditions)
     writer.write(samples, output)
     print(f"wrote {samples.description} to {output}")
     return 0
+
+
+def parse_conditions(items: list[str] | None) -> dict[str, str] | None:
+    """``["sex=f", ...]`` -> {"sex": "f"}; a malformed or repeated column is a one-line error."""
+    if not items:
+        return None
+    out: dict[str, str] = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip():
+            raise GanforgeError(f"--condition {item!r} is not COLUMN=VALUE", "pass e.g. --condition sex=f")
+        if column.strip() in out:
+            raise GanforgeError(f"--condition names column {column.strip()!r} twice",
+                                "give each column one category")
+        out[column.strip()] = value.strip()
+    return out
 
 
 def cmd_info(args: argparse.Namespace) -> int:

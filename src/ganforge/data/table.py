@@ -331,9 +331,10 @@ class TableTransformer:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, frame: Any) -> TableTransformer:
+        import warnings
+
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import BayesianGaussianMixture
-        import warnings
 
         rng = np.random.default_rng(self.seed)
         for column in self.schema.columns:

@@ -13,6 +13,7 @@ import ganforge.metrics.likelihood  # noqa: F401  (elbo, iwae)
 import ganforge.metrics.paired  # noqa: F401  (l1, psnr, ssim)
 import ganforge.metrics.ppl  # noqa: F401  (ppl)
 import ganforge.metrics.restoration  # noqa: F401  (ychannel, sharpness, colourfulness)
+import ganforge.metrics.tabular  # noqa: F401  (quality, detection, efficacy, privacy)
 import ganforge.metrics.unpaired  # noqa: F401  (cycle)
 from ganforge.metrics.fid import FeatureStats, FrechetDistance, fid_from_features, frechet_distance
 from ganforge.metrics.inception_score import InceptionScore, inception_score_from_logits

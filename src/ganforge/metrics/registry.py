@@ -21,7 +21,9 @@ A metric is registered once, with a :class:`MetricSpec`::
 * ``pairs``: a translation's outputs against the targets of held-out pairs:
   ``compute(translated) -> {column: value}`` (:class:`~ganforge.metrics.paired.Translated`);
 * ``model``: a quantity of the model itself (a likelihood bound, the path length of its latent
-  space): ``compute(inputs) -> {column: value}`` (:class:`ModelInputs`).
+  space): ``compute(inputs) -> {column: value}`` (:class:`ModelInputs`);
+* ``rows``: a table run's synthetic rows against the real train and held-out rows:
+  ``compute(inputs) -> {column: value}`` (:class:`RowInputs`).
 
 The registering modules are imported by ``ganforge/metrics/__init__``, so every metric is
 registered whenever this module is.
@@ -37,7 +39,7 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.capabilities import REQUIREMENTS, RUN_KINDS
 
 HIGHER, LOWER, NEITHER = True, False, None
-SOURCES = ("samples", "pairs", "model")
+SOURCES = ("samples", "pairs", "model", "rows")
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,22 @@ class ModelInputs:
     shared: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     say: Callable[[str], None] = lambda line: None
+
+
+@dataclass
+class RowInputs:
+    """What a ``rows`` metric reads: the real ``train`` rows the run learned from, held-out real
+    ``test`` rows and the ``synthetic`` rows (DataFrames), the column ``types``, the ``target``
+    column (or None) and the ``seed``; ``baseline``: ``synthetic`` holds held-out real rows (the
+    real-vs-real column), which a metric that compares against ``test`` skips."""
+
+    train: Any
+    test: Any
+    synthetic: Any
+    types: Mapping[str, str]
+    target: str | None = None
+    seed: int = 0
+    baseline: bool = False
 
 
 METRICS: dict[str, MetricSpec] = {}

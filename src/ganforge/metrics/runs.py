@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ganforge.data import build_dataset
+from ganforge.errors import GanforgeError
 from ganforge.metrics import paired
 from ganforge.metrics.capabilities import provided_by, run_kind
 from ganforge.metrics.evaluate import Evaluator, format_table
@@ -35,6 +36,7 @@ from ganforge.metrics.likelihood import check_importance_samples
 from ganforge.metrics.registry import (
     MetricContext,
     ModelInputs,
+    RowInputs,
     compute_metrics,
     get_metric,
     parse_metrics,
@@ -115,6 +117,11 @@ def evaluate_run(run: EvaluatedRun, requested: str | None, s: EvalSettings,
         result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
                       seed=s.seed)
         return result
+    if kind == "table":
+        _merge(result, _table_metrics(run, G, plan.get("rows"), ctx, section, s, say))
+        result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
+                      sample_seed=s.seed)
+        return result
     if "samples" in plan:
         dataset = build_dataset(section)
         ev = _evaluator(dataset, plan["samples"], section, s, run.conditions_on_classes)
@@ -173,6 +180,28 @@ def _translation_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str]
     say(f"{result['images']} held-out pairs of {section['name']}"
         f"{' (' + section['split'] + ' split)' if 'split' in section else ''}")
     return {**result, "data": section}
+
+
+def _table_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | None, ctx: MetricContext,
+                   section: dict[str, Any], s: EvalSettings, say: Say) -> dict[str, Any]:
+    """A table run's rows against the real ones: ``min(n, train rows)`` synthetic rows (seed
+    ``s.seed``) against the train split it learned from and the held-out test split; the
+    real-vs-real column scores held-out rows in the synthetic rows' place."""
+    names = select_metrics(names, ctx, source="rows")
+    data = build_dataset({**section, "split": "train"})
+    schema = run.algorithm.schema
+    train, test = data.train_frame.iloc[: s.n], data.test_frame.iloc[: s.n]
+    if len(test) < 2:
+        raise GanforgeError(f"the table's test split has {len(test)} rows, too few to score against",
+                            "set data.test_fraction > 0 (e.g. --data test_fraction=0.2)")
+    synthetic = run.algorithm.sample_rows(len(train), torch.Generator().manual_seed(s.seed), network=G)
+    types, target = schema.types, section.get("target")
+    say(f"{len(synthetic)} synthetic rows vs {len(train)} training and {len(test)} held-out rows of "
+        f"{section.get('path', section['name'])}" + ("" if target else " (no data.target: no TSTR)"))
+    metrics = compute_metrics(names, RowInputs(train, test, synthetic, types, target, s.seed))
+    baseline = compute_metrics(names, RowInputs(train, test, test, types, target, s.seed, baseline=True))
+    return {"metrics": metrics, "baseline": baseline, "generated_samples": len(synthetic),
+            "data": {**section, "rows_train": len(train), "rows_test": len(test)}}
 
 
 def _evaluator(dataset: Any, names: list[str] | None, section: dict[str, Any], s: EvalSettings,

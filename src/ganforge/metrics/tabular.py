@@ -33,6 +33,15 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.registry import (
+    HIGHER,
+    LOWER,
+    NEITHER,
+    MetricContext,
+    MetricSpec,
+    RowInputs,
+    register_metric,
+)
 
 NUMERIC = ("continuous", "integer")
 DISCRETE = ("categorical", "boolean")
@@ -304,7 +313,7 @@ def _model(name: str, classify: bool, seed: int):
         return kind(n_estimators=100, n_jobs=1, random_state=seed)
     if name == "mlp":
         kind = MLPClassifier if classify else MLPRegressor
-        return kind((100,), max_iter=300, early_stopping=True, random_state=seed)
+        return kind((100,), max_iter=200, random_state=seed)  # early stopping starves small tables
     raise GanforgeError(f"unknown model {name!r}", f"use some of {', '.join(MODELS)}")
 
 
@@ -337,7 +346,7 @@ def ml_efficacy(train: pd.DataFrame, test: pd.DataFrame, synthetic: pd.DataFrame
     with a missing target are dropped.
 
     Discrete target (models: LogisticRegression(max_iter=1000), RandomForestClassifier(100 trees),
-    MLPClassifier((100,), early stopping)): ``{tstr,trtr}_{accuracy,f1,roc_auc}_<model>``, F1 macro
+    MLPClassifier((100,), 200 epochs)): ``{tstr,trtr}_{accuracy,f1,roc_auc}_<model>``, F1 macro
     over the test's classes, AUC as in :func:`_class_scores`. Classes are the real (train and test)
     target values sorted; synthetic rows may hold other values (never right on the test). Numeric
     target (Ridge(alpha=1), RandomForestRegressor, MLPRegressor; ``"logistic"`` names the linear
@@ -504,3 +513,46 @@ def score_table(train: pd.DataFrame, test: pd.DataFrame, synthetic: pd.DataFrame
     out.update(distance_to_closest_record(train, test, synthetic, types))
     out["mia_auc"] = membership_inference_auc(train, test, synthetic, types, seed=seed)
     return out
+
+
+# --------------------------------------------------------------------------------------- registry
+def _rows_metric(name: str, columns, compute, description: str, *, baseline: bool) -> None:
+    """Register a table metric (source ``rows``); ``baseline``: it is also computed for held-out
+    real rows in the synthetic rows' place (the real-vs-real column of the evaluation)."""
+    def run(inputs: RowInputs) -> dict[str, float]:
+        return {} if inputs.baseline and not baseline else compute(inputs)
+
+    register_metric(MetricSpec(name, columns, source="rows", runs={"table"}, needs_features=False,
+                               compute=run, description=description))
+
+
+def _efficacy(inputs: RowInputs) -> dict[str, float]:
+    """The TSTR and TRTR scores (nothing for a table without a target)."""
+    if inputs.target is None:
+        return {}
+    return ml_efficacy(inputs.train, inputs.test, inputs.synthetic, inputs.target, inputs.types,
+                       seed=inputs.seed)
+
+
+def _efficacy_columns(ctx: MetricContext) -> dict[str, bool | None]:
+    return {f"{side}_{score}": HIGHER if side == "tstr" else NEITHER
+            for side in ("tstr", "trtr") for score in ("accuracy", "f1", "roc_auc", "r2")}
+
+
+_rows_metric("quality", lambda ctx: {"quality": HIGHER, "column_shapes": HIGHER, "pair_trends": HIGHER},
+             lambda i: quality(i.train, i.synthetic, i.types),
+             "column shapes (KS / TV complements) and pair trends (correlation / contingency "
+             "similarity), as SDMetrics' quality report", baseline=True)
+_rows_metric("detection", lambda ctx: {"detection_auc": NEITHER, "detection_score": HIGHER},
+             lambda i: {"detection_auc": (auc := detection_auc(i.train, i.synthetic, i.types, seed=i.seed)),
+                        "detection_score": detection_score(auc)},
+             "ROC AUC of a classifier telling real from synthetic rows (0.5 best)", baseline=True)
+_rows_metric("efficacy", _efficacy_columns, _efficacy,
+             "machine-learning efficacy: train on synthetic, test on real (TSTR) beside train on real "
+             "(TRTR); needs data.target", baseline=False)
+_rows_metric("privacy", lambda ctx: {"dcr_synthetic_p5": HIGHER, "dcr_holdout_p5": NEITHER,
+                                     "exact_copies": LOWER, "mia_auc": NEITHER},
+             lambda i: {**distance_to_closest_record(i.train, i.test, i.synthetic, i.types),
+                        "mia_auc": membership_inference_auc(i.train, i.test, i.synthetic, i.types, seed=i.seed)},
+             "distance to the closest training record (synthetic vs held-out rows) and a distance-based "
+             "membership-inference attack's AUC (0.5: no leak)", baseline=False)

@@ -10,6 +10,7 @@
 
 from ganforge.models import (  # noqa: F401  (registers the built-in families)
     biggan,
+    ctgan,
     cyclegan,
     dcgan,
     mlp,
@@ -19,6 +20,7 @@ from ganforge.models import (  # noqa: F401  (registers the built-in families)
     stackgan,
     stylegan,
     stylegan2,
+    tvae,
     vae,
 )
 from ganforge.models.base import MODELS, Discriminator, Generator, register_model

@@ -17,6 +17,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator, check_truncation
 from ganforge.train.algorithms.base import (
     ClassConditioned,
+    TableRows,
     TextConditioned,
     Translates,
     Truncatable,
@@ -125,7 +126,8 @@ class Run:
         return x
 
     def draw(self, n: int, *, seed: int = 0, ema: bool = False, class_: int | None = None,
-             prompts: list[str] | None = None, psi: float = 1.0, grouped: bool = False) -> Samples:
+             prompts: list[str] | None = None, psi: float = 1.0, grouped: bool = False,
+             conditions: dict[str, str] | None = None) -> Samples:
         """What ``ganforge sample`` writes, as :class:`~ganforge.data.kinds.Samples` for the run's
         data kind: an image-to-image run's fixed pairs, translated (panels input | output |
         target, arrays ``cond`` and ``target``); ``n`` samples per caption of ``prompts``; else
@@ -139,7 +141,16 @@ class Run:
                     "drop --class, or train with model.conditional on labelled data")
         if psi != 1.0:
             require(self, Truncatable, "apply the truncation trick (--truncation)")
+        if conditions:
+            require(self, TableRows, "draw rows under conditions (--condition)")
         algorithm, step = self.algorithm, self.step
+        if isinstance(algorithm, TableRows):
+            check_allocation(n, tuple(algorithm.sample_shape), f"{n} rows", "ask for fewer rows")
+            rows = algorithm.sample_rows(n, torch.Generator().manual_seed(seed), conditions,
+                                         self.pick_generator(ema))
+            what = "".join(f", {c}={v}" for c, v in (conditions or {}).items())
+            return Samples(torch.zeros(n, 0), table=rows, types=algorithm.schema.types,
+                           title=f"{n} rows, step {step}{what}", description=f"{n} rows from step {step}{what}")
         if isinstance(algorithm, Translates):
             G = self.pick_generator(ema)
             panels = algorithm.panels(n, G, torch.Generator().manual_seed(seed))

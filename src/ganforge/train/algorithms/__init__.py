@@ -5,6 +5,8 @@
 * ``vae`` — the variational autoencoder, trained on the ELBO (:mod:`.vae`).
 * ``dp-gan`` — a GAN whose discriminator trains with DP-SGD (Opacus, ``pip install -e ".[privacy]"``;
   its ``algorithm.privacy`` option) (:mod:`.dpgan`).
+* ``ctgan`` / ``tvae`` — synthetic table rows: the conditional tabular GAN and the tabular VAE
+  (:mod:`.ctgan`, :mod:`.tvae`, sharing :mod:`.tabular`).
 * ``stackgan`` — text-to-image StackGAN: stage I then stage II, matching-aware discriminators
   (:mod:`.stackgan`).
 
@@ -15,6 +17,7 @@ dataclass); see :mod:`.base` for the contract.
 from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in algorithms)
     biggan,
     colorize,
+    ctgan,
     cyclegan,
     dpgan,
     gan,
@@ -24,6 +27,7 @@ from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in a
     srgan,
     stackgan,
     stylegan2,
+    tvae,
     vae,
 )
 from ganforge.train.algorithms.base import (
