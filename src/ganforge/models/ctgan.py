@@ -50,21 +50,66 @@ def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch
     return (-torch.log(-torch.log(u))).to(like.device, like.dtype)
 
 
-def activate(raw: torch.Tensor, spans: Sequence[tuple[int, str]], *, tau: float = 0.2,
+class SpanLayout:
+    """Index tables that apply every span's operation in a few tensor ops, whatever the number
+    of spans: the tanh columns, and the softmax spans gathered into a padded (S, W) block (pad
+    columns read -inf, so a softmax gives them 0)."""
+
+    def __init__(self, spans: Sequence[tuple[int, str]]) -> None:
+        self.spans = list(spans)
+        width = sum(w for w, _ in spans)
+        widest = max((w for w, a in spans if a == "softmax"), default=1)
+        tanh, soft, block, valid, start = [], [], [], [], 0
+        for w, activation in spans:
+            columns = list(range(start, start + w))
+            if activation == "tanh":
+                tanh += columns
+            else:
+                soft += columns
+                block.append(columns + [width] * (widest - w))  # index `width`: the -inf pad
+                valid += [True] * w + [False] * (widest - w)
+            start += w
+        self.width = width
+        self.tanh = torch.tensor(tanh, dtype=torch.long)
+        self.block = torch.tensor(block, dtype=torch.long).reshape(-1, widest)
+        self.valid = torch.tensor(valid, dtype=torch.bool)
+        order = torch.tensor(tanh + soft, dtype=torch.long)
+        self.inverse = torch.empty_like(order)
+        self.inverse[order] = torch.arange(len(order))
+
+    def blocks(self, x: torch.Tensor, pad: float = float("-inf")) -> torch.Tensor:
+        """The softmax spans of ``x`` (N, D) as a padded (N, S, W) block."""
+        padded = torch.cat([x, x.new_full((len(x), 1), pad)], dim=1)
+        return padded[:, self.block]
+
+    def assemble(self, tanh_part: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+        """(N, D) from the tanh columns and the (N, S, W) blocks, back in the layout's order."""
+        soft = blocks.reshape(len(blocks), -1)[:, self.valid]
+        return torch.cat([tanh_part, soft], dim=1)[:, self.inverse]
+
+    def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(N, S): CE(one-hot span of ``target``, span of ``logits``) for every softmax span."""
+        log_p = torch.log_softmax(self.blocks(logits), dim=2)
+        index = self.blocks(target, pad=-1.0).argmax(2, keepdim=True)
+        return -log_p.gather(2, index).squeeze(2)
+
+    def to(self, device: torch.device) -> SpanLayout:
+        for name in ("tanh", "block", "valid", "inverse"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+
+def activate(raw: torch.Tensor, spans: Sequence[tuple[int, str]] | SpanLayout, *, tau: float = 0.2,
              generator: torch.Generator | None = None, hard: bool = False) -> torch.Tensor:
     """Every span's activation: tanh, or the Gumbel-softmax softmax((logits + g) / tau) with
     g ~ Gumbel(0, 1) (Jang et al. 2017), whose argmax is an exact draw from softmax(logits);
     ``hard`` returns that draw as a one-hot."""
-    out, start = [], 0
-    for width, activation in spans:
-        part = raw[:, start:start + width]
-        start += width
-        if activation == "tanh":
-            out.append(torch.tanh(part))
-            continue
-        soft = F.softmax((part + gumbel_noise(part, generator)) / tau, dim=1)
-        out.append(F.one_hot(soft.argmax(1), width).to(soft.dtype) if hard else soft)
-    return torch.cat(out, dim=1)
+    layout = spans if isinstance(spans, SpanLayout) else SpanLayout(spans).to(raw.device)
+    noisy = (raw + gumbel_noise(raw, generator)) / tau
+    blocks = torch.softmax(layout.blocks(noisy), dim=2)
+    if hard:
+        blocks = F.one_hot(blocks.argmax(2), blocks.shape[2]).to(blocks.dtype)
+    return layout.assemble(torch.tanh(raw[:, layout.tanh]), blocks)
 
 
 class Residual(nn.Module):
@@ -89,6 +134,7 @@ class CTGANGenerator(Generator):
         super().__init__()
         self.z_dim, self.cond_dim, self.out_shape = z_dim, cond_dim, (out_dim,)
         self.spans, self.tau = spans, tau
+        self.layout = SpanLayout(spans)
         blocks, width = [], z_dim + cond_dim
         for units in hidden:
             blocks.append(Residual(width, units))
@@ -105,7 +151,12 @@ class CTGANGenerator(Generator):
         return self.out(self.blocks(torch.cat([z, cond.to(z.dtype)], dim=1)))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return activate(self.raw(z, y), self.spans, tau=self.tau, generator=self.noise, hard=self.hard)
+        return activate(self.raw(z, y), self.layout, tau=self.tau, generator=self.noise, hard=self.hard)
+
+    def _apply(self, fn, recurse: bool = True):  # the layout's index tables follow the device
+        out = super()._apply(fn, recurse)
+        self.layout.to(self.out.weight.device)
+        return out
 
 
 class PacDiscriminator(Discriminator):

@@ -19,7 +19,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator, register_model
-from ganforge.models.ctgan import Layout, check_layout
+from ganforge.models.ctgan import Layout, SpanLayout, check_layout
 
 
 def _mlp(in_dim: int, dims: Sequence[int]) -> tuple[nn.Sequential, int]:
@@ -56,6 +56,7 @@ class TVAEDecoder(Generator):
         self.trunk, width = _mlp(z_dim, hidden)
         self.out = nn.Linear(width, out_dim)
         self.sigma = nn.Parameter(torch.full((out_dim,), 0.1))
+        self.layout = SpanLayout(spans)
         #: where forward's value noise comes from (None: the global RNG); the algorithm sets it
         self.noise: torch.Generator | None = None
 
@@ -63,16 +64,17 @@ class TVAEDecoder(Generator):
         return self.out(self.trunk(z))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        raw, out, start = self.raw(z), [], 0
-        for width, activation in self.spans:
-            part = raw[:, start:start + width]
-            if activation == "tanh":
-                eps = torch.randn(part.shape, generator=self.noise).to(part.device, part.dtype)
-                out.append(torch.tanh(part) + self.sigma[start:start + width] * eps)
-            else:
-                out.append(nn.functional.one_hot(part.argmax(1), width).to(part.dtype))
-            start += width
-        return torch.cat(out, dim=1)
+        raw, layout = self.raw(z), self.layout
+        values = raw[:, layout.tanh]
+        eps = torch.randn(values.shape, generator=self.noise).to(values.device, values.dtype)
+        blocks = layout.blocks(raw)
+        onehots = nn.functional.one_hot(blocks.argmax(2), blocks.shape[2]).to(raw.dtype)
+        return layout.assemble(torch.tanh(values) + self.sigma[layout.tanh] * eps, onehots)
+
+    def _apply(self, fn, recurse: bool = True):  # the layout's index tables follow the device
+        out = super()._apply(fn, recurse)
+        self.layout.to(self.out.weight.device)
+        return out
 
 
 @register_model("tvae")

@@ -35,14 +35,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.maths.penalties import gradient_penalty
 from ganforge.models.base import MODELS
-from ganforge.models.ctgan import CTGANGenerator, PacDiscriminator, activate
+from ganforge.models.ctgan import CTGANGenerator, PacDiscriminator, SpanLayout, activate
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
 from ganforge.train.algorithms.tabular import TableAlgorithm, TableOptions
 from ganforge.train.batches import Batch
@@ -164,6 +163,10 @@ class CTGAN(TableAlgorithm):
                          device=device, restoring=restoring)
         self.spans = discrete_spans(self.layout or [])
         cond_dim = sum(w for _, w in self.spans)
+        #: the discrete columns' one-hots in G's output, in the conditional vector's order
+        self.cond_columns = torch.tensor([i for start, w in self.spans for i in range(start, start + w)],
+                                         dtype=torch.long, device=device)
+        self.cond_layout = SpanLayout([(w, "softmax") for _, w in self.spans]).to(device)
         model = {**cfg.model, "cond_dim": cond_dim, "layout": self.layout}
         self.G, self.D = MODELS.build(model, self.sample_shape, None)
         if not isinstance(self.G, CTGANGenerator) or not isinstance(self.D, PacDiscriminator):
@@ -200,7 +203,8 @@ class CTGAN(TableAlgorithm):
             fake = self._fake(batch["c_fake"])
         fake = torch.cat([fake, batch["c_fake"].to(dev)], dim=1)
         real = torch.cat([batch["x"].to(dev), batch["c_real"].to(dev)], dim=1)
-        critic_real, critic_fake = self.D(real).mean(), self.D(fake).mean()
+        critic = self.D(torch.cat([real, fake]))  # one pass: real packs, then fake packs
+        critic_real, critic_fake = critic[: len(critic) // 2].mean(), critic[len(critic) // 2:].mean()
         alpha = torch.rand(len(real) // self.D.pac, generator=self.noise).to(dev)
         gp = gradient_penalty(self.D, real, fake, alpha, pack=self.D.pac)
         loss = critic_fake - critic_real + self.options.gp_weight * gp
@@ -210,20 +214,16 @@ class CTGAN(TableAlgorithm):
         """sum_j CE(c_j, raw_j) over the discrete column each row was conditioned on, / n."""
         if not self.spans:
             return raw.new_zeros(())
-        total, offset = raw.new_zeros(len(raw)), 0
-        for start, width in self.spans:
-            target = c[:, offset:offset + width]
-            chosen = target.sum(1) > 0
-            ce = F.cross_entropy(raw[:, start:start + width], target.argmax(1), reduction="none")
-            total = total + ce * chosen
-            offset += width
-        return total.mean()
+        layout = self.cond_layout
+        ce = layout.cross_entropy(raw[:, self.cond_columns], c)  # (n, discrete columns)
+        chosen = layout.blocks(c, pad=0.0).sum(2)  # 1 for the column each row was conditioned on
+        return (ce * chosen).sum(1).mean()
 
     def g_loss(self, batch: Batch | None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.sampler.condvec(self.cfg.train.batch_size)[0].to(self.device)
         z = self.G.sample_z(len(c), self.noise, self.device)
         raw = self.G.raw(z, c)
-        fake = activate(raw, self.G.spans, tau=self.G.tau, generator=self.noise)
+        fake = activate(raw, self.G.layout, tau=self.G.tau, generator=self.noise)
         adversarial = -self.D(torch.cat([fake, c], dim=1)).mean()
         ce = self.cond_loss(raw, c)
         loss = adversarial + ce

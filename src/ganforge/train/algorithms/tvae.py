@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.config import ExperimentConfig
@@ -78,16 +77,12 @@ class TVAE(TableAlgorithm):
     def reconstruction(self, r: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         """The summed negative log-likelihood of rows ``r`` under outputs ``raw`` (module
         docstring), divided by the number of rows."""
-        sigma, total, start = self.decoder.sigma, raw.new_zeros(()), 0
-        for width, activation in self.decoder.spans:
-            target, out = r[:, start:start + width], raw[:, start:start + width]
-            if activation == "tanh":
-                s = sigma[start:start + width]
-                total = total + ((target - torch.tanh(out)) ** 2 / 2 / s ** 2).sum() + torch.log(s).sum() * len(r)
-            else:
-                total = total + F.cross_entropy(out, target.argmax(1), reduction="sum")
-            start += width
-        return total / len(r)
+        layout = self.decoder.layout
+        values = layout.tanh
+        sigma = self.decoder.sigma[values]
+        gaussian = ((r[:, values] - torch.tanh(raw[:, values])) ** 2 / 2 / sigma ** 2).sum()
+        gaussian = gaussian + torch.log(sigma).sum() * len(r)
+        return (gaussian + layout.cross_entropy(raw, r).sum()) / len(r)
 
     def elbo_loss(self, batch: Batch | None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         r = batch["x"].to(self.device)
