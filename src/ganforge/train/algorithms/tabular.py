@@ -94,6 +94,10 @@ class TableAlgorithm(Algorithm, TableRows):
                 raise GanforgeError(f"--condition {name}={value}: column {name!r} is {column.type}; "
                                     "conditions name a category of a discrete column",
                                     f"condition on one of: {', '.join(discrete) or '(none)'}")
+            # the command line gives text: "1" names category 1 of an integer-coded column
+            if isinstance(value, str):
+                text = value.strip()
+                value = next((c for c in column.categories if c is not None and str(c) == text), value)
             out[name] = int(TableTransformer.category_index(column, [value], "this run's table")[0])
         return out
 
