@@ -218,12 +218,12 @@ def _mean_b(run: Path, a: str, n: int = 600) -> float:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A CTGAN run of 400 steps and a TVAE run of 300 on the two-column table, and both after 1 step."""
+    """A CTGAN run of 400 steps and a TVAE run of 600 on the two-column table, and both after 1 step."""
     root = tmp_path_factory.mktemp("tables")
     csv = _two_columns(root / "t.csv")
     out = {}
     for name, base in (("ctgan", CTGAN), ("tvae", TVAE)):
-        out[name] = _train(_cfg(base, csv, train={"steps": 400 if name == "ctgan" else 300}), root / name)
+        out[name] = _train(_cfg(base, csv, train={"steps": 400 if name == "ctgan" else 600}), root / name)
         out[name + "0"] = _train(_cfg(base, csv, train={"steps": 1}), root / (name + "0"))
     out["csv"] = csv
     return out
@@ -239,7 +239,7 @@ def test_a_few_hundred_steps_learn_that_b_depends_on_a(runs, name):
 
 def test_ctgan_separates_the_groups_cleanly_with_wider_batches(tmp_path):
     csv = _two_columns(tmp_path / "t.csv")
-    run = _train(_cfg(CTGAN, csv, train={"steps": 600, "batch_size": 100},
+    run = _train(_cfg(CTGAN, csv, train={"steps": 1200, "batch_size": 100},
                       model={"generator_dims": [64, 64], "discriminator_dims": [64, 64], "pac": 10}),
                  tmp_path / "run")
     y, x = _mean_b(run, "y"), _mean_b(run, "x")

@@ -313,10 +313,12 @@ class Span:
 
 @dataclass
 class NumericCode:
-    """A numeric column's fitted mixture: the kept modes' means and standard deviations."""
+    """A numeric column's fitted mixture: the kept modes' means, standard deviations and
+    weights."""
 
     means: list[float] = field(default_factory=list)
     stds: list[float] = field(default_factory=list)
+    weights: list[float] | None = None
 
 
 class TableTransformer:
@@ -346,7 +348,8 @@ class TableTransformer:
                 values = rng.choice(values, FIT_ROWS, replace=False)
             modes = min(MAX_MODES, len(np.unique(values)))
             if modes < 2:
-                self.codes[column.name] = NumericCode([float(values.mean())], [max(float(values.std()), 1e-3)])
+                self.codes[column.name] = NumericCode([float(values.mean())],
+                                                      [max(float(values.std()), 1e-3)], [1.0])
                 continue
             mixture = BayesianGaussianMixture(
                 n_components=modes, weight_concentration_prior_type="dirichlet_process",
@@ -357,8 +360,10 @@ class TableTransformer:
             kept = mixture.weights_ > MODE_WEIGHT_THRESHOLD
             means = mixture.means_.reshape(-1)[kept]
             stds = np.sqrt(mixture.covariances_.reshape(-1))[kept]
+            weights = mixture.weights_[kept]
             self.codes[column.name] = NumericCode([float(m) for m in means],
-                                                  [max(float(s), 1e-6) for s in stds])
+                                                  [max(float(s), 1e-6) for s in stds],
+                                                  [float(w) for w in weights / weights.sum()])
         return self
 
     @staticmethod
@@ -415,11 +420,14 @@ class TableTransformer:
                                 "fitted on had none", "fill them, or fit on a table that has some")
         means, stds = np.asarray(code.means), np.asarray(code.stds)
         filled = np.where(missing, means[0], x)
-        # responsibilities p(k | x) of the kept modes (their weights renormalised: equal here, as
-        # the reference does when it samples a mode per value)
+        # responsibilities p(k | x) = w_k N(x; mu_k, sigma_k^2) / sum of the kept modes, floored
+        # at 1e-6 as the reference does before it draws a mode per value
+        weights = np.asarray(code.weights if code.weights is not None else [1.0] * len(means))
         z = (filled[:, None] - means[None, :]) / stds[None, :]
-        log_p = -0.5 * z ** 2 - np.log(stds)[None, :]
+        log_p = -0.5 * z ** 2 - np.log(stds)[None, :] + np.log(weights)[None, :]
         p = np.exp(log_p - log_p.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        p += 1e-6
         p /= p.sum(1, keepdims=True)
         u = rng.random(len(x))[:, None]
         mode = np.minimum((p.cumsum(1) < u).sum(1), len(means) - 1)

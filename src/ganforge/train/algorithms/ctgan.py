@@ -254,7 +254,9 @@ class CTGAN(TableAlgorithm):
                network: torch.nn.Module | None = None, batch_size: int = 1000,
                psi: float = 1.0) -> torch.Tensor:
         """Rows with hard one-hots (argmax of the Gumbel-perturbed logits: a draw from G's
-        softmax); conditional vectors from the training law unless ``labels`` gives them."""
+        softmax); conditional vectors from the training law unless ``labels`` gives them. (G's
+        batch norms use their running averages, so a batch of rows under one condition comes out
+        as that condition's rows would in a mixed batch; the reference samples in training mode.)"""
         net = self.generator if network is None else network
         if labels is None:
             labels = self.default_labels(n, generator)
