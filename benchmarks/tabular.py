@@ -59,7 +59,10 @@ TABLES_DIR = REPO.parent / "shared" / "data" / "tables"
 #: table -> (target, columns to drop: an id, the original split flag)
 TABLES = {"nasscds": ("dead", ["caseid"]), "credit": ("Status", []), "pima": ("type", ["split"]),
           "cps": ("earnings", [])}
-MODELS = ("ganforge-ctgan", "ctgan-package-ctgan", "ganforge-tvae", "ctgan-package-tvae", "copula")
+MODELS = ("ganforge-ctgan", "ctgan-package-ctgan", "ganforge-tvae", "ctgan-package-tvae", "copula",
+          "ganforge-ctgan-dp-eps10", "ganforge-ctgan-dp-eps1")
+#: the private runs: ctgan with algorithm.privacy (DP-SGD on D, pac 1, no conditional vector)
+PRIVATE = {"ganforge-ctgan-dp-eps10": 10.0, "ganforge-ctgan-dp-eps1": 1.0}
 BATCH = 500
 
 
@@ -79,10 +82,15 @@ def load_table(name: str, max_rows: int) -> TableDataset:
 
 
 # ---------------------------------------------------------------------- the models
-def train_ours(family: str, data: TableDataset, epochs: int, seed: int, work: Path) -> tuple[Any, float, float]:
-    """(the trained algorithm, wall s of the whole fit, s per epoch of the training loop)."""
+def train_ours(family: str, data: TableDataset, epochs: int, seed: int, work: Path,
+               epsilon: float | None = None) -> tuple[Any, float, float]:
+    """(the trained algorithm, wall s of the whole fit, s per epoch of the training loop);
+    ``epsilon``: a private ctgan run at that budget (delta 1e-5 or below 1/N)."""
     steps = epochs * max(len(data) // batch_size(data), 1)
-    cfg = load_config(f"credit-{family}", overrides={
+    private = {} if epsilon is None else {
+        "algorithm.privacy.epsilon": epsilon, "model.pac": 1,
+        "algorithm.privacy.delta": min(1e-5, 10 ** math.floor(math.log10(0.1 / len(data))))}
+    cfg = load_config(f"credit-{family}", overrides={**private,
         "seed": seed, "train.steps": steps, "train.batch_size": batch_size(data), "train.threads": 1,
         "train.sample_every": 10**9, "train.checkpoint_every": 10**9, "train.log_every": max(steps // 10, 1),
         "data.path": str(TABLES_DIR / f"{data.name}.csv")})
@@ -90,7 +98,7 @@ def train_ours(family: str, data: TableDataset, epochs: int, seed: int, work: Pa
     data._transformer = None  # the transform's fit is part of a run's cost (seeded per run)
     data._x = None
     data.seed = seed
-    run_dir = work / f"{data.name}-{family}-{seed}"
+    run_dir = work / f"{data.name}-{family}-{seed}-{epsilon}"
     trainer = Trainer(cfg, run_dir, progress=False, dataset=data)
     trainer.fit()
     wall = time.perf_counter() - start
@@ -185,7 +193,8 @@ def run_table(name: str, seeds: list[int], epochs: int, max_rows: int, eval_rows
             gen = torch.Generator().manual_seed(seed)
             torch.set_num_threads(1)
             if model.startswith("ganforge"):
-                algorithm, wall, per_epoch = train_ours(model.split("-")[1], data, epochs, seed, work)
+                algorithm, wall, per_epoch = train_ours(model.split("-")[1], data, epochs, seed, work,
+                                                        PRIVATE.get(model))
                 synthetic = algorithm.sample_rows(n_rows, gen)
                 if model == "ganforge-ctgan" and seed == seeds[0]:
                     kept = algorithm
@@ -258,6 +267,21 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def dp_checks(summary: list[dict[str, Any]], tables: list[str]) -> dict[str, bool]:
+    """Per table: quality and TSTR order non-private > epsilon 10 > epsilon 1; the MIA AUC no
+    farther from 1/2 as epsilon falls."""
+    out = {}
+    for table in tables:
+        runs = [next(s for s in summary if s["table"] == table and s["model"] == m)
+                for m in ("ganforge-ctgan", "ganforge-ctgan-dp-eps10", "ganforge-ctgan-dp-eps1")]
+        for key in ("column_shapes", "tstr"):
+            out[f"{table}: {key} orders non-private > eps 10 > eps 1"] = runs[0][key] > runs[1][key] > runs[2][key]
+        gaps = [abs(r["mia_auc"] - 0.5) for r in runs]
+        out[f"{table}: MIA AUC closer to 1/2 as epsilon falls ({' > '.join(f'{g:.3f}' for g in gaps)})"] = (
+            gaps[0] >= gaps[1] >= gaps[2])
+    return out
+
+
 def checks(summary: list[dict[str, Any]]) -> dict[str, bool]:
     def get(table: str, model: str) -> dict[str, Any]:
         return next(s for s in summary if s["table"] == table and s["model"] == model)
@@ -275,6 +299,7 @@ def checks(summary: list[dict[str, Any]]) -> dict[str, bool]:
                 theirs["s_per_epoch"] >= 1.5 * ours["s_per_epoch"])
     wins = sum(get(t, "ganforge-ctgan")["tstr"] > get(t, "copula")["tstr"] for t in tables)
     out[f"CTGAN's TSTR beats the Gaussian copula's on >= 3 of 4 tables ({wins} of {len(tables)})"] = wins >= 3
+    out.update(dp_checks(summary, tables))
     return out
 
 

@@ -310,10 +310,10 @@ def test_a_rollback_keeps_the_cost_of_the_discarded_updates(tmp_path):
     data, so the accountant keeps them (and the sampler and noise are not replayed)."""
     trainer = Trainer(_cfg(train={"steps": 10, "checkpoint_every": 5}), tmp_path / "run", progress=False)
     trainer.fit()
-    sampler = trainer.algorithm.sampler.get_state()
+    sampler = trainer.algorithm.poisson_generator.get_state()
     trainer._restore(tmp_path / "run" / "checkpoints" / "step_0000005.pt")
     assert trainer.step == 5 and trainer.algorithm.accounted_steps == 10
-    assert torch.equal(trainer.algorithm.sampler.get_state(), sampler)
+    assert torch.equal(trainer.algorithm.poisson_generator.get_state(), sampler)
 
 
 # ---------------------------------------------------------------------------- one-line errors

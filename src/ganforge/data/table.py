@@ -63,7 +63,7 @@ MAX_MODES = 10
 MODE_WEIGHT_THRESHOLD = 0.005
 TRUE_WORDS = {"true", "t", "yes", "y"}
 FALSE_WORDS = {"false", "f", "no", "n"}
-INSTALL_FIX = 'install pandas with: pip install -e ".[tables]"'
+INSTALL_FIX = "install it with: pip install pandas (a dependency of ganforge)"
 
 
 def import_pandas() -> Any:
@@ -221,7 +221,8 @@ def _check_csv(path: Path) -> list[str]:
     """The header of ``path``, after the checks that pandas words badly: not a file, not UTF-8,
     empty, no header, ragged rows (reported with their line)."""
     if not path.is_file():
-        raise GanforgeError(f"table {path} does not exist", "pass the path of a CSV file: --set data.path=FILE")
+        raise GanforgeError(f"table {path} does not exist",
+                            "pass the path of a CSV file: --set data.path=FILE")
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)

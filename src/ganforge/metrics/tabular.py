@@ -553,6 +553,7 @@ _rows_metric("efficacy", _efficacy_columns, _efficacy,
 _rows_metric("privacy", lambda ctx: {"dcr_synthetic_p5": HIGHER, "dcr_holdout_p5": NEITHER,
                                      "exact_copies": LOWER, "mia_auc": NEITHER},
              lambda i: {**distance_to_closest_record(i.train, i.test, i.synthetic, i.types),
-                        "mia_auc": membership_inference_auc(i.train, i.test, i.synthetic, i.types, seed=i.seed)},
+                        "mia_auc": membership_inference_auc(i.train, i.test, i.synthetic, i.types,
+                                                            seed=i.seed)},
              "distance to the closest training record (synthetic vs held-out rows) and a distance-based "
              "membership-inference attack's AUC (0.5: no leak)", baseline=False)

@@ -200,7 +200,8 @@ def build_ctgan(sample_shape: tuple[int, ...], num_classes: int | None = None, *
                             "use it on a table (data.name=table)")
     for key, value in (("z_dim", z_dim), ("pac", pac)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise GanforgeError(f"model.{key}={value!r} is not a whole number >= 1", f"set e.g. model.{key}=10")
+            raise GanforgeError(f"model.{key}={value!r} is not a whole number >= 1",
+                                f"set e.g. model.{key}=10")
     for key, dims in (("generator_dims", generator_dims), ("discriminator_dims", discriminator_dims)):
         if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
             raise GanforgeError(f"model.{key}={list(dims)!r} must list layer widths >= 1",

@@ -150,7 +150,8 @@ class Run:
                                          self.pick_generator(ema))
             what = "".join(f", {c}={v}" for c, v in (conditions or {}).items())
             return Samples(torch.zeros(n, 0), table=rows, types=algorithm.schema.types,
-                           title=f"{n} rows, step {step}{what}", description=f"{n} rows from step {step}{what}")
+                           title=f"{n} rows, step {step}{what}",
+                           description=f"{n} rows from step {step}{what}")
         if isinstance(algorithm, Translates):
             G = self.pick_generator(ema)
             panels = algorithm.panels(n, G, torch.Generator().manual_seed(seed))

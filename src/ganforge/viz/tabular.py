@@ -98,9 +98,9 @@ def plot_correlation_difference(real: Any, synthetic: Any, types: Mapping[str, s
     _, s = association_matrix(synthetic[names], types)
     fig = Figure(figsize=(12, 4.2 + (0.3 if title else 0)))
     axes = fig.subplots(1, 3)
-    for ax, (label, m, cmap, vmin) in zip(axes, (("real", r, "coolwarm", -1), ("synthetic", s, "coolwarm", -1),
-                                                 ("|real - synthetic|", np.abs(r - s), "viridis", 0)),
-                                          strict=True):
+    panels = (("real", r, "coolwarm", -1), ("synthetic", s, "coolwarm", -1),
+              ("|real - synthetic|", np.abs(r - s), "viridis", 0))
+    for ax, (label, m, cmap, vmin) in zip(axes, panels, strict=True):
         image = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=1)
         ax.set_title(label, fontsize=10)
         ax.set_xticks(range(len(names)))

@@ -23,6 +23,17 @@ G's outputs are tanh for normalised values and Gumbel-softmax (tau 0.2) for one-
 (0.5, 0.9), weight decay 1e-6 for both, batch 500 and 300 epochs in the paper's runs (the
 ``table-ctgan`` preset).
 
+**Differential privacy** (``algorithm.privacy: {epsilon: ...}``, the dp-gan algorithm's settings
+and mechanism, :mod:`.private`): D trains with DP-SGD (Opacus) on Poisson batches of the
+records, every row's gradient clipped and noised, the accountant stopping training at the
+budget. Gradient penalties, packs and the conditional vector have no place there (per-sample
+gradients of a penalty are not computed; a pack mixes records; the conditional vector's law and
+the rows of each category are functions of the records), so a private run is an unconditional
+non-saturating GAN on the same transform with a pac-1 critic (as the private CTGAN variants
+do, e.g. DP-CTGAN, Fang et al. 2022). Not covered by the guarantee: the transform itself (each
+numeric column's mixture, the categories and ranges), fitted on the records as in the reference
+code; declare the columns and fit the transform on public data for a guarantee end to end.
+
 Sampling ``n`` rows draws c from the same law (so the categories' shares follow the data), or,
 under ``--condition col=value``, the one-hot of that category (then keeps the rows that honour
 it: :mod:`.tabular`). Randomness: z and the Gumbel noise from ``self.noise`` (seed + 1), the
@@ -31,10 +42,12 @@ conditional vectors and real rows from the sampler's generator (seed + 5); both 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
@@ -43,6 +56,7 @@ from ganforge.maths.penalties import gradient_penalty
 from ganforge.models.base import MODELS
 from ganforge.models.ctgan import CTGANGenerator, PacDiscriminator, SpanLayout, activate
 from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.private import PrivacyConfig, PrivateCritic, import_opacus
 from ganforge.train.algorithms.tabular import TableAlgorithm, TableOptions
 from ganforge.train.batches import Batch
 
@@ -134,7 +148,7 @@ class ConditionalSampler:
 
 
 @register_algorithm("ctgan")
-class CTGAN(TableAlgorithm):
+class CTGAN(PrivateCritic, TableAlgorithm):
     """The conditional tabular GAN; see the module docstring."""
 
     name = "ctgan"
@@ -143,10 +157,13 @@ class CTGAN(TableAlgorithm):
     @dataclass
     class Options(TableOptions):
         """``gp_weight``: lambda of the per-pack gradient penalty; ``log_frequency``: the law of
-        the conditional vector (log(1 + n) weights, else frequencies)."""
+        the conditional vector (log(1 + n) weights, else frequencies); ``privacy``: DP-SGD on D
+        (:class:`~ganforge.train.algorithms.private.PrivacyConfig`; see "Differential privacy"
+        in the module docstring)."""
 
         gp_weight: float = 10.0
         log_frequency: bool = True
+        privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
         def __post_init__(self) -> None:
             option_weight(self.gp_weight, "gp_weight", "set e.g. algorithm.gp_weight=10")
@@ -161,7 +178,12 @@ class CTGAN(TableAlgorithm):
                  restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device, restoring=restoring)
-        self.spans = discrete_spans(self.layout or [])
+        private = self.options.privacy.enabled
+        if private:
+            import_opacus(self.name)  # before anything is built: the one-line install hint
+        # a private run has no conditional vector: its law and the rows of each category are
+        # functions of the records that DP-SGD on D does not cover
+        self.spans = [] if private else discrete_spans(self.layout or [])
         cond_dim = sum(w for _, w in self.spans)
         #: the discrete columns' one-hots in G's output, in the conditional vector's order
         self.cond_columns = torch.tensor([i for start, w in self.spans for i in range(start, start + w)],
@@ -173,6 +195,10 @@ class CTGAN(TableAlgorithm):
             raise GanforgeError(f"model {cfg.model.get('name')!r} is not CTGAN's pair",
                                 "use model.name=ctgan with algorithm ctgan")
         batch = cfg.train.batch_size
+        if private and self.D.pac != 1:
+            raise GanforgeError(f"model.pac={self.D.pac} cannot train with algorithm.privacy (a pack is one "
+                                "per-sample gradient over several records, and Poisson batches vary in size)",
+                                "set model.pac=1 for a private run")
         if batch % self.D.pac:
             raise GanforgeError(f"train.batch_size={batch} is not a multiple of model.pac={self.D.pac}",
                                 f"set train.batch_size to a multiple of {self.D.pac} (e.g. 500)")
@@ -183,14 +209,27 @@ class CTGAN(TableAlgorithm):
         x = dataset.x if dataset is not None else torch.zeros(1, self.sample_shape[0])
         self.sampler = ConditionalSampler(x, self.spans, batch, log_frequency=self.options.log_frequency,
                                           generator=torch.Generator().manual_seed(cfg.seed + 5))
+        if private:
+            self.setup_privacy(dataset, self.options.privacy, private=True, batch_size=batch,
+                               fake_rows=batch, restoring=restoring, ghost=True)
+            self.columns = ("loss_D", "loss_G", "real_score", "fake_score", "epsilon", "real_batch",
+                            "grad_norm_D", "grad_norm_G")
 
     # ------------------------------------------------------------------ the Trainer's contract
     def optimizers(self) -> dict[str, OptimizerSpec]:
         return {"G": OptimizerSpec(self.G, dict(ADAM_CTGAN)), "D": OptimizerSpec(self.D, dict(ADAM_CTGAN))}
 
     def phases(self) -> list[Phase]:
+        if self.private:
+            return [Phase("D", ("D",), loss=self.private_d_loss, batch_source=self.record_batches),
+                    Phase("G", ("G",), uses_data=False, loss=self.private_g_loss)]
         return [Phase("D", ("D",), loss=self.d_loss, batch_source=self.sampler),
                 Phase("G", ("G",), uses_data=False, loss=self.g_loss)]
+
+    def check_distributable(self) -> None:
+        if self.private:
+            raise GanforgeError("a private ctgan run trains in one process (Opacus' clipping and the "
+                                "privacy accountant are per process)", "run it without torchrun")
 
     def _fake(self, c: torch.Tensor) -> torch.Tensor:
         z = self.G.sample_z(len(c), self.noise, self.device)
@@ -208,7 +247,8 @@ class CTGAN(TableAlgorithm):
         alpha = torch.rand(len(real) // self.D.pac, generator=self.noise).to(dev)
         gp = gradient_penalty(self.D, real, fake, alpha, pack=self.D.pac)
         loss = critic_fake - critic_real + self.options.gp_weight * gp
-        return loss, {"loss_D": loss.item(), "critic_gap": (critic_real - critic_fake).item(), "gp": gp.item()}
+        gap = (critic_real - critic_fake).item()
+        return loss, {"loss_D": loss.item(), "critic_gap": gap, "gp": gp.item()}
 
     def cond_loss(self, raw: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """sum_j CE(c_j, raw_j) over the discrete column each row was conditioned on, / n."""
@@ -229,6 +269,39 @@ class CTGAN(TableAlgorithm):
         loss = adversarial + ce
         return loss, {"loss_G": adversarial.item(), "cond_ce": ce.item()}
 
+    # ------------------------------------------------------------------ differential privacy
+    def private_d_loss(self, batch: Batch | None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The non-saturating D loss on a Poisson batch of the records and ``batch_size`` rows of
+        G, one term per row in one forward of D: softplus(-D(x)) for a record, softplus(D(x~))
+        for a generated row; Opacus clips each row's gradient and adds the noise."""
+        self.check_budget_and_announce()
+        real = batch["x"].to(self.device)
+        with torch.no_grad():
+            fake = self._fake(torch.zeros(self.cfg.train.batch_size, 0))
+        if self._gsm is not None:
+            self._gsm.enable_hooks()
+        logits = self.D(torch.cat([real, fake]))
+        rows = torch.cat([F.softplus(-logits[: len(real)]), F.softplus(logits[len(real):])])
+        loss = self.dp_loss(rows)
+        with torch.no_grad():
+            scores = torch.sigmoid(logits)
+            both = rows[: len(real)].mean() + rows[len(real):].mean()
+            stats = {"loss_D": both.item() if len(real) else math.nan,
+                     "real_score": scores[: len(real)].mean().item() if len(real) else math.nan,
+                     "fake_score": scores[len(real):].mean().item(), "real_batch": float(len(real))}
+        stats.update(self._epsilon_stats(step))
+        return loss, stats
+
+    def private_g_loss(self, batch: Batch | None, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """-log sigmoid(D(G(z))) with D's per-sample hooks off (G never reads a record)."""
+        if self._gsm is not None:
+            self._gsm.disable_hooks()
+        loss = F.softplus(-self.D(self._fake(torch.zeros(self.cfg.train.batch_size, 0)))).mean()
+        return loss, {"loss_G": loss.item(), **self._epsilon_stats(step)}
+
+    def snapshot_reference(self) -> Any:
+        return None if self.private else super().snapshot_reference()
+
     # ------------------------------------------------------------------ sampling
     def default_labels(self, n: int, generator: torch.Generator | None) -> torch.Tensor | None:
         """Conditional vectors from the training law (the categories' shares as in the data)."""
@@ -243,7 +316,10 @@ class CTGAN(TableAlgorithm):
         return self.default_labels(n, generator)
 
     def condition_vector(self, conditions: dict[str, int], n: int) -> torch.Tensor | None:
-        """The one-hot of the first condition's category (the rest are kept by rejection)."""
+        """The one-hot of the first condition's category (the rest are kept by rejection; all of
+        them in a private run, which has no conditional vector)."""
+        if not self.spans:
+            return None
         name, index = next(iter(conditions.items()))
         column = [c.name for c in self.schema.columns if c.type in ("categorical", "boolean")].index(name)
         c = torch.zeros(n, self.sampler.cond_dim)
@@ -269,14 +345,20 @@ class CTGAN(TableAlgorithm):
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         out = super().state_dict()
+        if self.private:
+            out["dp"] = self.privacy_state()
         out["sampler"] = self.sampler.state_dict()
         if len(self.sampler.probs):
             out["law"] = self.sampler.probs.clone()
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.private or "dp" in state:
+            self.check_privacy_state(state.get("dp"))
         super().load_state_dict(state)
         self.sampler.load_state_dict(state["sampler"])
+        if self.private:
+            self.load_privacy_state(state["dp"])
 
     def load_sampling_state(self, state: dict[str, Any]) -> None:
         super().load_sampling_state(state)

@@ -59,7 +59,8 @@ class TVAE(TableAlgorithm):
                  restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes,
                          device=device, restoring=restoring)
-        self.encoder, self.decoder = MODELS.build({**cfg.model, "layout": self.layout}, self.sample_shape, None)
+        model = {**cfg.model, "layout": self.layout}
+        self.encoder, self.decoder = MODELS.build(model, self.sample_shape, None)
         if not isinstance(self.encoder, TVAEEncoder) or not isinstance(self.decoder, TVAEDecoder):
             raise GanforgeError(f"model {cfg.model.get('name')!r} is not TVAE's pair",
                                 "use model.name=tvae with algorithm tvae")
