@@ -35,8 +35,8 @@ from ganforge.train.algorithms.base import algorithm_class
 
 
 def test_the_built_in_kinds_and_their_writers():
-    assert {"image", "points-2d", "paired", "unpaired", "captioned"} <= set(KINDS)
-    assert writable_suffixes() == [".npz", ".png"]
+    assert {"image", "points-2d", "paired", "unpaired", "captioned", "table"} <= set(KINDS)
+    assert writable_suffixes() == [".csv", ".npz", ".png"]
     assert kind_of_shape((1, 8, 8)).name == "image" and kind_of_shape((2,)).name == "points-2d"
     assert get_kind("image").writer("g.png").grouped and not get_kind("image").writer("s.npz").grouped
     for name in ("image", "points-2d", "captioned"):
@@ -45,8 +45,8 @@ def test_the_built_in_kinds_and_their_writers():
         get_kind("paired").writer("s.csv")
     with pytest.raises(GanforgeError, match=r"no data kind holds samples of shape \(12,\)"):
         kind_of_shape((12,))
-    with pytest.raises(GanforgeError, match="unknown data kind 'table'"):
-        get_kind("table")
+    with pytest.raises(GanforgeError, match="unknown data kind 'graph'"):
+        get_kind("graph")
 
 
 def test_datasets_and_algorithms_declare_their_kinds():
@@ -54,8 +54,10 @@ def test_datasets_and_algorithms_declare_their_kinds():
     assert ArrayDataset(x).kind == "image" and ArrayDataset(torch.zeros(4, 2)).kind == "points-2d"
     assert PairedDataset(x, x).kind == "paired" and UnpairedDataset(x, x).kind == "unpaired"
     assert ArrayDataset(torch.zeros(4, 12)).kind is None  # no registered kind holds (12,)
-    declared = {name: algorithm_class(name).data_kind for name in ("gan", "pix2pix", "cyclegan", "stackgan")}
-    assert declared == {"gan": None, "pix2pix": "paired", "cyclegan": "unpaired", "stackgan": "captioned"}
+    names = ("gan", "pix2pix", "cyclegan", "stackgan", "ctgan", "tvae")
+    declared = {name: algorithm_class(name).data_kind for name in names}
+    assert declared == {"gan": None, "pix2pix": "paired", "cyclegan": "unpaired", "stackgan": "captioned",
+                        "ctgan": "table", "tvae": "table"}
 
 
 def test_the_npz_writer_keeps_labels_and_captions_and_stores_floats_as_float32(tmp_path):

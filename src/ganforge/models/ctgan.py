@@ -52,27 +52,34 @@ def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch
 
 class SpanLayout:
     """Index tables that apply every span's operation in a few tensor ops, whatever the number
-    of spans: the tanh columns, and the softmax spans gathered into a padded (S, W) block (pad
-    columns read -inf, so a softmax gives them 0)."""
+    of spans. The softmax spans' columns (``soft``) are handled as one (N, n_soft) block: a
+    per-span softmax is exp(x - m) / (exp(x - m) M)[:, span], with M the (n_soft, S) indicator
+    of which span a column is in and m each span's maximum (detached: any constant per span
+    gives the same softmax); ``blocks`` gathers them into a padded (N, S, W) block (pad columns
+    read -inf) for argmaxes."""
 
     def __init__(self, spans: Sequence[tuple[int, str]]) -> None:
         self.spans = list(spans)
         width = sum(w for w, _ in spans)
         widest = max((w for w, a in spans if a == "softmax"), default=1)
-        tanh, soft, block, valid, start = [], [], [], [], 0
+        tanh, soft, block, valid, span_of, start = [], [], [], [], [], 0
         for w, activation in spans:
             columns = list(range(start, start + w))
             if activation == "tanh":
                 tanh += columns
             else:
+                span_of += [len(block)] * w
                 soft += columns
                 block.append(columns + [width] * (widest - w))  # index `width`: the -inf pad
                 valid += [True] * w + [False] * (widest - w)
             start += w
         self.width = width
         self.tanh = torch.tensor(tanh, dtype=torch.long)
+        self.soft = torch.tensor(soft, dtype=torch.long)
         self.block = torch.tensor(block, dtype=torch.long).reshape(-1, widest)
         self.valid = torch.tensor(valid, dtype=torch.bool)
+        self.span_of = torch.tensor(span_of, dtype=torch.long)
+        self.member = F.one_hot(self.span_of, len(block)).float() if block else torch.zeros(0, 0)
         order = torch.tensor(tanh + soft, dtype=torch.long)
         self.inverse = torch.empty_like(order)
         self.inverse[order] = torch.arange(len(order))
@@ -82,19 +89,41 @@ class SpanLayout:
         padded = torch.cat([x, x.new_full((len(x), 1), pad)], dim=1)
         return padded[:, self.block]
 
-    def assemble(self, tanh_part: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
-        """(N, D) from the tanh columns and the (N, S, W) blocks, back in the layout's order."""
-        soft = blocks.reshape(len(blocks), -1)[:, self.valid]
-        return torch.cat([tanh_part, soft], dim=1)[:, self.inverse]
+    def _shifted_exp(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(exp(x_soft - m), m): m (N, S) each span's maximum in ``x`` (N, D), detached."""
+        m = self.blocks(x.detach()).amax(2)
+        return torch.exp(x[:, self.soft] - m[:, self.span_of]), m
+
+    def softmax(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, n_soft): the softmax of every span of ``x`` (N, D), the spans' columns in order."""
+        e, _ = self._shifted_exp(x)
+        return e / (e @ self.member.to(e.dtype))[:, self.span_of]
+
+    def one_hot(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, n_soft): the one-hot of every span's argmax in ``x`` (N, D)."""
+        blocks = self.blocks(x.detach())
+        hot = F.one_hot(blocks.argmax(2), blocks.shape[2]).to(x.dtype)
+        return hot.reshape(len(x), -1)[:, self.valid]
+
+    def assemble(self, tanh_part: torch.Tensor, soft_part: torch.Tensor) -> torch.Tensor:
+        """(N, D) from the tanh columns and the softmax spans' columns, in the layout's order."""
+        return torch.cat([tanh_part, soft_part], dim=1)[:, self.inverse]
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """(N, S): CE(one-hot span of ``target``, span of ``logits``) for every softmax span."""
-        log_p = torch.log_softmax(self.blocks(logits), dim=2)
-        index = self.blocks(target, pad=-1.0).argmax(2, keepdim=True)
-        return -log_p.gather(2, index).squeeze(2)
+        """(N, S): CE(one-hot span of ``target``, span of ``logits``) for every softmax span,
+        log sum_k exp(l_k) - l_target (0 - log sum for a span where ``target`` is all zeros)."""
+        e, m = self._shifted_exp(logits)
+        member = self.member.to(e.dtype)
+        log_norm = m + torch.log(e @ member)
+        picked = (logits[:, self.soft] * target[:, self.soft]) @ member
+        return log_norm - picked
+
+    def span_sums(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, S): the sum of every softmax span of ``x`` (N, D)."""
+        return x[:, self.soft] @ self.member.to(x.dtype)
 
     def to(self, device: torch.device) -> SpanLayout:
-        for name in ("tanh", "block", "valid", "inverse"):
+        for name in ("tanh", "soft", "block", "valid", "span_of", "member", "inverse"):
             setattr(self, name, getattr(self, name).to(device))
         return self
 
@@ -106,10 +135,8 @@ def activate(raw: torch.Tensor, spans: Sequence[tuple[int, str]] | SpanLayout, *
     ``hard`` returns that draw as a one-hot."""
     layout = spans if isinstance(spans, SpanLayout) else SpanLayout(spans).to(raw.device)
     noisy = (raw + gumbel_noise(raw, generator)) / tau
-    blocks = torch.softmax(layout.blocks(noisy), dim=2)
-    if hard:
-        blocks = F.one_hot(blocks.argmax(2), blocks.shape[2]).to(blocks.dtype)
-    return layout.assemble(torch.tanh(raw[:, layout.tanh]), blocks)
+    soft = layout.one_hot(noisy) if hard else layout.softmax(noisy)
+    return layout.assemble(torch.tanh(raw[:, layout.tanh]), soft)
 
 
 class Residual(nn.Module):

@@ -67,9 +67,7 @@ class TVAEDecoder(Generator):
         raw, layout = self.raw(z), self.layout
         values = raw[:, layout.tanh]
         eps = torch.randn(values.shape, generator=self.noise).to(values.device, values.dtype)
-        blocks = layout.blocks(raw)
-        onehots = nn.functional.one_hot(blocks.argmax(2), blocks.shape[2]).to(raw.dtype)
-        return layout.assemble(torch.tanh(values) + self.sigma[layout.tanh] * eps, onehots)
+        return layout.assemble(torch.tanh(values) + self.sigma[layout.tanh] * eps, layout.one_hot(raw))
 
     def _apply(self, fn, recurse: bool = True):  # the layout's index tables follow the device
         out = super()._apply(fn, recurse)

@@ -41,6 +41,8 @@ def _beside(suffix: str) -> Callable[[Path], str]:
 
 #: the Fashion-MNIST test split beside the repo (10,000 images; the train split is not needed)
 FASHION_TEST: dict[str, Any] = {"data.root": str(FASHION), "data.split": "test", "data.download": False}
+#: the credit table beside the repo (4,454 loans)
+CREDIT: dict[str, Any] = {"data.path": str(SHARED / "tables" / "credit.csv")}
 #: no snapshot or checkpoint before the end of the run (the final ones are still written)
 QUIET: dict[str, Any] = {"train.sample_every": 100_000, "train.checkpoint_every": 100_000}
 
@@ -123,6 +125,17 @@ RUNS: dict[str, tuple[str | None, dict[str, Any]]] = {
         **FASHION_TEST, **QUIET, "algorithm.kl_warmup": 40, "model.z_dim": 8,
         "model.hidden": [64, 64], "train.batch_size": 32, "train.steps": 60,
         "train.lr_decay_start": 30, "train.ema_decay": 0.99, "train.num_fixed_samples": 4}),
+    # tables: CTGAN (training by sampling, per-pack GP), TVAE, and CTGAN with DP-SGD (ghost clipping)
+    "credit-ctgan": ("credit-ctgan", {
+        **CREDIT, **QUIET, "model.generator_dims": [32, 32], "model.discriminator_dims": [32, 32],
+        "train.batch_size": 100, "train.steps": 30}),
+    "credit-tvae": ("credit-tvae", {
+        **CREDIT, **QUIET, "model.compress_dims": [32], "model.decompress_dims": [32],
+        "train.batch_size": 100, "train.steps": 30, "train.ema_decay": 0.99}),
+    "credit-ctgan-dp": ("credit-ctgan", {
+        **CREDIT, **QUIET, "algorithm.privacy.epsilon": 10, "model.pac": 1,
+        "model.generator_dims": [32, 32], "model.discriminator_dims": [32, 32],
+        "train.batch_size": 100, "train.steps": 30}),
 }
 
 #: name -> the files a run reads from ../shared/data (the test skips the run without them)
@@ -132,6 +145,8 @@ NEEDS: dict[str, tuple[Path, ...]] = {
         "fashion-progan", "fashion-stylegan", "fashion-stylegan2", "fashion-biggan",
         "fashion-pix2pix", "fashion-cyclegan", "fashion-inpaint", "fashion-vae")},
     "fashion-stackgan": (FASHION / "train-images-idx3-ubyte.gz", FASHION / "t10k-images-idx3-ubyte.gz"),
+    **{name: (SHARED / "tables" / "credit.csv",)
+       for name in ("credit-ctgan", "credit-tvae", "credit-ctgan-dp")},
 }
 
 

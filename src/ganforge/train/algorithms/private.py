@@ -237,10 +237,11 @@ class PrivateCritic:
 
         inner = optimizers["D"]
         inner = getattr(inner, "original_optimizer", inner)
-        dp = (DPOptimizerFastGradientClipping if self.ghost else DPOptimizer)(inner, noise_multiplier=self.noise_multiplier,
-                         max_grad_norm=self.options.privacy.max_grad_norm,
-                         expected_batch_size=self.expected_batch, loss_reduction="mean",
-                         generator=self.dp_noise)
+        wrapper = DPOptimizerFastGradientClipping if self.ghost else DPOptimizer
+        dp = wrapper(inner, noise_multiplier=self.noise_multiplier,
+                     max_grad_norm=self.options.privacy.max_grad_norm,
+                     expected_batch_size=self.expected_batch, loss_reduction="mean",
+                     generator=self.dp_noise)
         dp.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
         self._dp_optimizer = dp
         return {**optimizers, "D": dp}
