@@ -54,10 +54,10 @@ def test_datasets_and_algorithms_declare_their_kinds():
     assert ArrayDataset(x).kind == "image" and ArrayDataset(torch.zeros(4, 2)).kind == "points-2d"
     assert PairedDataset(x, x).kind == "paired" and UnpairedDataset(x, x).kind == "unpaired"
     assert ArrayDataset(torch.zeros(4, 12)).kind is None  # no registered kind holds (12,)
-    names = ("gan", "pix2pix", "cyclegan", "stackgan", "ctgan", "tvae")
+    names = ("gan", "pix2pix", "cyclegan", "stackgan", "ctgan", "tvae", "copula")
     declared = {name: algorithm_class(name).data_kind for name in names}
     assert declared == {"gan": None, "pix2pix": "paired", "cyclegan": "unpaired", "stackgan": "captioned",
-                        "ctgan": "table", "tvae": "table"}
+                        "ctgan": "table", "tvae": "table", "copula": "table"}
 
 
 def test_the_npz_writer_keeps_labels_and_captions_and_stores_floats_as_float32(tmp_path):

@@ -20,6 +20,7 @@ from ganforge.train.algorithms.base import (
     HasLikelihood,
     LatentSpace,
     StyleMixing,
+    TableRows,
     TextConditioned,
     Translates,
     Truncatable,
@@ -31,7 +32,7 @@ from ganforge.train.algorithms.base import (
 from tests.conftest import TINY_DIGITS, TINY_RING
 
 BUILT_IN = {"gan", "vae", "dp-gan", "stackgan", "progan", "biggan", "stylegan2", "pix2pix", "cyclegan",
-            "srgan", "colorize", "inpaint"}
+            "srgan", "colorize", "inpaint", "ctgan", "tvae", "copula"}
 #: what each built-in family declares (its class bases)
 DECLARED = {
     Translates: {"pix2pix", "cyclegan", "srgan", "colorize", "inpaint"},
@@ -41,6 +42,7 @@ DECLARED = {
     StyleMixing: {"gan", "dp-gan", "biggan", "stylegan2"},
     LatentSpace: {"gan", "dp-gan", "biggan", "stylegan2", "progan", "vae"},
     HasLikelihood: {"vae"},
+    TableRows: {"ctgan", "tvae", "copula"},
 }
 
 

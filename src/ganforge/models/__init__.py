@@ -10,6 +10,7 @@
 
 from ganforge.models import (  # noqa: F401  (registers the built-in families)
     biggan,
+    copula,
     ctgan,
     cyclegan,
     dcgan,

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
 
 from ganforge.errors import GanforgeError
+from ganforge.models.base import register_model
 
 TYPES = ("continuous", "integer", "categorical", "boolean")
 FORMAT = "ganforge.gaussian_copula"
@@ -350,3 +352,30 @@ def _restore_dtype(values: np.ndarray, dtype: str) -> pd.Series:
         return series.astype(dtype)
     except (TypeError, ValueError):
         return series.infer_objects()
+
+
+# ---------------------------------------------------------------------- the registered model
+class CopulaModel(torch.nn.Module):
+    """The copula as a network of a run (``model: {name: copula}``, fitted by the ``copula``
+    algorithm): no weights; the fitted :class:`GaussianCopula` (``copula``) travels in the
+    algorithm's state (plain lists and numbers, so the checkpoint loads with
+    ``weights_only=True``)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        self.seed = seed
+        self.copula: GaussianCopula | None = None
+
+    def fit(self, frame: pd.DataFrame, types: Mapping[str, str]) -> CopulaModel:
+        self.copula = GaussianCopula(types, seed=self.seed).fit(frame)
+        return self
+
+    def load(self, state: Mapping) -> CopulaModel:
+        self.copula = GaussianCopula(dict(state["types"]), seed=self.seed).load_state_dict(state)
+        return self
+
+
+@register_model("copula")
+def build_copula(sample_shape: tuple[int, ...], num_classes: int | None = None, *, seed: int = 0) -> CopulaModel:
+    """The Gaussian copula baseline of a table run (fitted by the ``copula`` algorithm)."""
+    return CopulaModel(seed)

@@ -5,8 +5,9 @@
 * ``vae`` — the variational autoencoder, trained on the ELBO (:mod:`.vae`).
 * ``dp-gan`` — a GAN whose discriminator trains with DP-SGD (Opacus, ``pip install -e ".[privacy]"``;
   its ``algorithm.privacy`` option) (:mod:`.dpgan`).
-* ``ctgan`` / ``tvae`` — synthetic table rows: the conditional tabular GAN and the tabular VAE
-  (:mod:`.ctgan`, :mod:`.tvae`, sharing :mod:`.tabular`).
+* ``ctgan`` / ``tvae`` / ``copula`` — synthetic table rows: the conditional tabular GAN, the
+  tabular VAE and the Gaussian copula baseline (:mod:`.ctgan`, :mod:`.tvae`, :mod:`.copula`,
+  sharing :mod:`.tabular`).
 * ``stackgan`` — text-to-image StackGAN: stage I then stage II, matching-aware discriminators
   (:mod:`.stackgan`).
 
@@ -17,6 +18,7 @@ dataclass); see :mod:`.base` for the contract.
 from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in algorithms)
     biggan,
     colorize,
+    copula,
     ctgan,
     cyclegan,
     dpgan,

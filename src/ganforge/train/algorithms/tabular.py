@@ -141,9 +141,7 @@ class TableAlgorithm(Algorithm, TableRows):
                         f"{', '.join(f'{c}={v}' for c, v in (conditions or {}).items())}",
                         "ask for fewer rows or a more common category")
                 m = DRAW_BATCH if wanted else n
-                labels = (self.condition_vector(wanted, m) if wanted
-                          else self.default_labels(m, generator))
-                rows = self.decode(self.sample(m, generator, labels, net))
+                rows = self.draw_rows(m, generator, wanted, net)
                 drawn += m
                 if wanted:
                     mask = np.ones(len(rows), dtype=bool)
@@ -156,6 +154,13 @@ class TableAlgorithm(Algorithm, TableRows):
         finally:
             net.train(was_training)
         return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
+
+    def draw_rows(self, n: int, generator: torch.Generator | None, wanted: Mapping[str, int],
+                  network: nn.Module) -> Any:
+        """``n`` rows as a DataFrame, the family's conditional input set for ``wanted`` (the
+        rows are filtered afterwards): decoded samples of the network."""
+        labels = self.condition_vector(wanted, n) if wanted else self.default_labels(n, generator)
+        return self.decode(self.sample(n, generator, labels, network))
 
     def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
         """Every column's distribution in 1,000 fixed-seed rows, over the training rows'."""
