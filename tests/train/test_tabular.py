@@ -332,7 +332,8 @@ def test_a_condition_on_an_integer_coded_category_is_read_from_text(tmp_path, ca
 def test_the_copula_baseline_is_a_run_that_samples_conditions_and_evaluates_like_the_others(tmp_path, capsys):
     csv = _two_columns(tmp_path / "t.csv", 300)
     cfg = ExperimentConfig.from_dict({"seed": 0, "algorithm": {"name": "copula"},
-                                      "data": {"name": "table", "path": str(csv)}, "model": {"name": "copula"},
+                                      "data": {"name": "table", "path": str(csv)},
+                                      "model": {"name": "copula"},
                                       "train": {"steps": 1, "log_every": 1, "sample_every": 1,
                                                 "checkpoint_every": 1}})
     run = _train(cfg, tmp_path / "run")

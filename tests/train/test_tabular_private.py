@@ -53,16 +53,18 @@ def test_a_private_run_spends_its_budget_and_no_more(table, tmp_path, capsys):
     assert (rows_drawn["a"] == "y").all()  # conditions are kept by rejection alone
 
 
-def test_training_longer_than_the_budget_stops_at_it(table, tmp_path):
-    """A run resumed for more steps keeps its noise and stops where one more update would
-    exceed epsilon."""
-    cfg = _private(table, train={"steps": 20, "log_every": 5})
-    run = _train(cfg, tmp_path / "run")
-    longer = _private(table, train={"steps": 60, "log_every": 5})
-    trainer = Trainer(longer, run, resume=True, progress=False)
+def test_training_past_the_budget_is_refused_and_a_larger_one_stops_before_exceeding_it(table, tmp_path):
+    """A spent run refuses more updates; with a larger budget it keeps its noise multiplier and
+    stops before the update that would exceed the new epsilon."""
+    run = _train(_private(table, train={"steps": 20, "log_every": 5}), tmp_path / "run")
+    with pytest.raises(GanforgeError, match="privacy budget is spent: epsilon 4.9"):
+        Trainer(_private(table, train={"steps": 60, "log_every": 5}), run, resume=True, progress=False).fit()
+    larger = _private(table, algorithm={"privacy": {"epsilon": 6.0, "delta": 1e-4}},
+                      train={"steps": 60, "log_every": 5})
+    trainer = Trainer(larger, run, resume=True, progress=False)
     trainer.fit()
-    assert trainer.step < 60
-    assert trainer.algorithm.epsilon <= 5.0
+    assert 20 < trainer.step < 60 and trainer.stop_reason.startswith("privacy budget spent")
+    assert 5.0 < trainer.algorithm.epsilon <= 6.0
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.7])
@@ -83,10 +85,14 @@ def test_ghost_clipping_computes_the_same_update_as_per_sample_gradients(table, 
 
 
 def test_a_private_run_resumes_exactly(table, tmp_path, one_thread):
+    """With a given noise multiplier (a target epsilon would give the shorter run more noise)."""
     train = {"steps": 6, "log_every": 3, "checkpoint_every": 3}
-    Trainer(_private(table, train=train), tmp_path / "full", progress=False).fit()
-    Trainer(_private(table, train={**train, "steps": 3}), tmp_path / "split", progress=False).fit()
-    Trainer(_private(table, train=train), tmp_path / "split", resume=True, progress=False).fit()
+    noise = {"privacy": {"epsilon": None, "noise_multiplier": 1.0, "delta": 1e-4}}
+    Trainer(_private(table, algorithm=noise, train=train), tmp_path / "full", progress=False).fit()
+    Trainer(_private(table, algorithm=noise, train={**train, "steps": 3}), tmp_path / "split",
+            progress=False).fit()
+    Trainer(_private(table, algorithm=noise, train=train), tmp_path / "split", resume=True,
+            progress=False).fit()
     a = load_checkpoint(tmp_path / "full" / "checkpoints" / "final.pt")
     b = load_checkpoint(tmp_path / "split" / "checkpoints" / "final.pt")
     assert_same_networks(a, b, ("G", "D"))

@@ -376,6 +376,7 @@ class CopulaModel(torch.nn.Module):
 
 
 @register_model("copula")
-def build_copula(sample_shape: tuple[int, ...], num_classes: int | None = None, *, seed: int = 0) -> CopulaModel:
+def build_copula(sample_shape: tuple[int, ...], num_classes: int | None = None, *,
+                 seed: int = 0) -> CopulaModel:
     """The Gaussian copula baseline of a table run (fitted by the ``copula`` algorithm)."""
     return CopulaModel(seed)

@@ -87,17 +87,17 @@ class SpanLayout:
     def blocks(self, x: torch.Tensor, pad: float = float("-inf")) -> torch.Tensor:
         """The softmax spans of ``x`` (N, D) as a padded (N, S, W) block."""
         padded = torch.cat([x, x.new_full((len(x), 1), pad)], dim=1)
-        return padded[:, self.block]
+        return padded.index_select(1, self.block.flatten()).view(len(x), *self.block.shape)
 
     def _shifted_exp(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(exp(x_soft - m), m): m (N, S) each span's maximum in ``x`` (N, D), detached."""
         m = self.blocks(x.detach()).amax(2)
-        return torch.exp(x[:, self.soft] - m[:, self.span_of]), m
+        return torch.exp(x.index_select(1, self.soft) - m.index_select(1, self.span_of)), m
 
     def softmax(self, x: torch.Tensor) -> torch.Tensor:
         """(N, n_soft): the softmax of every span of ``x`` (N, D), the spans' columns in order."""
         e, _ = self._shifted_exp(x)
-        return e / (e @ self.member.to(e.dtype))[:, self.span_of]
+        return e / (e @ self.member.to(e.dtype)).index_select(1, self.span_of)
 
     def one_hot(self, x: torch.Tensor) -> torch.Tensor:
         """(N, n_soft): the one-hot of every span's argmax in ``x`` (N, D)."""
@@ -107,7 +107,7 @@ class SpanLayout:
 
     def assemble(self, tanh_part: torch.Tensor, soft_part: torch.Tensor) -> torch.Tensor:
         """(N, D) from the tanh columns and the softmax spans' columns, in the layout's order."""
-        return torch.cat([tanh_part, soft_part], dim=1)[:, self.inverse]
+        return torch.cat([tanh_part, soft_part], dim=1).index_select(1, self.inverse)
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """(N, S): CE(one-hot span of ``target``, span of ``logits``) for every softmax span,
@@ -115,12 +115,12 @@ class SpanLayout:
         e, m = self._shifted_exp(logits)
         member = self.member.to(e.dtype)
         log_norm = m + torch.log(e @ member)
-        picked = (logits[:, self.soft] * target[:, self.soft]) @ member
+        picked = (logits.index_select(1, self.soft) * target.index_select(1, self.soft)) @ member
         return log_norm - picked
 
     def span_sums(self, x: torch.Tensor) -> torch.Tensor:
         """(N, S): the sum of every softmax span of ``x`` (N, D)."""
-        return x[:, self.soft] @ self.member.to(x.dtype)
+        return x.index_select(1, self.soft) @ self.member.to(x.dtype)
 
     def to(self, device: torch.device) -> SpanLayout:
         for name in ("tanh", "soft", "block", "valid", "span_of", "member", "inverse"):
@@ -136,7 +136,7 @@ def activate(raw: torch.Tensor, spans: Sequence[tuple[int, str]] | SpanLayout, *
     layout = spans if isinstance(spans, SpanLayout) else SpanLayout(spans).to(raw.device)
     noisy = (raw + gumbel_noise(raw, generator)) / tau
     soft = layout.one_hot(noisy) if hard else layout.softmax(noisy)
-    return layout.assemble(torch.tanh(raw[:, layout.tanh]), soft)
+    return layout.assemble(torch.tanh(raw.index_select(1, layout.tanh)), soft)
 
 
 class Residual(nn.Module):

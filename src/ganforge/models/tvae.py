@@ -65,9 +65,10 @@ class TVAEDecoder(Generator):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raw, layout = self.raw(z), self.layout
-        values = raw[:, layout.tanh]
+        values = raw.index_select(1, layout.tanh)
         eps = torch.randn(values.shape, generator=self.noise).to(values.device, values.dtype)
-        return layout.assemble(torch.tanh(values) + self.sigma[layout.tanh] * eps, layout.one_hot(raw))
+        sigma = self.sigma.index_select(0, layout.tanh)
+        return layout.assemble(torch.tanh(values) + sigma * eps, layout.one_hot(raw))
 
     def _apply(self, fn, recurse: bool = True):  # the layout's index tables follow the device
         out = super()._apply(fn, recurse)

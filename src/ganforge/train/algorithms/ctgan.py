@@ -258,7 +258,7 @@ class CTGAN(PrivateCritic, TableAlgorithm):
         if not self.spans:
             return raw.new_zeros(())
         layout = self.cond_layout
-        ce = layout.cross_entropy(raw[:, self.cond_columns], c)  # (n, discrete columns)
+        ce = layout.cross_entropy(raw.index_select(1, self.cond_columns), c)  # (n, discrete columns)
         chosen = layout.span_sums(c)  # 1 for the column each row was conditioned on, else 0
         return (ce * chosen).sum(1).mean()
 

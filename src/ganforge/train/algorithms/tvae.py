@@ -80,8 +80,9 @@ class TVAE(TableAlgorithm):
         docstring), divided by the number of rows."""
         layout = self.decoder.layout
         values = layout.tanh
-        sigma = self.decoder.sigma[values]
-        gaussian = ((r[:, values] - torch.tanh(raw[:, values])) ** 2 / 2 / sigma ** 2).sum()
+        sigma = self.decoder.sigma.index_select(0, values)
+        residual = r.index_select(1, values) - torch.tanh(raw.index_select(1, values))
+        gaussian = (residual ** 2 / 2 / sigma ** 2).sum()
         gaussian = gaussian + torch.log(sigma).sum() * len(r)
         return (gaussian + layout.cross_entropy(raw, r).sum()) / len(r)
 
