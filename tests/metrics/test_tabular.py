@@ -277,3 +277,30 @@ def test_score_table_on_credit_with_independently_shuffled_columns():
     assert {"quality", "tstr_roc_auc", "trtr_roc_auc", "detection_auc", "detection_score", "dcr_ratio",
             "exact_copies", "mia_auc"} <= set(scores)
     assert scores["trtr_roc_auc"] > scores["tstr_roc_auc"]
+
+
+# --------------------------------------------------------------------------------------- registry
+def test_a_table_run_gets_the_table_metrics_from_the_one_registry():
+    from ganforge.metrics.registry import (
+        MetricContext,
+        RowInputs,
+        compute_metrics,
+        plan_metrics,
+        select_metrics,
+    )
+
+    table = MetricContext(run="table")
+    assert plan_metrics(None, table) == {"rows": None}
+    assert select_metrics(None, table) == ["quality", "detection", "efficacy", "privacy"]
+    with pytest.raises(GanforgeError, match="'fid' does not apply to a run that synthesises table rows"):
+        plan_metrics("fid", table)
+    with pytest.raises(GanforgeError, match="does not apply to a generative run"):
+        plan_metrics("quality", MetricContext())
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)})
+    types = {"x": "continuous", "c": "categorical"}
+    real = compute_metrics(["quality", "efficacy"], RowInputs(frame, frame, frame, types, None))
+    assert real["column_shapes"] == pytest.approx(1.0) and not any(k.startswith("tstr") for k in real)
+    baseline = compute_metrics(["privacy", "quality"],
+                               RowInputs(frame, frame, frame, types, "c", baseline=True))
+    assert set(baseline) == {"column_shapes", "pair_trends", "quality"}  # privacy compares with test: skipped
