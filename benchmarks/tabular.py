@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_checks, print_table, write_result  # noqa: E402
+from _common import machine_info, print_checks, print_table, write_result  # noqa: E402
 from ganforge import load_config  # noqa: E402
 from ganforge.data.table import DISCRETE, TableDataset, infer_schema, read_csv  # noqa: E402
 from ganforge.metrics import tabular as tm  # noqa: E402
@@ -167,8 +167,16 @@ def _from_package(rows: Any, data: TableDataset) -> Any:
 
 
 # ---------------------------------------------------------------------- scoring
+def held_out_rows(data: TableDataset, eval_rows: int) -> tuple[Any, Any]:
+    """Seeded uniform samples (seed 0, the same for every model) of at most ``eval_rows`` rows of
+    each split: the file's order (by year, in some tables) must not decide which rows are
+    scored."""
+    return tuple(frame.sample(n=min(eval_rows, len(frame)), random_state=0).reset_index(drop=True)
+                 for frame in (data.train_frame, data.test_frame))
+
+
 def score(data: TableDataset, synthetic: Any, eval_rows: int, seed: int) -> dict[str, float]:
-    train, test = data.train_frame.iloc[:eval_rows], data.test_frame.iloc[:eval_rows]
+    train, test = held_out_rows(data, eval_rows)
     types, target = data.schema.types, data.schema.target
     out = dict(tm.quality(train, synthetic, types))
     efficacy = tm.ml_efficacy(train, test, synthetic, target, types, seed=seed)
@@ -223,7 +231,7 @@ def minority(data: TableDataset, algorithm: Any, seed: int, eval_rows: int) -> l
     from sklearn.metrics import balanced_accuracy_score, recall_score
 
     target, types = data.schema.target, data.schema.types
-    train, test = data.train_frame, data.test_frame.iloc[:eval_rows]
+    train, test = data.train_frame, held_out_rows(data, eval_rows)[1]
     features = {k: v for k, v in types.items() if k != target}
     encoder = tm.TableEncoder().fit(train[list(features)], features)
     counts = train[target].value_counts()
@@ -260,7 +268,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             entry: dict[str, Any] = {"table": table, "model": model, "seeds": len(group)}
             for key in ("column_shapes", "pair_trends", "tstr", "trtr", "detection_auc", "dcr_p5",
-                        "exact_copies", "mia_auc", "wall_s", "s_per_epoch"):
+                        "dcr_holdout_p5", "exact_copies", "mia_auc", "wall_s", "s_per_epoch"):
                 values = [r[key] for r in group if not (isinstance(r[key], float) and math.isnan(r[key]))]
                 entry[key] = statistics.fmean(values) if values else math.nan
                 entry[f"{key}_se"] = (statistics.stdev(values) / math.sqrt(len(values))
@@ -344,6 +352,7 @@ def main() -> int:
     max_rows, eval_rows = (2_000, 1_000) if args.quick else (args.max_rows, args.eval_rows)
     rows, kept = [], {}
     started = time.perf_counter()
+    code = machine_info()["git_commit"]  # the code measured (the result file records HEAD when written)
     with tempfile.TemporaryDirectory() as work:
         for table in tables:
             table_rows, kept[table] = run_table(table, seeds, epochs, max_rows, eval_rows, Path(work))
@@ -359,6 +368,7 @@ def main() -> int:
     verdicts = checks(summary) if len(tables) >= 2 else {}
     print_checks(verdicts)
     path = write_result("tabular-quick" if args.quick else "tabular", {
+        "code_commit": code,
         "protocol": {"tables": tables, "seeds": seeds, "epochs": epochs,
                      "batch_size": f"{BATCH}, or the largest multiple of 10 within a smaller train split",
                      "max_rows": max_rows, "eval_rows": eval_rows, "torch_threads": 1, "split_seed": 0,

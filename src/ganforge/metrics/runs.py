@@ -185,12 +185,15 @@ def _translation_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str]
 def _table_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | None, ctx: MetricContext,
                    section: dict[str, Any], s: EvalSettings, say: Say) -> dict[str, Any]:
     """A table run's rows against the real ones: ``min(n, train rows)`` synthetic rows (seed
-    ``s.seed``) against the train split it learned from and the held-out test split; the
-    real-vs-real column scores held-out rows in the synthetic rows' place."""
+    ``s.seed``) against as many rows of the train split it learned from (a seeded sample) and at
+    most ``n`` of the held-out test split; the real-vs-real column scores held-out rows in the
+    synthetic rows' place."""
     names = select_metrics(names, ctx, source="rows")
     data = build_dataset({**section, "split": "train"})
     schema = run.algorithm.schema
-    train, test = data.train_frame.iloc[: s.n], data.test_frame.iloc[: s.n]
+    # seeded uniform samples of each split: the file's order (by date, say) must not pick them
+    train, test = (frame.sample(n=min(s.n, len(frame)), random_state=s.seed).reset_index(drop=True)
+                   for frame in (data.train_frame, data.test_frame))
     if len(test) < 2:
         raise GanforgeError(f"the table's test split has {len(test)} rows, too few to score against",
                             "set data.test_fraction > 0 (e.g. --data test_fraction=0.2)")
