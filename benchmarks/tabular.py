@@ -160,11 +160,14 @@ def _package_frame(frame: Any, data: TableDataset) -> Any:
 
 
 def _from_package(rows: Any, data: TableDataset) -> Any:
-    """The package's rows back in ganforge's types (text categories to the schema's values)."""
+    """The package's rows back in ganforge's values: each text the package was given (as
+    :func:`_package_frame` wrote it, e.g. "3.0" for a float category) to the value it stood for."""
     out = rows.copy()
+    given = _package_frame(data.train_frame, data)
     for column in data.schema.columns:
         if column.type in DISCRETE:
-            lookup = {("NaN" if c is None else str(c)): c for c in column.categories}
+            lookup = dict(zip(given[column.name], data.train_frame[column.name].astype(object), strict=True))
+            lookup = {text: (None if text == "NaN" else value) for text, value in lookup.items()}
             out[column.name] = out[column.name].astype(str).map(lambda v, lookup=lookup: lookup.get(v))
     return out
 
@@ -365,6 +368,8 @@ def main() -> int:
     parser.add_argument("--max-rows", type=int, default=10_000)
     parser.add_argument("--eval-rows", type=int, default=3_000)
     parser.add_argument("--figures", metavar="DIR", help="only draw the figures into DIR")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only these tables' rows in results/tabular.json (same protocol)")
     parser.add_argument("--minority-only", action="store_true",
                         help="re-run only the minority experiment into results/tabular.json")
     args = parser.parse_args()
@@ -387,6 +392,13 @@ def main() -> int:
         for table in tables:
             table_rows, kept[table] = run_table(table, seeds, epochs, max_rows, eval_rows, Path(work))
             rows += table_rows
+    if args.merge:  # the other tables' rows from the committed result, this run's for these
+        import json
+
+        previous = json.loads((RESULTS / "tabular.json").read_text())
+        rows = [r for r in previous["rows"] if r["table"] not in tables] + rows
+        tables = list(dict.fromkeys(r["table"] for r in rows))
+        code = {"merged": previous.get("code_commit"), **{t: code for t in args.tables.split(",")}}
     summary = summarise(rows)
     print_table(summary, ["table", "model", "column_shapes", "pair_trends", "tstr", "trtr", "detection_auc",
                           "dcr_p5", "exact_copies", "mia_auc", "s_per_epoch"])
@@ -404,6 +416,8 @@ def main() -> int:
                      "max_rows": max_rows, "eval_rows": eval_rows, "torch_threads": 1, "split_seed": 0,
                      "test_fraction": 0.2},
         "rows": rows, "summary": summary, "minority": minority_rows, "checks": verdicts,
+        "minority_protocol": {"epochs": epochs, "seed": seeds[0], "features": "every column but dead and "
+                              "injSeverity", "classifier": "random forest, 200 trees"},
         "wall_s": time.perf_counter() - started})
     print(f"wrote {path}")
     return 0
