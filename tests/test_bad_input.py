@@ -129,7 +129,7 @@ def test_bad_overrides_are_one_line_and_leave_nothing(tmp_path, capsys, override
     ("fashion-pix2pix", "stabilisers.r1=1", ("'algorithm.stabilisers' for algorithm 'pix2pix'",)),
     ("fashion-progan", "algorithm.loss={name: hinge}", ("'algorithm.loss' for algorithm 'progan'",)),
     ("ring8-mlp", "privacy.epsilon=10", ("unknown key 'algorithm.privacy' for algorithm 'gan'",
-                                         "(an option of algorithm dp-gan)")),
+                                         "(an option of algorithm ctgan, dp-gan)")),
     ("ring8-mlp", "algorithm.beta=2", ("'algorithm.beta' for algorithm 'gan' (an option of algorithm vae)",)),
     ("ring8-mlp", "algorithm.stabilisers.pack=two", ("algorithm.stabilisers.pack must be an integer",)),
     ("ring8-mlp", "algorithm.loss=hinge", ("algorithm.loss must be a mapping",)),
