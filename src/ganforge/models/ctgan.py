@@ -21,12 +21,14 @@ The layout is given as ``layout``: [[width, activation, role], ...] (activation 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.models._checks import positive_int, positive_ints, probability
 from ganforge.models.base import Discriminator, Generator, register_model
 
 ACTIVATIONS = ("tanh", "softmax")
@@ -42,6 +44,22 @@ def check_layout(layout: Layout | None, width: int) -> list[tuple[int, str]]:
         raise GanforgeError(f"the table layout {spans[:4]}... does not cover {width} values",
                             "let the ctgan algorithm read the layout from the data")
     return spans
+
+
+def row_width(sample_shape: tuple[int, ...], model: str) -> int:
+    """D of rows (D,); a one-line error for samples of any other shape."""
+    if len(sample_shape) != 1:
+        raise GanforgeError(f"model {model} makes table rows, not samples of shape {tuple(sample_shape)}",
+                            "use it on a table (data.name=table)")
+    return int(sample_shape[0])
+
+
+def layer_widths(values: Any, key: str, model: str) -> tuple[int, ...]:
+    """A non-empty list of layer widths, each an int >= 1."""
+    widths = positive_ints(values, key, model)
+    if not widths:
+        raise GanforgeError(f"model {model!r}: {key} is empty", f"set model.{key} to e.g. [256, 256]")
+    return widths
 
 
 def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -222,21 +240,15 @@ def build_ctgan(sample_shape: tuple[int, ...], num_classes: int | None = None, *
                 layout: Layout | None = None) -> tuple[CTGANGenerator, PacDiscriminator]:
     """CTGAN's residual generator and PacGAN critic for rows of ``sample_shape`` (D,) (see the
     module docstring); ``num_classes`` is not used (the conditional vector is ``cond_dim``)."""
-    if len(sample_shape) != 1:
-        raise GanforgeError(f"model ctgan makes table rows, not samples of shape {tuple(sample_shape)}",
-                            "use it on a table (data.name=table)")
-    for key, value in (("z_dim", z_dim), ("pac", pac)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise GanforgeError(f"model.{key}={value!r} is not a whole number >= 1",
-                                f"set e.g. model.{key}=10")
-    for key, dims in (("generator_dims", generator_dims), ("discriminator_dims", discriminator_dims)):
-        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
-            raise GanforgeError(f"model.{key}={list(dims)!r} must list layer widths >= 1",
-                                f"set e.g. model.{key}=[256, 256]")
-    if not 0 <= dropout < 1 or not tau > 0:
-        raise GanforgeError(f"model.dropout={dropout} must lie in [0, 1) and model.tau={tau} be > 0",
-                            "set e.g. model.dropout=0.5 and model.tau=0.2")
-    width = int(sample_shape[0])
+    positive_int(z_dim, "z_dim", "ctgan")
+    positive_int(pac, "pac", "ctgan")
+    layer_widths(generator_dims, "generator_dims", "ctgan")
+    layer_widths(discriminator_dims, "discriminator_dims", "ctgan")
+    probability(dropout, "dropout", "ctgan")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
+        raise GanforgeError(f"model 'ctgan': tau={tau!r} is not a temperature > 0",
+                            "set model.tau to e.g. 0.2")
+    width = row_width(sample_shape, "ctgan")
     spans = check_layout(layout, width)
     G = CTGANGenerator(width, cond_dim, spans, z_dim=z_dim, hidden=generator_dims, tau=tau)
     D = PacDiscriminator(width + cond_dim, pac=pac, hidden=discriminator_dims, dropout=dropout)

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ganforge.errors import GanforgeError
+from ganforge.models._checks import positive_int
 from ganforge.models.base import Generator, register_model
-from ganforge.models.ctgan import Layout, SpanLayout, check_layout
+from ganforge.models.ctgan import Layout, SpanLayout, check_layout, layer_widths, row_width
 
 
 def _mlp(in_dim: int, dims: Sequence[int]) -> tuple[nn.Sequential, int]:
@@ -81,16 +81,10 @@ def build_tvae(sample_shape: tuple[int, ...], num_classes: int | None = None, *,
                compress_dims: Sequence[int] = (128, 128), decompress_dims: Sequence[int] = (128, 128),
                layout: Layout | None = None) -> tuple[TVAEEncoder, TVAEDecoder]:
     """TVAE's encoder and decoder for rows of ``sample_shape`` (D,); ``layout`` as for ctgan."""
-    if len(sample_shape) != 1:
-        raise GanforgeError(f"model tvae makes table rows, not samples of shape {tuple(sample_shape)}",
-                            "use it on a table (data.name=table)")
-    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
-        raise GanforgeError(f"model.z_dim={z_dim!r} is not a whole number >= 1", "set e.g. model.z_dim=128")
-    for key, dims in (("compress_dims", compress_dims), ("decompress_dims", decompress_dims)):
-        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
-            raise GanforgeError(f"model.{key}={list(dims)!r} must list layer widths >= 1",
-                                f"set e.g. model.{key}=[128, 128]")
-    width = int(sample_shape[0])
+    positive_int(z_dim, "z_dim", "tvae")
+    layer_widths(compress_dims, "compress_dims", "tvae")
+    layer_widths(decompress_dims, "decompress_dims", "tvae")
+    width = row_width(sample_shape, "tvae")
     spans = check_layout(layout, width)
     return (TVAEEncoder(width, z_dim=z_dim, hidden=compress_dims),
             TVAEDecoder(width, spans, z_dim=z_dim, hidden=decompress_dims))
