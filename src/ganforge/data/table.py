@@ -63,16 +63,6 @@ MAX_MODES = 10
 MODE_WEIGHT_THRESHOLD = 0.005
 TRUE_WORDS = {"true", "t", "yes", "y"}
 FALSE_WORDS = {"false", "f", "no", "n"}
-INSTALL_FIX = "install it with: pip install pandas (a dependency of ganforge)"
-
-
-def import_pandas() -> Any:
-    """The ``pandas`` module, or the one-line error that says how to install it."""
-    try:
-        import pandas
-    except ImportError:
-        raise GanforgeError("tables need pandas, which is not installed", INSTALL_FIX) from None
-    return pandas
 
 
 # ---------------------------------------------------------------------- the schema
@@ -155,7 +145,7 @@ def infer_schema(frame: Any, declared: Mapping[str, str] | None = None, *, targe
     Refuses, one line each: a declared column that is absent, an unknown type, a column with no
     value or a single value, a discrete column with more than ``max_categories`` categories, a
     ``target`` that is not a column."""
-    pd = import_pandas()
+    import pandas as pd  # here, not at import: `import ganforge` stays quick
     declared = dict(declared or {})
     if frame.shape[1] == 0 or len(frame) == 0:
         raise GanforgeError("the table is empty (no rows or no columns)",
@@ -205,7 +195,7 @@ def infer_schema(frame: Any, declared: Mapping[str, str] | None = None, *, targe
 
 
 def _infer_type(series: Any, integer_categories: int) -> str:
-    pd = import_pandas()
+    import pandas as pd
     if pd.api.types.is_bool_dtype(series) or _boolean_values(series):
         return "boolean"
     if not pd.api.types.is_numeric_dtype(series):
@@ -264,7 +254,7 @@ def read_csv(path: str | Path, *, max_rows: int = 200_000, seed: int = 0,
     """The rows of CSV ``path`` as a DataFrame (empty fields and ``NA`` missing), without the
     columns ``drop``; at most ``max_rows`` rows: a seeded uniform sample of a longer file, read
     ``CHUNK_ROWS`` at a time (bounded memory). Bad files are one-line errors."""
-    pd = import_pandas()
+    import pandas as pd
     path = Path(path).expanduser()
     names = _check_csv(path)
     for name in drop:
@@ -369,7 +359,7 @@ class TableTransformer:
 
     @staticmethod
     def _numbers(frame: Any, column: Column) -> np.ndarray:
-        pd = import_pandas()
+        import pandas as pd
         return pd.to_numeric(frame[column.name], errors="coerce").to_numpy(dtype=np.float64)
 
     # ------------------------------------------------------------------ layout
@@ -389,15 +379,6 @@ class TableTransformer:
     @property
     def width(self) -> int:
         return sum(s.width for s in self.spans)
-
-    def discrete_spans(self) -> list[tuple[int, Span]]:
-        """(offset, span) of every discrete column's one-hot: what the conditional vector picks."""
-        out, offset = [], 0
-        for span in self.spans:
-            if span.role == "category":
-                out.append((offset, span))
-            offset += span.width
-        return out
 
     # ------------------------------------------------------------------ forward and back
     def transform(self, frame: Any, seed: int | None = None) -> np.ndarray:
@@ -462,7 +443,7 @@ class TableTransformer:
     def inverse(self, data: np.ndarray | torch.Tensor) -> Any:
         """The DataFrame of transformed rows ``data`` (N, D): argmax of every one-hot, values
         de-normalised, rounded and clipped to the training range, missing where indicated."""
-        pd = import_pandas()
+        import pandas as pd
         data = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
         columns, offset = {}, 0
         for column in self.schema.columns:

@@ -32,6 +32,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import NearestNeighbors
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+from ganforge.data.table import COLUMN_TYPES, DISCRETE, NUMERIC
 from ganforge.errors import GanforgeError
 from ganforge.metrics.registry import (
     HIGHER,
@@ -43,9 +44,7 @@ from ganforge.metrics.registry import (
     register_metric,
 )
 
-NUMERIC = ("continuous", "integer")
-DISCRETE = ("categorical", "boolean")
-TYPES = NUMERIC + DISCRETE
+TYPES = COLUMN_TYPES
 MODELS = ("logistic", "forest", "mlp")
 _MAX_DECIMALS = 14  # sdmetrics rounds to sys.float_info.dig - 1 decimals before the KS test
 _BOOLEAN_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True,

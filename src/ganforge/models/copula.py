@@ -17,10 +17,11 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from ganforge.data.table import COLUMN_TYPES
 from ganforge.errors import GanforgeError
 from ganforge.models.base import register_model
 
-TYPES = ("continuous", "integer", "categorical", "boolean")
+TYPES = COLUMN_TYPES
 FORMAT = "ganforge.gaussian_copula"
 VERSION = 1
 _EIGEN_FLOOR = 1e-6  # smallest eigenvalue the correlation matrix keeps (then rescaled to unit diagonal)

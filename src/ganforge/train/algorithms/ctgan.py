@@ -51,6 +51,7 @@ import torch.nn.functional as F
 
 from ganforge.config import ExperimentConfig
 from ganforge.data.base import AnyDataset
+from ganforge.data.table import DISCRETE
 from ganforge.errors import GanforgeError
 from ganforge.maths.penalties import gradient_penalty
 from ganforge.models.base import MODELS
@@ -306,7 +307,7 @@ class CTGAN(PrivateCritic, TableAlgorithm):
         return None if self.private else super().snapshot_reference()
 
     # ------------------------------------------------------------------ sampling
-    def default_labels(self, n: int, generator: torch.Generator | None) -> torch.Tensor | None:
+    def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
         """Conditional vectors from the training law (the categories' shares as in the data)."""
         saved = self.sampler.generator
         self.sampler.generator = generator if generator is not None else torch.Generator()
@@ -315,16 +316,13 @@ class CTGAN(PrivateCritic, TableAlgorithm):
         finally:
             self.sampler.generator = saved
 
-    def labels_for(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        return self.default_labels(n, generator)
-
     def condition_vector(self, conditions: dict[str, int], n: int) -> torch.Tensor | None:
         """The one-hot of the first condition's category (the rest are kept by rejection; all of
         them in a private run, which has no conditional vector)."""
         if not self.spans:
             return None
         name, index = next(iter(conditions.items()))
-        column = [c.name for c in self.schema.columns if c.type in ("categorical", "boolean")].index(name)
+        column = [c.name for c in self.schema.columns if c.type in DISCRETE].index(name)
         c = torch.zeros(n, self.sampler.cond_dim)
         c[:, int(self.sampler.cond_offset[column]) + index] = 1.0
         return c
@@ -338,7 +336,7 @@ class CTGAN(PrivateCritic, TableAlgorithm):
         as that condition's rows would in a mixed batch; the reference samples in training mode.)"""
         net = self.generator if network is None else network
         if labels is None:
-            labels = self.default_labels(n, generator)
+            labels = self.labels_for(n, generator)
         net.hard = True
         try:
             return super().sample(n, generator, labels, net, batch_size)

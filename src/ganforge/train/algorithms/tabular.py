@@ -117,10 +117,6 @@ class TableAlgorithm(Algorithm, TableRows):
         finally:
             net.noise = saved
 
-    def default_labels(self, n: int, generator: torch.Generator | None) -> torch.Tensor | None:
-        """The conditional input of unconditioned rows (None: the family needs none)."""
-        return None
-
     @torch.no_grad()
     def sample_rows(self, n: int, generator: torch.Generator | None = None,
                     conditions: Mapping[str, Any] | None = None,
@@ -159,7 +155,7 @@ class TableAlgorithm(Algorithm, TableRows):
                   network: nn.Module) -> Any:
         """``n`` rows as a DataFrame, the family's conditional input set for ``wanted`` (the
         rows are filtered afterwards): decoded samples of the network."""
-        labels = self.condition_vector(wanted, n) if wanted else self.default_labels(n, generator)
+        labels = self.condition_vector(wanted, n) if wanted else self.labels_for(n, generator)
         return self.decode(self.sample(n, generator, labels, network))
 
     def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
