@@ -208,9 +208,7 @@ class DPGAN(PrivateCritic, GAN):
                 ac = ac + ce_fake.detach().mean()
             stats["ac_D"] = ac.item()
         rows = torch.cat([rows_real, rows_fake])
-        # private: Opacus rescales the mean to per-row gradients and divides their clipped, noised
-        # sum by 2 batch_size; the twin divides the plain sum by the same constant
-        loss = rows.mean() if self._gsm is not None else rows.sum() / self.expected_batch
+        loss = self.dp_loss(rows)  # the twin (private: false) divides the plain sum by 2 batch_size
         with torch.no_grad():
             r, f = real_logits.detach(), fake_logits.detach()
             if n_real:
