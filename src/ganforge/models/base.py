@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.maths.priors import check_prior, prior_log_prob, sample_prior
 from ganforge.maths.truncation import truncate_resample
 from ganforge.registry import Registry
 
@@ -26,18 +27,19 @@ MODELS: Registry = Registry("model")
 register_model = MODELS.register
 
 
-PRIORS = ("normal", "uniform")
-
-
 class Generator(nn.Module):
     """Maps latent codes z of shape (N, z_dim) to samples of shape (N, *out_shape); z ~ N(0, I),
-    or U(-1, 1)^z_dim for a generator whose ``prior`` is ``"uniform"``.
+    U(-1, 1)^z_dim for a generator whose ``prior`` is ``"uniform"``, independent Student-t
+    coordinates with ``prior_df`` degrees of freedom for ``"student-t"`` (a heavy-tailed latent,
+    :mod:`ganforge.maths.priors`).
 
     Subclasses implement ``forward(z, y=None)``; ``y`` holds class labels for conditional models."""
 
     z_dim: int
     out_shape: tuple[int, ...]
     prior: str = "normal"
+    #: degrees of freedom (the tail index) of the ``student-t`` prior
+    prior_df: float = 3.0
     #: the family's truncation trick: None (none), ``"z"`` (BigGAN: codes psi * N(0, I) truncated
     #: to [-2, 2] by resampling, :meth:`truncated_z`) or ``"w"`` (style-based: ``forward(z, y,
     #: psi=psi)`` moves w towards the tracked mean, w' = w_avg + psi (w - w_avg))
@@ -52,11 +54,19 @@ class Generator(nn.Module):
                  device: torch.device | str | None = None) -> torch.Tensor:
         """Latent codes from the prior, drawn on CPU from ``generator`` then moved (device-agnostic
         and reproducible across devices)."""
-        if self.prior == "uniform":
-            z = torch.rand(n, self.z_dim, generator=generator) * 2 - 1
-        else:
-            z = torch.randn(n, self.z_dim, generator=generator)
+        z = sample_prior(self.prior, n, self.z_dim, generator, self.prior_df)
         return z.to(device if device is not None else next(self.parameters()).device)
+
+    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) (float64, one per row) under the generator's prior: what importance sampling
+        in latent space weighs codes drawn from another distribution by."""
+        return prior_log_prob(self.prior, z, self.prior_df)
+
+    def set_prior(self, prior: object, df: object = 3.0) -> Generator:
+        """Validate and set the latent prior (``normal``, ``uniform`` or ``student-t`` with
+        ``df`` degrees of freedom); returns the generator."""
+        self.prior, self.prior_df = check_prior(prior, df)
+        return self
 
     def truncated_z(self, n: int, generator: torch.Generator | None = None,
                     device: torch.device | str | None = None, psi: float = 1.0) -> torch.Tensor:

@@ -99,7 +99,7 @@ class ConditionalGenerator(Generator):
         super().__init__()
         self.inner = inner
         self.z_dim = z_dim
-        self.prior = inner.prior
+        self.prior, self.prior_df = inner.prior, inner.prior_df
         self.out_shape = inner.out_shape
         self.num_classes = num_classes
         self.concat = concat

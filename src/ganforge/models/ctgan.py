@@ -237,9 +237,13 @@ class PacDiscriminator(Discriminator):
 def build_ctgan(sample_shape: tuple[int, ...], num_classes: int | None = None, *, z_dim: int = 128,
                 generator_dims: Sequence[int] = (256, 256), discriminator_dims: Sequence[int] = (256, 256),
                 pac: int = 10, dropout: float = 0.5, tau: float = 0.2, cond_dim: int = 0,
-                layout: Layout | None = None) -> tuple[CTGANGenerator, PacDiscriminator]:
+                layout: Layout | None = None, prior: str = "normal",
+                prior_df: float = 3.0) -> tuple[CTGANGenerator, PacDiscriminator]:
     """CTGAN's residual generator and PacGAN critic for rows of ``sample_shape`` (D,) (see the
-    module docstring); ``num_classes`` is not used (the conditional vector is ``cond_dim``)."""
+    module docstring); ``num_classes`` is not used (the conditional vector is ``cond_dim``).
+    ``prior``/``prior_df``: the latent distribution (``student-t`` for a heavy-tailed latent,
+    :mod:`ganforge.maths.priors`; the mode-specific normalisation still bounds each value to its
+    mode's +-4 sigma)."""
     positive_int(z_dim, "z_dim", "ctgan")
     positive_int(pac, "pac", "ctgan")
     layer_widths(generator_dims, "generator_dims", "ctgan")
@@ -251,5 +255,6 @@ def build_ctgan(sample_shape: tuple[int, ...], num_classes: int | None = None, *
     width = row_width(sample_shape, "ctgan")
     spans = check_layout(layout, width)
     G = CTGANGenerator(width, cond_dim, spans, z_dim=z_dim, hidden=generator_dims, tau=tau)
+    G.set_prior(prior, prior_df)
     D = PacDiscriminator(width + cond_dim, pac=pac, hidden=discriminator_dims, dropout=dropout)
     return G, D

@@ -37,7 +37,7 @@ from ganforge.models._checks import (
     positive_ints,
     probability,
 )
-from ganforge.models.base import PRIORS, Discriminator, Generator, register_model
+from ganforge.models.base import Discriminator, Generator, register_model
 
 
 def _hidden_stack(in_dim: int, widths: Sequence[int], *, slope: float, batchnorm: bool = False,
@@ -102,12 +102,15 @@ def build_mlp(
     d_dropout: float = 0.0,
     g_batchnorm: bool = False,
     prior: str = "normal",
+    prior_df: float = 3.0,
 ) -> tuple[MLPGenerator, MLPDiscriminator]:
     """Build the fully connected G and D for ``sample_shape`` (points (D,) or images (C, H, W)).
 
     ``num_classes`` is accepted for the conditional interface and ignored (conditioning is
     applied generically by :mod:`ganforge.models.compose`). ``prior``: the latent distribution,
-    ``normal`` N(0, I) or ``uniform`` U(-1, 1)^z_dim.
+    ``normal`` N(0, I), ``uniform`` U(-1, 1)^z_dim or ``student-t`` (independent coordinates with
+    ``prior_df`` degrees of freedom: a heavy-tailed latent whose outputs keep tail index
+    ``prior_df``, :mod:`ganforge.maths.priors`).
     """
     shape = tuple(sample_shape)
     if len(shape) not in (1, 3) or any(not isinstance(d, int) or d < 1 for d in shape):
@@ -119,10 +122,7 @@ def build_mlp(
     slope = non_negative(slope, "slope", "mlp")
     d_dropout = probability(d_dropout, "d_dropout", "mlp")
     g_batchnorm = flag(g_batchnorm, "g_batchnorm", "mlp")
-    if prior not in PRIORS:
-        raise GanforgeError(f"model.prior={prior!r} is not a latent prior",
-                            f"choose one of: {', '.join(PRIORS)}")
     generator = MLPGenerator(z_dim, shape, g_hidden, slope=slope, batchnorm=g_batchnorm)
-    generator.prior = prior
+    generator.set_prior(prior, prior_df)
     discriminator = MLPDiscriminator(shape, d_hidden, slope=slope, dropout=d_dropout)
     return generator, discriminator

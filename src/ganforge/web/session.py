@@ -35,7 +35,7 @@ from ganforge.data.base import StreamDataset
 from ganforge.errors import GanforgeError
 from ganforge.maths.divergences import jensen_shannon
 from ganforge.models import MODELS
-from ganforge.models.base import PRIORS
+from ganforge.maths.priors import PRIORS
 from ganforge.train import Trainer
 from ganforge.train.algorithms.base import algorithm_options
 from ganforge.train.algorithms.gan import ADAM_GAN, DEFAULT_LOSS
