@@ -35,7 +35,8 @@ def check_prior(prior: object, df: object) -> tuple[str, float]:
     """``(prior, df)`` validated: a known prior name and, for ``student-t``, degrees of freedom
     nu > 0 (a one-line error naming the fix otherwise)."""
     if prior not in PRIORS:
-        raise GanforgeError(f"model.prior={prior!r} is not a latent prior", f"choose one of: {', '.join(PRIORS)}")
+        raise GanforgeError(f"model.prior={prior!r} is not a latent prior",
+                            f"choose one of: {', '.join(PRIORS)}")
     if isinstance(df, bool) or not isinstance(df, (int, float)) or not math.isfinite(df) or df <= 0:
         raise GanforgeError(f"model.prior_df={df!r} is not a positive number of degrees of freedom",
                             "set model.prior_df to the tail index wanted, e.g. 3 (used by prior=student-t)")

@@ -34,8 +34,8 @@ from ganforge.data import datasets_of_kind
 from ganforge.data.base import StreamDataset
 from ganforge.errors import GanforgeError
 from ganforge.maths.divergences import jensen_shannon
-from ganforge.models import MODELS
 from ganforge.maths.priors import PRIORS
+from ganforge.models import MODELS
 from ganforge.train import Trainer
 from ganforge.train.algorithms.base import algorithm_options
 from ganforge.train.algorithms.gan import ADAM_GAN, DEFAULT_LOSS

@@ -39,6 +39,7 @@ run cannot do X": it names the capability and the registered families that have 
     LatentSpace       a generator of latent codes z (the ``ganforge latent`` tools)
     HasLikelihood     log_likelihood_bounds: held-out likelihood metrics (elbo, iwae)
     TableRows         rows of a table: decoded to a DataFrame, drawn under column conditions
+    LatentSimulation  samples as a function of chosen codes z (rare events in latent space)
 
 A capability whose use depends on how the run was built (a GAN trained without labels, a
 generator without a truncation trick) says why one instance lacks it in :meth:`Capability.missing_in`.
@@ -501,6 +502,28 @@ class TableRows(Capability):
                     conditions: Mapping[str, Any] | None = None,
                     network: nn.Module | None = None) -> Any:
         """``n`` rows as a DataFrame; every row satisfies ``conditions`` ({column: category})."""
+
+
+class LatentSimulation(Capability):
+    """Samples are a function of codes z from the generator's prior (``Generator.sample_z``,
+    ``prior_log_prob``) and of other randomness drawn from a ``torch.Generator`` (labels,
+    a decoder's noise): :meth:`simulate` maps codes chosen by the caller, e.g. drawn from an
+    importance-sampling proposal (``ganforge rare``), to the kind's samples. The default maps
+    through ``network(z, labels)`` with labels from :meth:`Algorithm.labels_for`."""
+
+    title = "latent simulation"
+    fix = "use a run whose samples come from latent codes (a GAN, VAE or table GAN/VAE)"
+
+    @torch.no_grad()
+    def simulate(self, z: torch.Tensor, generator: torch.Generator | None = None,
+                 network: nn.Module | None = None, labels: torch.Tensor | None = None) -> Any:
+        """The samples of codes ``z`` (N, z_dim) (CPU tensors of the kind's shape, or what the
+        kind holds: a table's DataFrame); ``labels`` (N,) fixes a conditional run's classes."""
+        net = self.generator if network is None else network
+        if labels is None:
+            labels = self.labels_for(len(z), generator)
+        device = next(net.parameters()).device
+        return net(z.to(device), None if labels is None else labels.to(device)).float().cpu()
 
 
 CapabilityT = TypeVar("CapabilityT", bound=Capability)

@@ -56,7 +56,13 @@ from ganforge.errors import GanforgeError
 from ganforge.maths.penalties import gradient_penalty
 from ganforge.models.base import MODELS
 from ganforge.models.ctgan import CTGANGenerator, PacDiscriminator, SpanLayout, activate
-from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.base import (
+    LatentSimulation,
+    OptimizerSpec,
+    Phase,
+    option_weight,
+    register_algorithm,
+)
 from ganforge.train.algorithms.private import PrivacyConfig, PrivateCritic, import_opacus
 from ganforge.train.algorithms.tabular import TableAlgorithm, TableOptions
 from ganforge.train.batches import Batch
@@ -149,7 +155,7 @@ class ConditionalSampler:
 
 
 @register_algorithm("ctgan")
-class CTGAN(PrivateCritic, TableAlgorithm):
+class CTGAN(PrivateCritic, TableAlgorithm, LatentSimulation):
     """The conditional tabular GAN; see the module docstring."""
 
     name = "ctgan"
@@ -340,6 +346,16 @@ class CTGAN(PrivateCritic, TableAlgorithm):
         net.hard = True
         try:
             return super().sample(n, generator, labels, net, batch_size)
+        finally:
+            net.hard = False
+
+    def simulate(self, z: torch.Tensor, generator: torch.Generator | None = None,
+                 network: torch.nn.Module | None = None, labels: torch.Tensor | None = None) -> Any:
+        """Rows of codes ``z`` with hard one-hots, as :meth:`sample` draws them."""
+        net = self.generator if network is None else network
+        net.hard = True
+        try:
+            return super().simulate(z, generator, net, labels)
         finally:
             net.hard = False
 

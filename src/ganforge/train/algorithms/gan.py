@@ -48,6 +48,7 @@ from ganforge.models.style import StyleGenerator
 from ganforge.train.algorithms.base import (
     Algorithm,
     ClassConditioned,
+    LatentSimulation,
     LatentSpace,
     OptimizerSpec,
     Phase,
@@ -73,7 +74,7 @@ class AdversarialOptions:
 
 
 @register_algorithm("gan")
-class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace):
+class GAN(Algorithm, ClassConditioned, Truncatable, StyleMixing, LatentSpace, LatentSimulation):
     """A generator G(z[, y]) against a discriminator D(x[, y]); see the module docstring.
 
     ``restoring`` skips a self-conditioned run's first clustering, for a caller that restores

@@ -52,6 +52,7 @@ from ganforge.models.progan import (
 )
 from ganforge.train.algorithms.base import (
     Algorithm,
+    LatentSimulation,
     LatentSpace,
     OptimizerSpec,
     Phase,
@@ -83,7 +84,7 @@ def _count(value: Any, key: str, minimum: int, fix: str) -> int:
 
 
 @register_algorithm("progan")
-class ProGAN(Algorithm, LatentSpace):
+class ProGAN(Algorithm, LatentSpace, LatentSimulation):
     """ProGAN's growing G and D trained with WGAN-GP + drift; see the module docstring."""
 
     name = "progan"

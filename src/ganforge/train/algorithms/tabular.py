@@ -118,6 +118,27 @@ class TableAlgorithm(Algorithm, TableRows):
             net.noise = saved
 
     @torch.no_grad()
+    def simulate(self, z: torch.Tensor, generator: torch.Generator | None = None,
+                 network: nn.Module | None = None, labels: torch.Tensor | None = None) -> Any:
+        """The rows (a DataFrame) of codes ``z``: the family's other randomness (conditional
+        vectors from the training law, output noise) drawn from ``generator``, decoded to the
+        table's columns (the :class:`~ganforge.train.algorithms.base.LatentSimulation` contract
+        of the families that declare it)."""
+        net = self.generator if network is None else network
+        if labels is None:
+            labels = self.labels_for(len(z), generator)
+        device = next(net.parameters()).device
+        saved, was_training = net.noise, net.training
+        net.noise = generator
+        net.eval()
+        try:
+            x = net(z.to(device), None if labels is None else labels.to(device)).float().cpu()
+        finally:
+            net.noise = saved
+            net.train(was_training)
+        return self.decode(x)
+
+    @torch.no_grad()
     def sample_rows(self, n: int, generator: torch.Generator | None = None,
                     conditions: Mapping[str, Any] | None = None,
                     network: nn.Module | None = None) -> Any:

@@ -26,7 +26,13 @@ from ganforge.data.base import AnyDataset
 from ganforge.errors import GanforgeError
 from ganforge.models.base import MODELS
 from ganforge.models.tvae import TVAEDecoder, TVAEEncoder
-from ganforge.train.algorithms.base import OptimizerSpec, Phase, option_weight, register_algorithm
+from ganforge.train.algorithms.base import (
+    LatentSimulation,
+    OptimizerSpec,
+    Phase,
+    option_weight,
+    register_algorithm,
+)
 from ganforge.train.algorithms.tabular import TableAlgorithm, TableOptions
 from ganforge.train.batches import Batch
 
@@ -35,7 +41,7 @@ SIGMA_RANGE = (0.01, 1.0)
 
 
 @register_algorithm("tvae")
-class TVAE(TableAlgorithm):
+class TVAE(TableAlgorithm, LatentSimulation):
     """The tabular VAE; see the module docstring."""
 
     name = "tvae"

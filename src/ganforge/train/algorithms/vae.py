@@ -42,6 +42,7 @@ from ganforge.models.vae import Decoder, Encoder
 from ganforge.train.algorithms.base import (
     Algorithm,
     HasLikelihood,
+    LatentSimulation,
     LatentSpace,
     OptimizerSpec,
     Phase,
@@ -56,7 +57,7 @@ K_CHUNK = 250
 
 
 @register_algorithm("vae")
-class VAE(Algorithm, LatentSpace, HasLikelihood):
+class VAE(Algorithm, LatentSpace, LatentSimulation, HasLikelihood):
     """An encoder q(z|x) and a decoder p(x|z) trained on the ELBO; see the module docstring.
 
     Options (``algorithm: {name: vae, ...}``): ``beta`` (the KL weight, 1 for the VAE),

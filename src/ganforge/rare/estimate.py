@@ -1,0 +1,269 @@
+"""Rare-event probabilities p = P_z(event(G(z))) by naive Monte Carlo or by the cross-entropy
+method then importance sampling in latent space.
+
+``mc``          z ~ p (the prior); p_hat = hits / N.
+``ce-is``       the multilevel cross-entropy method (Rubinstein 1999; Rubinstein and Kroese 2004,
+                ch. 3) fits a Gaussian proposal q (full covariance up to 10 latent dimensions,
+                diagonal above, or as ``covariance`` says): each iteration draws ``ce_samples``
+                codes from the current q (the prior first), sets the level
+                gamma = min(0, the (1 - rho) quantile of the scores), and refits q to the draws
+                with score >= gamma weighted by p/q. Once gamma reaches 0 (the event), the rest
+                of the budget is spent drawing from q: p_hat = mean(w 1{event}), w = p(z)/q(z).
+``ce-mixture``  the same with a Gaussian mixture of ``components`` proposals (events made of
+                several disjoint regions), fitted by EM on the weighted elites.
+
+Every generator call counts against ``budget`` (the iterations included). ``defensive`` > 0
+draws that share of the final codes from the prior (Hesterberg 1995): weights are then bounded
+by 1/defensive. When no draw reaches the event the estimate is 0 with a warning and an upper
+bound (naive MC: 1 - 0.05^(1/N), the one-sided 95% bound; CE: the estimated probability of the
+highest level reached, which contains the event).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.maths.importance import Estimate, importance_estimate, naive_calls_for, naive_estimate
+from ganforge.rare.events import Event
+from ganforge.rare.proposals import GaussianProposal, MixtureProposal, Proposal, log_ratio
+
+METHODS = ("mc", "ce-is", "ce-mixture")
+#: the largest latent dimension whose CE proposal has a full covariance under ``covariance=auto``
+FULL_COVARIANCE_UP_TO = 10
+
+
+class Simulator(Protocol):
+    """Codes to samples: ``z_dim``, the prior's draws and log-density, and ``__call__(z,
+    generator)`` -> the samples of codes z (other randomness drawn from ``generator``)."""
+
+    z_dim: int
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor: ...
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor: ...
+
+    def __call__(self, z: torch.Tensor, generator: torch.Generator) -> Any: ...
+
+
+@dataclass
+class Level:
+    """One cross-entropy iteration: the ``level`` reached, its ``elites``, the draws' codes
+    (a subsample, for figures) and the proposal fitted to them."""
+
+    iteration: int
+    level: float
+    elites: int
+    draws: int
+    codes: torch.Tensor
+    proposal: Proposal
+
+
+@dataclass
+class RareEventResult:
+    """The estimate (:class:`~ganforge.maths.importance.Estimate`), the generator ``calls``
+    spent, the calls naive MC needs for the same relative error, the CE ``levels``, and the
+    ``scenarios``: samples in the event (the kind's batch) with their ``codes`` and importance
+    ``weights``."""
+
+    event: str
+    method: str
+    estimate: Estimate
+    calls: int
+    naive_calls: float
+    levels: list[Level] = field(default_factory=list)
+    proposal: Proposal | None = None
+    scenarios: Any = None
+    codes: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+    upper_bound: float | None = None
+    warning: str | None = None
+
+    @property
+    def p(self) -> float:
+        return self.estimate.p
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-able numbers."""
+        e = self.estimate
+        return {
+            "event": self.event, "method": self.method, "p": e.p, "std_error": e.std_error,
+            "relative_error": e.relative_error if math.isfinite(e.relative_error) else None,
+            "hits": e.hits, "final_draws": e.n, "ess": e.ess, "calls": self.calls,
+            "naive_calls_same_error": self.naive_calls if math.isfinite(self.naive_calls) else None,
+            "calls_saved": (self.naive_calls / self.calls) if math.isfinite(self.naive_calls) else None,
+            "levels": [{"iteration": lv.iteration, "level": lv.level, "elites": lv.elites, "draws": lv.draws,
+                        "proposal": lv.proposal.describe()} for lv in self.levels],
+            "upper_bound": self.upper_bound, "warning": self.warning,
+        }
+
+
+def _select(samples: Any, mask: torch.Tensor) -> Any:
+    if isinstance(samples, torch.Tensor):
+        return samples[mask]
+    return samples[mask.numpy()].reset_index(drop=True)  # a DataFrame
+
+
+def _concat(parts: list[Any]) -> Any:
+    if not parts:
+        return None
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)
+
+
+class _Scenarios:
+    """The first ``keep`` in-event samples, their codes and weights."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep, self.samples, self.codes, self.weights, self.count = keep, [], [], [], 0
+
+    def add(self, samples: Any, z: torch.Tensor, hit: torch.Tensor, log_w: torch.Tensor) -> None:
+        room = self.keep - self.count
+        if room <= 0 or not hit.any():
+            return
+        rows = hit.nonzero().flatten()[:room]
+        mask = torch.zeros_like(hit)
+        mask[rows] = True
+        self.samples.append(_select(samples, mask))
+        self.codes.append(z[rows])
+        self.weights.append(log_w[rows].exp())
+        self.count += len(rows)
+
+
+def _positive_int(value: Any, name: str, example: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise GanforgeError(f"{name} must be a positive whole number, got {value!r}",
+                            f"pass e.g. {name} {example}")
+    return int(value)
+
+
+def _fraction(value: Any, name: str, low_open: bool = True) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (0 < value < 1 if low_open else 0 <= value < 1):
+        raise GanforgeError(f"{name} must be a number in {'(0, 1)' if low_open else '[0, 1)'}, got {value!r}",
+                            f"pass e.g. {name} 0.1")
+    return float(value)
+
+
+def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce-is",
+                        budget: int = 100_000, seed: int = 0, batch_size: int = 10_000,
+                        ce_samples: int | None = None, rho: float = 0.1, covariance: str = "auto",
+                        components: int = 2, max_iterations: int = 30,
+                        smoothing: float = 0.8, variance_floor: float = 1.0, defensive: float | None = None,
+                        keep: int = 64) -> RareEventResult:
+    """Estimate P(event) for codes from the simulator's prior (see the module docstring)."""
+    if method not in METHODS:
+        raise GanforgeError(f"unknown rare-event method {method!r}", f"choose one of: {', '.join(METHODS)}")
+    budget = _positive_int(budget, "--budget", "100000")
+    batch_size = _positive_int(batch_size, "--batch-size", "10000")
+    keep = _positive_int(keep, "--keep", "64") if keep else 0
+    if defensive is None:  # heavy-tailed priors outweigh any Gaussian far out: mix the prior in
+        defensive = 0.1 if getattr(simulator, "heavy_tailed", False) else 0.0
+    rho, defensive = _fraction(rho, "--rho"), _fraction(defensive, "--defensive", low_open=False)
+    ok = isinstance(variance_floor, (int, float)) and not isinstance(variance_floor, bool)
+    if not ok or not math.isfinite(variance_floor) or variance_floor < 0:
+        raise GanforgeError(f"--variance-floor must be a number >= 0, got {variance_floor!r}",
+                            "pass e.g. --variance-floor 1 (the N(0, I) prior's variance)")
+    if covariance not in ("auto", "full", "diag"):
+        raise GanforgeError(f"unknown covariance {covariance!r}", "choose one of: auto, full, diag")
+    components = _positive_int(components, "--components", "2")
+    gen = torch.Generator().manual_seed(int(seed))
+    scenarios = _Scenarios(keep)
+
+    def draw(proposal: Proposal | None, n: int) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor,
+                                                         torch.Tensor]:
+        """n codes from ``proposal`` (the prior when None; mixed with it under ``defensive``),
+        their samples, scores, hits and log p/q."""
+        if proposal is None:
+            z = simulator.sample_prior(n, gen).float()
+            log_w = torch.zeros(n, dtype=torch.float64)
+        else:
+            from_prior = torch.rand(n, generator=gen) < defensive
+            z = proposal.sample(n, gen)
+            if from_prior.any():
+                z[from_prior] = simulator.sample_prior(int(from_prior.sum()), gen).float()
+            log_p = simulator.log_prior(z).double()
+            log_q = proposal.log_prob(z)
+            if defensive > 0:
+                log_q = torch.logaddexp(log_q + math.log1p(-defensive), log_p + math.log(defensive))
+            log_w = log_ratio(log_p, log_q)
+        samples = simulator(z, gen)
+        event.calibrate(samples, n)
+        score, hit = event.evaluate(samples, n)
+        return z, samples, score, hit, log_w
+
+    levels: list[Level] = []
+    calls, proposal = 0, None
+    reached = method == "mc"
+    best_level = -math.inf
+    if method != "mc":
+        n_iter = _positive_int(ce_samples, "--ce-samples", "2000") if ce_samples is not None else \
+            max(500, min(5_000, budget // 20))
+        if 2 * n_iter > budget:
+            raise GanforgeError(f"--budget {budget} is too small for the cross-entropy method with "
+                                f"{n_iter} draws per iteration",
+                                f"pass --budget {4 * n_iter} or more, or --method mc")
+        full = covariance == "full" or (covariance == "auto" and simulator.z_dim <= FULL_COVARIANCE_UP_TO)
+        for iteration in range(max_iterations):
+            if calls + 2 * n_iter > budget:
+                break
+            z, _, score, hit, log_w = draw(proposal, n_iter)
+            calls += n_iter
+            finite = score[torch.isfinite(score)]
+            if finite.numel() == 0:
+                break
+            gamma = min(0.0, float(torch.quantile(finite, 1 - rho)))
+            elite = hit if gamma >= 0 else (score >= gamma)
+            if int(elite.sum()) < 2:
+                break
+            w = (log_w[elite] - log_w[elite].max()).exp()
+            if method == "ce-mixture":
+                proposal = MixtureProposal.fit(z[elite], w, full, components, gen, variance_floor)
+            else:
+                previous = proposal if isinstance(proposal, GaussianProposal) else None
+                proposal = GaussianProposal.fit(z[elite], w, full, previous, smoothing if gamma < 0 else 1.0,
+                                                variance_floor)
+            best_level = gamma
+            levels.append(Level(iteration, gamma, int(elite.sum()), n_iter, z[:500].clone(), proposal))
+            if gamma >= 0:
+                reached = True
+                break
+
+    # the estimate: the rest of the budget from the final proposal (the prior for naive MC)
+    hits, log_ws, level_hits = [], [], []
+    while calls < budget:
+        n = min(batch_size, budget - calls)
+        z, samples, score, hit, log_w = draw(proposal, n)
+        calls += n
+        hits.append(hit)
+        log_ws.append(log_w)
+        if not reached:
+            level_hits.append(score >= best_level)
+        scenarios.add(samples, z, hit, log_w)
+    hit, log_w = torch.cat(hits), torch.cat(log_ws)
+    estimate = naive_estimate(hit) if method == "mc" else importance_estimate(hit, log_w)
+    naive_calls = naive_calls_for(estimate.p, estimate.relative_error)
+    upper, warning = None, None
+    if estimate.hits == 0:
+        if method == "mc" or proposal is None:
+            upper = 1 - 0.05 ** (1 / len(hit))
+            warning = (f"no sample reached the event in {calls} generator calls: p < {upper:.2g} "
+                       "(one-sided 95%); raise --budget or use --method ce-is")
+        else:
+            bound = importance_estimate(torch.cat(level_hits), log_w) if level_hits else None
+            upper = bound.p if bound is not None and bound.p > 0 else None
+            warning = (f"no sample reached the event in {calls} generator calls; the cross-entropy "
+                       f"levels stopped at score {best_level:.3g} (the event is score >= 0)"
+                       + (f", whose probability {upper:.2g} bounds p" if upper is not None else "")
+                       + "; raise --budget or --ce-samples")
+    return RareEventResult(event.text, method, estimate, calls, naive_calls, levels, proposal,
+                           _concat(scenarios.samples), _concat(scenarios.codes) if scenarios.codes else None,
+                           _concat(scenarios.weights) if scenarios.weights else None, upper, warning)

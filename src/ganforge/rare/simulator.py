@@ -1,0 +1,68 @@
+"""Simulators: latent codes to samples, for a trained run or a plain function of z."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.maths.priors import check_prior, prior_log_prob, sample_prior
+from ganforge.rare.statistics import Context
+
+
+class RunSimulator:
+    """A loaded run's generator (or its EMA copy) as a :class:`~ganforge.rare.estimate.Simulator`:
+    codes from its prior, samples through the algorithm's
+    :class:`~ganforge.train.algorithms.base.LatentSimulation` (a conditional run's labels drawn
+    from its label law, or all ``class_``)."""
+
+    def __init__(self, run: Any, *, ema: bool = False, class_: int | None = None) -> None:
+        from ganforge.train.algorithms.base import LatentSimulation, TableRows, require
+
+        self.algorithm = require(run, LatentSimulation, "estimate rare-event probabilities in latent space")
+        self.run = run
+        self.network = run.pick_generator(ema)
+        self.network.eval()
+        self.z_dim = int(self.network.z_dim)
+        self.class_ = class_
+        if class_ is not None:
+            run.labels(1, class_)  # the one-line errors of a wrong class
+        schema = self.algorithm.schema if isinstance(self.algorithm, TableRows) else None
+        self.context = Context(run.kind.name, tuple(self.network.out_shape), schema)
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.network.sample_z(n, generator, "cpu")
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        return self.network.prior_log_prob(z)
+
+    def __call__(self, z: torch.Tensor, generator: torch.Generator) -> Any:
+        labels = None if self.class_ is None else self.run.labels(len(z), self.class_)
+        out = self.algorithm.simulate(z, generator, self.network, labels)
+        if isinstance(out, torch.Tensor) and not torch.isfinite(out).all():
+            raise GanforgeError(f"the generator of {self.run.path} outputs NaN or inf",
+                                "its training diverged: use an earlier checkpoint (--checkpoint)")
+        return out
+
+
+class FunctionSimulator:
+    """``fn(z)`` -> samples for codes from a product prior (``normal``, ``uniform`` or
+    ``student-t`` with ``df``): a fixed generator such as a linear map, with closed-form
+    probabilities to test estimators against."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], Any], z_dim: int, *, kind: str = "vectors",
+                 sample_shape: tuple[int, ...] = (1,), prior: str = "normal", df: float = 3.0) -> None:
+        self.fn, self.z_dim = fn, int(z_dim)
+        self.prior, self.df = check_prior(prior, df)
+        self.context = Context(kind, tuple(sample_shape))
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return sample_prior(self.prior, n, self.z_dim, generator, self.df)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        return prior_log_prob(self.prior, z, self.df)
+
+    def __call__(self, z: torch.Tensor, generator: torch.Generator) -> Any:
+        return self.fn(z)
