@@ -21,6 +21,7 @@ from ganforge.augmentation.cli import add_augment_parser, cmd_augment
 from ganforge.errors import GanforgeError
 from ganforge.forensics.cli import add_detect_parser, cmd_detect
 from ganforge.latent.cli import add_latent_parser, cmd_latent
+from ganforge.rare.cli import add_rare_parser, cmd_rare
 from ganforge.translate import add_translate_parser, cmd_translate
 from ganforge.watermark.cli import add_watermark_parser, cmd_watermark
 from ganforge.web.cli import add_web_parsers, cmd_board, cmd_play
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ganforge.theory import RESULTS
 
     add_latent_parser(sub)
+    add_rare_parser(sub)
     add_detect_parser(sub)
     add_watermark_parser(sub)
     add_translate_parser(sub)
@@ -374,9 +376,9 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
-            "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "play": cmd_play,
-            "board": cmd_board, "detect": cmd_detect, "watermark": cmd_watermark, "translate": cmd_translate,
-            "augment": cmd_augment}
+            "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "rare": cmd_rare,
+            "play": cmd_play, "board": cmd_board, "detect": cmd_detect, "watermark": cmd_watermark,
+            "translate": cmd_translate, "augment": cmd_augment}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -71,6 +71,24 @@ def prior_log_prob(prior: str, z: torch.Tensor, df: float = 3.0) -> torch.Tensor
     raise GanforgeError(f"unknown latent prior {prior!r}", f"choose one of: {', '.join(PRIORS)}")
 
 
+def from_standard_normal(prior: str, u: torch.Tensor, df: float = 3.0) -> torch.Tensor:
+    """The codes z = F^-1(Phi(u)) coordinate by coordinate: u ~ N(0, I) maps to z ~ ``prior``.
+
+    Importance sampling in u-space sees a Gaussian prior whatever the generator's (a Student-t
+    tail heavier than every Gaussian proposal, a uniform's bounded support), so Gaussian
+    proposals keep bounded weights. Each side of zero is mapped through its own tail
+    (z = -F^-1(Phi(-u)) for u > 0), which keeps float64 precision out to |u| ~ 37."""
+    if prior == "normal":
+        return u.float()
+    u64 = u.double().numpy()
+    if prior == "uniform":
+        return torch.from_numpy(2 * special.ndtr(u64) - 1).float()
+    if prior == "student-t":
+        lower = special.stdtrit(df, special.ndtr(-np.abs(u64)))
+        return torch.from_numpy(np.where(u64 > 0, -lower, lower)).float()
+    raise GanforgeError(f"unknown latent prior {prior!r}", f"choose one of: {', '.join(PRIORS)}")
+
+
 def prior_tail_index(prior: str, df: float = 3.0) -> float:
     """The tail index of one coordinate: nu for Student-t, inf for the light-tailed priors."""
     return float(df) if prior == "student-t" else float(np.inf)

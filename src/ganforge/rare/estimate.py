@@ -157,7 +157,7 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
                         budget: int = 100_000, seed: int = 0, batch_size: int = 10_000,
                         ce_samples: int | None = None, rho: float = 0.1, covariance: str = "auto",
                         components: int = 2, max_iterations: int = 30,
-                        smoothing: float = 0.8, variance_floor: float = 1.0, defensive: float | None = None,
+                        smoothing: float = 0.8, variance_floor: float = 1.0, defensive: float = 0.0,
                         keep: int = 64) -> RareEventResult:
     """Estimate P(event) for codes from the simulator's prior (see the module docstring)."""
     if method not in METHODS:
@@ -165,8 +165,6 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
     budget = _positive_int(budget, "--budget", "100000")
     batch_size = _positive_int(batch_size, "--batch-size", "10000")
     keep = _positive_int(keep, "--keep", "64") if keep else 0
-    if defensive is None:  # heavy-tailed priors outweigh any Gaussian far out: mix the prior in
-        defensive = 0.1 if getattr(simulator, "heavy_tailed", False) else 0.0
     rho, defensive = _fraction(rho, "--rho"), _fraction(defensive, "--defensive", low_open=False)
     ok = isinstance(variance_floor, (int, float)) and not isinstance(variance_floor, bool)
     if not ok or not math.isfinite(variance_floor) or variance_floor < 0:

@@ -112,6 +112,13 @@ def parse_event(text: str, context: Context,
     return Event(text.strip(), terms)
 
 
+def parse_statistic(text: str, context: Context,
+                    statistics: dict[str, Callable[[Any], Any]] | None = None) -> Statistic:
+    """The statistic ``text`` names (``NAME``, ``NAME(ARG, ...)``, ``package.module:function`` or
+    a key of ``statistics``) for samples of ``context``'s kind."""
+    return _statistic(text.strip(), context, statistics or {})
+
+
 def _statistic(text: str, context: Context, extra: dict[str, Callable[[Any], Any]]) -> Statistic:
     if text in extra:
         return extra[text]

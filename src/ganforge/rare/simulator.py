@@ -1,4 +1,10 @@
-"""Simulators: latent codes to samples, for a trained run or a plain function of z."""
+"""Simulators: latent codes to samples, for a trained run or a plain function of z.
+
+Both work in standard-normal coordinates u ~ N(0, I): the generator's codes are
+z = F^-1(Phi(u)) (:func:`~ganforge.maths.priors.from_standard_normal`; z = u for the usual
+Gaussian latent), so the importance-sampling proposals meet a Gaussian prior whatever the
+generator's (a heavy-tailed Student-t latent, a bounded uniform one) and their weights stay
+bounded. The codes a result reports are these u."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.maths.priors import check_prior, prior_log_prob, sample_prior
+from ganforge.maths.priors import check_prior, from_standard_normal, prior_log_prob
 from ganforge.rare.statistics import Context
 
 
@@ -33,14 +39,18 @@ class RunSimulator:
         self.context = Context(run.kind.name, tuple(self.network.out_shape), schema)
 
     def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self.network.sample_z(n, generator, "cpu")
+        return torch.randn(n, self.z_dim, generator=generator)
 
-    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        return self.network.prior_log_prob(z)
+    def log_prior(self, u: torch.Tensor) -> torch.Tensor:
+        return prior_log_prob("normal", u)
 
-    def __call__(self, z: torch.Tensor, generator: torch.Generator) -> Any:
-        labels = None if self.class_ is None else self.run.labels(len(z), self.class_)
-        out = self.algorithm.simulate(z, generator, self.network, labels)
+    def codes(self, u: torch.Tensor) -> torch.Tensor:
+        """The generator's codes z of standard-normal coordinates u."""
+        return from_standard_normal(self.network.prior, u, self.network.prior_df)
+
+    def __call__(self, u: torch.Tensor, generator: torch.Generator) -> Any:
+        labels = None if self.class_ is None else self.run.labels(len(u), self.class_)
+        out = self.algorithm.simulate(self.codes(u), generator, self.network, labels)
         if isinstance(out, torch.Tensor) and not torch.isfinite(out).all():
             raise GanforgeError(f"the generator of {self.run.path} outputs NaN or inf",
                                 "its training diverged: use an earlier checkpoint (--checkpoint)")
@@ -59,10 +69,13 @@ class FunctionSimulator:
         self.context = Context(kind, tuple(sample_shape))
 
     def sample_prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return sample_prior(self.prior, n, self.z_dim, generator, self.df)
+        return torch.randn(n, self.z_dim, generator=generator)
 
-    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        return prior_log_prob(self.prior, z, self.df)
+    def log_prior(self, u: torch.Tensor) -> torch.Tensor:
+        return prior_log_prob("normal", u)
 
-    def __call__(self, z: torch.Tensor, generator: torch.Generator) -> Any:
-        return self.fn(z)
+    def codes(self, u: torch.Tensor) -> torch.Tensor:
+        return from_standard_normal(self.prior, u, self.df)
+
+    def __call__(self, u: torch.Tensor, generator: torch.Generator) -> Any:
+        return self.fn(self.codes(u))
