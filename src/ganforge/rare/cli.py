@@ -51,8 +51,9 @@ def add_rare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--components", type=int, default=2, help="mixture components of ce-mixture (default 2)")
     p.add_argument("--variance-floor", type=float, default=1.0,
                    help="smallest proposal variance in any direction (default 1, the N(0, I) prior's)")
-    p.add_argument("--defensive", type=float, help="share of final draws from the prior (default 0; 0.1 for "
-                                                   "a student-t latent)")
+    p.add_argument("--defensive", type=float, default=0.0,
+                   help="share of the proposal's draws taken from the prior, bounding weights by "
+                        "1/share (default 0)")
     p.add_argument("--class", dest="label", type=int, metavar="K", help="conditional runs: only class K")
     p.add_argument("-o", "--output", help="--event: the rare samples (the kind's .png/.npz, .csv for "
                                           "tables); --tail: a tail QQ figure .png")

@@ -12,7 +12,10 @@ method then importance sampling in latent space.
 ``ce-mixture``  the same with a Gaussian mixture of ``components`` proposals (events made of
                 several disjoint regions), fitted by EM on the weighted elites.
 
-Every generator call counts against ``budget`` (the iterations included). ``defensive`` > 0
+Every generator call counts against ``budget`` (the iterations included). The iterations stop
+early when the level has not risen for ``STALL_ITERATIONS`` of them (a statistic capped below the
+threshold: the event may be out of the generator's reach), and the rest of the budget is spent
+on the estimate. ``defensive`` > 0
 draws that share of the final codes from the prior (Hesterberg 1995): weights are then bounded
 by 1/defensive. When no draw reaches the event the estimate is 0 with a warning and an upper
 bound (naive MC: 1 - 0.05^(1/N), the one-sided 95% bound; CE: the estimated probability of the
@@ -34,6 +37,8 @@ from ganforge.rare.events import Event
 from ganforge.rare.proposals import GaussianProposal, MixtureProposal, Proposal, log_ratio
 
 METHODS = ("mc", "ce-is", "ce-mixture")
+#: iterations without a higher level after which the cross-entropy method stops
+STALL_ITERATIONS = 4
 #: the largest latent dimension whose CE proposal has a full covariance under ``covariance=auto``
 FULL_COVARIANCE_UP_TO = 10
 
@@ -210,6 +215,7 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
                                 f"{n_iter} draws per iteration",
                                 f"pass --budget {4 * n_iter} or more, or --method mc")
         full = covariance == "full" or (covariance == "auto" and simulator.z_dim <= FULL_COVARIANCE_UP_TO)
+        stalled = 0
         for iteration in range(max_iterations):
             if calls + 2 * n_iter > budget:
                 break
@@ -229,10 +235,13 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
                 previous = proposal if isinstance(proposal, GaussianProposal) else None
                 proposal = GaussianProposal.fit(z[elite], w, full, previous, smoothing if gamma < 0 else 1.0,
                                                 variance_floor)
-            best_level = gamma
+            stalled = stalled + 1 if gamma <= best_level + 1e-9 * max(1.0, abs(best_level)) else 0
+            best_level = max(best_level, gamma)
             levels.append(Level(iteration, gamma, int(elite.sum()), n_iter, z[:500].clone(), proposal))
             if gamma >= 0:
                 reached = True
+                break
+            if stalled >= STALL_ITERATIONS:  # a plateau of the statistic: more levels will not help
                 break
 
     # the estimate: the rest of the budget from the final proposal (the prior for naive MC)

@@ -14,6 +14,9 @@ smallest margin, each divided by the spread of its statistic under the prior (me
 
     s(x) = min_j m_j(x) / sigma_j,        event  A = {x : every term holds}
 
+A probability statistic (``class(K)``) is compared in log-odds, logit f(x) - logit t, whose
+spread does not collapse as f(x) nears 1.
+
 A sample whose statistic is NaN (a missing table cell) is never in the event (s = -inf).
 """
 
@@ -47,7 +50,13 @@ class Term:
     scale: float = 1.0
 
     def margin(self, values: torch.Tensor) -> torch.Tensor:
-        m = values - self.threshold if self.op in (">", ">=") else self.threshold - values
+        """f(x) - t (t - f(x) for < and <=), on the statistic's own scale for ranking: a
+        probability's log-odds, so that 0.999 is as far beyond 0.99 as 0.99 beyond 0.9."""
+        warp = getattr(self.statistic, "margin_scale", None)
+        v, t = values, torch.tensor(self.threshold, dtype=torch.float64)
+        if warp == "logit":
+            v, t = torch.logit(v.clamp(1e-12, 1 - 1e-12)), torch.logit(t.clamp(1e-12, 1 - 1e-12))
+        m = v - t if self.op in (">", ">=") else t - v
         return torch.nan_to_num(m, nan=-math.inf)
 
     def holds(self, values: torch.Tensor) -> torch.Tensor:
@@ -81,7 +90,8 @@ class Event:
             self.calibrated = True
             return
         for term, v in zip(self.terms, self.values(samples, n), strict=True):
-            finite = v[torch.isfinite(v)]
+            spread = term.margin(v)
+            finite = spread[torch.isfinite(spread)]
             sd = float(finite.std()) if finite.numel() > 1 else 0.0
             term.scale = sd if sd > 0 and math.isfinite(sd) else 1.0
         self.calibrated = True

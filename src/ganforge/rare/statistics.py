@@ -211,6 +211,7 @@ def _class(context: Context, k: str, classifier: str | None = None) -> Statistic
         grey = x.float().mean(dim=1, keepdim=True)  # colour images: the channel mean
         return model(grey).double().softmax(dim=1)[:, label]
 
+    probability.margin_scale = "logit"  # type: ignore[attr-defined]  (events rank it in log-odds)
     return probability
 
 
