@@ -169,7 +169,7 @@ def run_tails(quick: bool, seeds: list[int], budget_s: float) -> dict[str, Any]:
     if not quick and real:
         name = real[0]
         figure = str(plot_tail_qq(figure_series[name], FIGURE,
-                                  title=f"Upper tail of {name} (median-scaled): data vs GAN latents")
+                                  title=f"Upper tail of {name}: data vs GAN latents")
                      .relative_to(REPO))
     return {"protocol": {"k_rule": "floor(sqrt(n))", "n_generated": N_GENERATED, "n_synthetic": N_SYNTHETIC,
                          "budget_wall_s_per_run": budget_s, "seeds": seeds, "threads": 1,
