@@ -35,16 +35,17 @@ from ganforge.train.algorithms.base import algorithm_class
 
 
 def test_the_built_in_kinds_and_their_writers():
-    assert {"image", "points-2d", "paired", "unpaired", "captioned", "table"} <= set(KINDS)
+    assert {"image", "points-2d", "paired", "unpaired", "captioned", "table", "vectors"} <= set(KINDS)
     assert writable_suffixes() == [".csv", ".npz", ".png"]
     assert kind_of_shape((1, 8, 8)).name == "image" and kind_of_shape((2,)).name == "points-2d"
+    assert kind_of_shape((12,)).name == kind_of_shape((1,)).name == "vectors"  # any other (D,)
     assert get_kind("image").writer("g.png").grouped and not get_kind("image").writer("s.npz").grouped
     for name in ("image", "points-2d", "captioned"):
         assert set(get_kind(name).metrics) <= set(metric_names()), name
     with pytest.raises(GanforgeError, match=r"a run of paired data writes \.npz or \.png files, not s\.csv"):
         get_kind("paired").writer("s.csv")
-    with pytest.raises(GanforgeError, match=r"no data kind holds samples of shape \(12,\)"):
-        kind_of_shape((12,))
+    with pytest.raises(GanforgeError, match=r"no data kind holds samples of shape \(4, 3\)"):
+        kind_of_shape((4, 3))
     with pytest.raises(GanforgeError, match="unknown data kind 'graph'"):
         get_kind("graph")
 
@@ -53,7 +54,8 @@ def test_datasets_and_algorithms_declare_their_kinds():
     x = torch.zeros(4, 1, 8, 8)
     assert ArrayDataset(x).kind == "image" and ArrayDataset(torch.zeros(4, 2)).kind == "points-2d"
     assert PairedDataset(x, x).kind == "paired" and UnpairedDataset(x, x).kind == "unpaired"
-    assert ArrayDataset(torch.zeros(4, 12)).kind is None  # no registered kind holds (12,)
+    assert ArrayDataset(torch.zeros(4, 12)).kind == "vectors"
+    assert ArrayDataset(torch.zeros(4, 4, 3)).kind is None  # no registered kind holds (4, 3)
     names = ("gan", "pix2pix", "cyclegan", "stackgan", "ctgan", "tvae", "copula")
     declared = {name: algorithm_class(name).data_kind for name in names}
     assert declared == {"gan": None, "pix2pix": "paired", "cyclegan": "unpaired", "stackgan": "captioned",
@@ -92,6 +94,7 @@ def frames_kind(monkeypatch):
 
     kind = DataKind("frames-test", {".csv": Writer(_write_csv)}, shape=lambda shape: shape == (12,),
                     collate=collate, preview_writer=Writer(_preview))
+    monkeypatch.delitem(KINDS, "vectors")  # the package's kind of every (D,) would claim (12,) first
     monkeypatch.setitem(KINDS, kind.name, kind)
     return drawn
 

@@ -1,4 +1,5 @@
-"""Datasets: toy 2D distributions, scikit-learn digits, the MNIST family and image folders.
+"""Datasets: toy 2D distributions, scikit-learn digits, the MNIST family, image folders, tables and
+numeric columns as feature vectors.
 
 Importing this package registers every built-in dataset in :data:`DATASETS`; configs then name
 one with ``data: {name: ..., <builder keyword arguments>}`` and :func:`build_dataset` builds it.
@@ -16,6 +17,7 @@ from ganforge.data import (  # noqa: F401  (register the datasets)
     table,
     toy2d,
     unpaired,
+    vectors,
 )
 from ganforge.data.base import (
     DATASETS,

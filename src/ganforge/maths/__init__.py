@@ -3,7 +3,9 @@
 Losses (:mod:`ganforge.maths.losses`) take discriminator logits as torch tensors and return
 differentiable scalar tensors; gradient penalties (:mod:`ganforge.maths.penalties`) take the
 discriminator itself. Divergences (:mod:`ganforge.maths.divergences`) take densities on
-a 1D grid, or discrete probability vectors, as numpy arrays and return floats.
+a 1D grid, or discrete probability vectors, as numpy arrays and return floats. Tail indices
+(:mod:`ganforge.maths.tails`: Hill's estimator, the Hill plot, Pareto QQ points) take samples
+as numpy arrays.
 """
 
 from ganforge.maths.divergences import (
@@ -38,6 +40,7 @@ from ganforge.maths.regularisers import (
     label_smoothing_term,
     orthogonal_regularisation,
 )
+from ganforge.maths.tails import hill_curve, hill_estimator, pareto_qq
 from ganforge.maths.vae import (
     bernoulli_log_likelihood,
     gaussian_log_likelihood,
@@ -77,6 +80,9 @@ __all__ = [
     "instance_noise_std",
     "label_smoothing_term",
     "orthogonal_regularisation",
+    "hill_curve",
+    "hill_estimator",
+    "pareto_qq",
     "bernoulli_log_likelihood",
     "gaussian_log_likelihood",
     "iwae_bound",

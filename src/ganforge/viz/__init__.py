@@ -1,4 +1,5 @@
-"""Pictures of GAN training: image grids, 2-D discriminator fields and training curves.
+"""Pictures of GAN training: image grids, 2-D discriminator fields, training curves and tail QQ
+plots.
 
 Every writer produces a PNG atomically (temporary sibling file, then ``os.replace``) and uses
 matplotlib's object API only, so no pyplot figures are created or leaked.
@@ -15,6 +16,7 @@ from ganforge.viz.curves import (
 from ganforge.viz.field import plot_2d_field, plot_sample_strip
 from ganforge.viz.grid import make_grid, save_grid
 from ganforge.viz.panels import plot_panels
+from ganforge.viz.tails import plot_pareto_qq
 
 __all__ = [
     "ema",
@@ -26,6 +28,7 @@ __all__ = [
     "plot_panels",
     "plot_sample_strip",
     "plot_scores",
+    "plot_pareto_qq",
     "read_metrics",
     "save_grid",
 ]
