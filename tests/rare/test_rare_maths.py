@@ -46,14 +46,17 @@ def test_mixture_log_prob_equals_the_weighted_sum_of_scipy_densities():
     w = torch.tensor([0.3, 0.7], dtype=torch.float64)
     means = [torch.tensor([1.0, 0.0]), torch.tensor([-2.0, 1.0])]
     covs = [torch.tensor([1.0, 2.0]), torch.tensor([[1.0, 0.3], [0.3, 0.5]])]
-    dens = 0.3 * stats.multivariate_normal(means[0].numpy(), np.diag(covs[0].numpy())).pdf(z.numpy()) \
-        + 0.7 * stats.multivariate_normal(means[1].numpy(), covs[1].numpy()).pdf(z.numpy())
+    dens = 0.3 * stats.multivariate_normal(means[0].numpy(), np.diag(covs[0].numpy())).pdf(
+        z.numpy()
+    ) + 0.7 * stats.multivariate_normal(means[1].numpy(), covs[1].numpy()).pdf(z.numpy())
     assert np.allclose(mixture_log_prob(z, w, means, covs).numpy(), np.log(dens), atol=1e-10)
 
 
 def test_the_likelihood_ratio_is_the_prior_over_the_proposal_density_of_scipy():
     z = torch.randn(30, 2, dtype=torch.float64) * 2 + 1
-    q = GaussianProposal(torch.tensor([1.0, 1.0], dtype=torch.float64), torch.tensor([4.0, 4.0], dtype=torch.float64))
+    q = GaussianProposal(
+        torch.tensor([1.0, 1.0], dtype=torch.float64), torch.tensor([4.0, 4.0], dtype=torch.float64)
+    )
     got = log_ratio(prior_log_prob("normal", z), q.log_prob(z))
     expected = stats.norm.logpdf(z.numpy()).sum(1) - stats.norm(1, 2).logpdf(z.numpy()).sum(1)
     assert np.allclose(got.numpy(), expected, atol=1e-10)
@@ -70,7 +73,7 @@ def test_estimates_follow_their_formulas():
     values = np.array([0.5, 0.0, 0.25, 0.0])
     assert math.isclose(est.p, values.mean())
     assert math.isclose(est.std_error, values.std(ddof=1) / 2)
-    assert math.isclose(est.ess, 0.75 ** 2 / (0.25 + 0.0625))
+    assert math.isclose(est.ess, 0.75**2 / (0.25 + 0.0625))
     assert math.isclose(naive_calls_for(1e-5, 0.1), (1 - 1e-5) / (1e-5 * 0.01))
     with pytest.raises(GanforgeError, match="one log weight per draw"):
         importance_estimate(hit, log_w[:3])
@@ -80,8 +83,10 @@ def test_importance_sampling_is_unbiased_on_the_closed_form_case_across_seeds():
     sim, t = _linear(), 3.719  # p = 1e-4
     truth = stats.norm.sf(t)
     event = f"value(0) > {t}"
-    estimates = [estimate_rare_event(sim, parse_event(event, sim.context), budget=6_000, seed=s, ce_samples=1000)
-                 for s in range(30)]
+    estimates = [
+        estimate_rare_event(sim, parse_event(event, sim.context), budget=6_000, seed=s, ce_samples=1000)
+        for s in range(30)
+    ]
     values = np.array([e.p for e in estimates])
     se_of_mean = values.std(ddof=1) / math.sqrt(len(values))
     assert abs(values.mean() - truth) < 3 * se_of_mean
@@ -126,21 +131,28 @@ def test_a_two_sided_event_is_sampled_better_by_the_mixture_proposal():
 def test_other_priors_are_sampled_in_standard_normal_coordinates_and_stay_unbiased(prior):
     sim = _linear(1, prior=prior, df=3.0)
     t = stats.t(3).isf(1e-5) if prior == "student-t" else 1 - 2e-5  # P(U(-1, 1) > t) = 1e-5
-    results = [estimate_rare_event(sim, parse_event(f"value(0) > {t}", sim.context), budget=20_000, seed=s)
-               for s in range(5)]
+    results = [
+        estimate_rare_event(sim, parse_event(f"value(0) > {t}", sim.context), budget=20_000, seed=s)
+        for s in range(5)
+    ]
     for r in results:
         assert abs(r.p - 1e-5) < 3 * r.estimate.std_error and r.estimate.relative_error < 0.05
     u = torch.linspace(-8, 8, 33)[:, None]
     z = sim.codes(u)
     # scipy's t.isf near 1 loses digits: compare each side through its own tail
-    expected = (np.sign(u.numpy()) * stats.t(3).isf(stats.norm.sf(np.abs(u.numpy())))
-                if prior == "student-t" else 2 * stats.norm.cdf(u) - 1)
+    expected = (
+        np.sign(u.numpy()) * stats.t(3).isf(stats.norm.sf(np.abs(u.numpy())))
+        if prior == "student-t"
+        else 2 * stats.norm.cdf(u) - 1
+    )
     assert np.allclose(z.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_defensive_share_bounds_the_weights():
     sim = _linear(2)
-    r = estimate_rare_event(sim, parse_event("value(0) > 3.7", sim.context), budget=20_000, seed=0, defensive=0.2)
+    r = estimate_rare_event(
+        sim, parse_event("value(0) > 3.7", sim.context), budget=20_000, seed=0, defensive=0.2
+    )
     assert float(r.weights.max()) <= 1 / 0.2 + 1e-9
     assert abs(r.p - stats.norm.sf(3.7)) < 3 * r.estimate.std_error
 
@@ -148,9 +160,13 @@ def test_the_defensive_share_bounds_the_weights():
 def test_bad_options_are_one_line_errors():
     sim = _linear()
     event = parse_event("value(0) > 3", sim.context)
-    for kwargs, match in [({"budget": 0}, "--budget must be a positive"), ({"method": "magic"}, "unknown rare-event"),
-                          ({"rho": 1.5}, "--rho must be"), ({"covariance": "odd"}, "unknown covariance"),
-                          ({"budget": 100}, "too small for the cross-entropy"),
-                          ({"variance_floor": -1.0}, "--variance-floor")]:
+    for kwargs, match in [
+        ({"budget": 0}, "--budget must be a positive"),
+        ({"method": "magic"}, "unknown rare-event"),
+        ({"rho": 1.5}, "--rho must be"),
+        ({"covariance": "odd"}, "unknown covariance"),
+        ({"budget": 100}, "too small for the cross-entropy"),
+        ({"variance_floor": -1.0}, "--variance-floor"),
+    ]:
         with pytest.raises(GanforgeError, match=match):
             estimate_rare_event(sim, event, **kwargs)

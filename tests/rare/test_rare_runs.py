@@ -22,16 +22,21 @@ from ganforge.train import load_run
 from ganforge.train.algorithms.base import LatentSimulation, families_with
 from tests.conftest import TINY_RING, one_error_line, train_tiny
 
-TABLE = {"seed": 0, "algorithm": {"name": "ctgan"}, "data": {"name": "table"},
-         "model": {"name": "ctgan", "z_dim": 4, "generator_dims": [16], "discriminator_dims": [16], "pac": 5},
-         "train": {"steps": 20, "batch_size": 50, "log_every": 10, "sample_every": 1000, "checkpoint_every": 1000}}
+TABLE = {
+    "seed": 0,
+    "algorithm": {"name": "ctgan"},
+    "data": {"name": "table"},
+    "model": {"name": "ctgan", "z_dim": 4, "generator_dims": [16], "discriminator_dims": [16], "pac": 5},
+    "train": {"steps": 20, "batch_size": 50, "log_every": 10, "sample_every": 1000, "checkpoint_every": 1000},
+}
 
 
 def _table_csv(path: Path, n: int = 300) -> Path:
     rng = np.random.default_rng(0)
     a = rng.choice(["x", "y"], n)
-    pd.DataFrame({"a": a, "b": np.where(a == "x", rng.normal(0, 1, n), rng.normal(5, 1, n)).round(3)}
-                 ).to_csv(path, index=False)
+    pd.DataFrame({"a": a, "b": np.where(a == "x", rng.normal(0, 1, n), rng.normal(5, 1, n)).round(3)}).to_csv(
+        path, index=False
+    )
     return path
 
 
@@ -74,7 +79,9 @@ def test_image_statistics_read_intensities_in_zero_one():
 def test_the_class_statistic_is_the_shipped_classifiers_probability_on_real_digits():
     digits = load_digits()
     x = torch.from_numpy(digits.images[:300] / 16.0 * 2 - 1).float()[:, None]
-    probs = torch.stack([parse_statistic(f"class({k})", Context("image", (1, 8, 8)))(x) for k in range(10)], 1)
+    probs = torch.stack(
+        [parse_statistic(f"class({k})", Context("image", (1, 8, 8)))(x) for k in range(10)], 1
+    )
     truth = torch.from_numpy(digits.target[:300])
     assert torch.allclose(probs.sum(1), torch.ones(300, dtype=torch.float64), atol=1e-5)
     assert (probs.argmax(1) == truth).float().mean() > 0.9
@@ -106,11 +113,19 @@ def test_events_join_terms_and_score_by_the_smallest_scaled_margin():
     assert all(0.8 < t.scale < 1.2 for t in event.terms)  # each term's spread under the prior
 
 
-@pytest.mark.parametrize("text, match", [
-    ("x > abc", "is not a number"), ("x", "has no comparison"), ("foo > 1", "unknown for points-2d"),
-    ("distance(a, 0) > 1", "is not a number"), ("x > inf", "not finite"), ("", "the event is empty"),
-    ("nosuchmodule_xyz:f > 1", "cannot import module"), ("distance(1, 2, 3) > 1", "wrong number of arguments"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("x > abc", "is not a number"),
+        ("x", "has no comparison"),
+        ("foo > 1", "unknown for points-2d"),
+        ("distance(a, 0) > 1", "is not a number"),
+        ("x > inf", "not finite"),
+        ("", "the event is empty"),
+        ("nosuchmodule_xyz:f > 1", "cannot import module"),
+        ("distance(1, 2, 3) > 1", "wrong number of arguments"),
+    ],
+)
 def test_bad_events_are_one_line_errors(text, match):
     with pytest.raises(GanforgeError, match=match):
         parse_event(text, Context("points-2d", (2,)))
@@ -142,7 +157,7 @@ def test_the_python_api_estimates_an_event_of_a_trained_run(ring):
     result = rare_event(run, "distance(0, 0) > 1.5", budget=20_000, seed=1)
     mc = rare_event(run, "distance(0, 0) > 1.5", method="mc", budget=200_000, seed=2)
     assert result.estimate.hits > 0 and mc.estimate.hits > 0
-    assert abs(result.p - mc.p) < 3 * (result.estimate.std_error ** 2 + mc.estimate.std_error ** 2) ** 0.5
+    assert abs(result.p - mc.p) < 3 * (result.estimate.std_error**2 + mc.estimate.std_error**2) ** 0.5
     again = rare_event(run, "distance(0, 0) > 1.5", budget=20_000, seed=1)
     assert again.p == result.p  # a seed fixes the estimate
     sim = RunSimulator(run)
@@ -152,14 +167,44 @@ def test_the_python_api_estimates_an_event_of_a_trained_run(ring):
 
 def test_cli_writes_the_estimate_scenarios_and_json(ring, tmp_path, capsys):
     png, js, npz = tmp_path / "rare.png", tmp_path / "rare.json", tmp_path / "rare.npz"
-    assert main(["rare", str(ring), "--event", "distance(0, 0) > 1.5", "--budget", "20000", "-o", str(png),
-                 "--json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "rare",
+                str(ring),
+                "--event",
+                "distance(0, 0) > 1.5",
+                "--budget",
+                "20000",
+                "-o",
+                str(png),
+                "--json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "relative error" in out and "naive MC" in out and png.stat().st_size > 0
     summary = json.loads(js.read_text())
     assert summary["calls"] == 20_000 and summary["p"] > 0 and summary["levels"]
-    assert main(["rare", str(ring), "--event", "distance(0, 0) > 1.5", "--budget", "20000", "-o", str(npz),
-                 "--keep", "10"]) == 0
+    assert (
+        main(
+            [
+                "rare",
+                str(ring),
+                "--event",
+                "distance(0, 0) > 1.5",
+                "--budget",
+                "20000",
+                "-o",
+                str(npz),
+                "--keep",
+                "10",
+            ]
+        )
+        == 0
+    )
     with np.load(npz) as data:
         assert data["x"].shape == (10, 2) and data["weight"].shape == (10,) and data["z"].shape[0] == 10
         assert (np.linalg.norm(data["x"], axis=1) > 1.5).all() and (data["weight"] > 0).all()
@@ -167,23 +212,28 @@ def test_cli_writes_the_estimate_scenarios_and_json(ring, tmp_path, capsys):
 
 def test_an_event_no_draw_reaches_warns_with_a_bound_and_writes_nothing(ring, tmp_path, capsys):
     out = tmp_path / "none.png"
-    assert main(["rare", str(ring), "--event", "x > 1000", "--method", "mc", "--budget", "5000",
-                 "-o", str(out)]) == 0
+    assert (
+        main(["rare", str(ring), "--event", "x > 1000", "--method", "mc", "--budget", "5000", "-o", str(out)])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "warning: no sample reached the event in 5000 generator calls: p < 0.0006" in err
     assert not out.exists()
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--event", "x > abc"], ["threshold 'abc'", "is not a number"]),
-    (["--event", "pixels > 1"], ["statistic 'pixels' is unknown for points-2d data", "distance(CX, CY)"]),
-    (["--event", "x > 1", "--budget", "0"], ["--budget must be a positive whole number"]),
-    (["--event", "x > 1", "--budget", "-5"], ["--budget must be a positive whole number"]),
-    (["--event", "x > 1", "--method", "exact"], ["unknown rare-event method 'exact'"]),
-    (["--event", "x > 1", "-o", "{tmp}/rows.csv"], ["writes .npz or .png files"]),
-    (["--event", "x > 1", "--class", "2"], ["cannot sample class 2"]),
-    (["--tail", "x", "-o", "{tmp}/qq.gif"], ["--tail writes a .png QQ figure"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--event", "x > abc"], ["threshold 'abc'", "is not a number"]),
+        (["--event", "pixels > 1"], ["statistic 'pixels' is unknown for points-2d data", "distance(CX, CY)"]),
+        (["--event", "x > 1", "--budget", "0"], ["--budget must be a positive whole number"]),
+        (["--event", "x > 1", "--budget", "-5"], ["--budget must be a positive whole number"]),
+        (["--event", "x > 1", "--method", "exact"], ["unknown rare-event method 'exact'"]),
+        (["--event", "x > 1", "-o", "{tmp}/rows.csv"], ["writes .npz or .png files"]),
+        (["--event", "x > 1", "--class", "2"], ["cannot sample class 2"]),
+        (["--tail", "x", "-o", "{tmp}/qq.gif"], ["--tail writes a .png QQ figure"]),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(ring, tmp_path, capsys, args, fragments):
     args = [a.format(tmp=tmp_path) for a in args]
     before = set(tmp_path.iterdir())
@@ -194,8 +244,21 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(ring, tmp_path, cap
 
 def test_a_table_run_writes_rare_rows_with_their_weights(table_run, tmp_path, capsys):
     out = tmp_path / "rare.csv"
-    assert main(["rare", str(table_run), "--event", "column(b) > 6 & equals(a, y) > 0.5", "--budget", "20000",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "rare",
+                str(table_run),
+                "--event",
+                "column(b) > 6 & equals(a, y) > 0.5",
+                "--budget",
+                "20000",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = pd.read_csv(out)
     assert list(rows.columns) == ["a", "b", "importance_weight"]
     assert (rows["b"] > 6).all() and (rows["a"] == "y").all() and (rows["importance_weight"] > 0).all()
@@ -204,11 +267,15 @@ def test_a_table_run_writes_rare_rows_with_their_weights(table_run, tmp_path, ca
 
 
 def test_a_run_without_latent_codes_is_refused(tmp_path, capsys):
-    cfg = ExperimentConfig.from_dict({"seed": 0, "algorithm": {"name": "copula"},
-                                      "data": {"name": "table", "path": str(_table_csv(tmp_path / "t.csv"))},
-                                      "model": {"name": "copula"},
-                                      "train": {"steps": 1, "log_every": 1, "sample_every": 1,
-                                                "checkpoint_every": 1}})
+    cfg = ExperimentConfig.from_dict(
+        {
+            "seed": 0,
+            "algorithm": {"name": "copula"},
+            "data": {"name": "table", "path": str(_table_csv(tmp_path / "t.csv"))},
+            "model": {"name": "copula"},
+            "train": {"steps": 1, "log_every": 1, "sample_every": 1, "checkpoint_every": 1},
+        }
+    )
     run = train_tiny(cfg, tmp_path / "copula")
     assert main(["rare", str(run), "--event", "column(b) > 6"]) == 2
     one_error_line(capsys, "cannot estimate rare-event probabilities in latent space", "LatentSimulation")

@@ -44,7 +44,7 @@ class TailReport:
         return out
 
     def plot(self, path: str | Path) -> Path:
-        from ganforge.viz.tails import plot_tail_qq
+        from ganforge.data.vectors import plot_tail_qq
 
         series = {"generated": self.samples}
         if self.data is not None:
