@@ -16,7 +16,7 @@ Protocol (per data set):
 * the relative error |alpha_gen / alpha_data - 1| per run (median over seeds reported), and the
   target: the heavy-tailed latent's error within 25% where the Gaussian latent's is not.
 
-    python benchmarks/_tails.py [--quick] [--seeds 0,1,2] [--budget 60]
+    python benchmarks/heavy_tails.py [--quick] [--seeds 0,1,2] [--budget 60]
 
 Writes ``benchmarks/results/heavy_tails.json`` (``heavy_tails_quick.json`` with --quick) and the
 figure ``docs/figures/rare-tail-qq.png`` (data vs the two latents on the real column; not with

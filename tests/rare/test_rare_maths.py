@@ -170,3 +170,26 @@ def test_bad_options_are_one_line_errors():
     ]:
         with pytest.raises(GanforgeError, match=match):
             estimate_rare_event(sim, event, **kwargs)
+
+
+def test_subset_simulation_is_close_to_unbiased_and_its_error_honest_on_the_closed_form_case():
+    sim, p = _linear(8), 1e-5
+    event = parse_event(f"value(0) > {stats.norm.isf(p)}", sim.context)
+    results = [estimate_rare_event(sim, event, method="subset", budget=40_000, seed=s) for s in range(12)]
+    values = np.array([r.p for r in results])
+    assert abs(values.mean() - p) < 3 * values.std(ddof=1) / math.sqrt(len(values))
+    reported = np.mean([r.estimate.relative_error for r in results])
+    observed = values.std(ddof=1) / p
+    assert 0.5 * observed < reported < 2.0 * observed  # Au and Beck's error, chains' correlation included
+    assert all(r.calls <= 40_000 for r in results) and all(r.levels[-1].level >= 0 for r in results)
+    assert all(r.levels[-1].note["family"] == "pcn" for r in results)
+
+
+def test_the_correlation_factor_follows_au_and_beck():
+    from ganforge.rare.estimate import _correlation_factor
+
+    independent = torch.rand(2000, 5, generator=torch.Generator().manual_seed(0)) < 0.3
+    assert _correlation_factor(independent, 0.3) < 0.1
+    frozen = (torch.rand(2000, 1, generator=torch.Generator().manual_seed(1)) < 0.3).repeat(1, 5)
+    # fully correlated chains of length 5: gamma = 2 sum_{k=1}^{4} (1 - k/5) = 4
+    assert _correlation_factor(frozen, float(frozen.double().mean())) == pytest.approx(4.0, abs=1e-9)

@@ -279,3 +279,9 @@ def test_a_run_without_latent_codes_is_refused(tmp_path, capsys):
     run = train_tiny(cfg, tmp_path / "copula")
     assert main(["rare", str(run), "--event", "column(b) > 6"]) == 2
     one_error_line(capsys, "cannot estimate rare-event probabilities in latent space", "LatentSimulation")
+
+
+@pytest.mark.parametrize("method", ["subset", "ce-mixture"])
+def test_other_methods_run_on_table_rows_too(table_run, method):
+    result = rare_event(load_run(table_run), "column(b) > 6", method=method, budget=16_000, seed=0)
+    assert result.p > 0 and (result.scenarios["b"] > 6).all() and len(result.weights) == len(result.scenarios)

@@ -40,12 +40,12 @@ def add_rare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                                       "'column(Income) > 500' (terms joined by &)")
     what.add_argument("--tail", metavar="STATISTIC",
                       help="Hill tail index of a statistic, e.g. x or value(0)")
-    p.add_argument("--method", default="ce-is", help="mc | ce-is | ce-mixture (default ce-is)")
+    p.add_argument("--method", default="ce-is", help="mc | ce-is | ce-mixture | subset (default ce-is)")
     p.add_argument("--budget", type=int, default=100_000, help="generator calls in all (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
-    p.add_argument("--ce-samples", type=int, help="draws per cross-entropy iteration (default budget/20, "
-                                                  "500 to 5000)")
-    p.add_argument("--rho", type=float, default=0.1, help="elite share of each iteration (default 0.1)")
+    p.add_argument("--ce-samples", type=int, help="draws per level (default: budget/20 within 500-5000 for "
+                                                  "the cross-entropy method, budget/8 for subset)")
+    p.add_argument("--rho", type=float, help="elite share of each level (default 0.1; 0.25 for subset)")
     p.add_argument("--covariance", default="auto",
                    help="auto | full | diag (auto: full up to 10 latent dims)")
     p.add_argument("--components", type=int, default=2, help="mixture components of ce-mixture (default 2)")

@@ -12,6 +12,15 @@ method then importance sampling in latent space.
 ``ce-mixture``  the same with a Gaussian mixture of ``components`` proposals (events made of
                 several disjoint regions), fitted by EM on the weighted elites.
 
+``subset``      subset simulation (Au and Beck 2001): levels as above (rho = 0.25 by default, budget/8
+                draws per level), but each level's population is
+                grown from the previous level's elites by Markov chains that keep the prior
+                invariant (preconditioned Crank-Nicolson moves u' = sqrt(1 - b^2) u + b xi in
+                the standard-normal coordinates, accepted when the score stays above the
+                level), so nothing is weighted: p = prod_i p_i. Robust where Gaussian proposals
+                degenerate (an event that depends on many latent directions); its standard error
+                is Au and Beck's, with the chains' correlation.
+
 Every generator call counts against ``budget`` (the iterations included). The iterations stop
 early when the level has not risen for ``STALL_ITERATIONS`` of them (a statistic capped below the
 threshold: the event may be out of the generator's reach), and the rest of the budget is spent
@@ -36,7 +45,9 @@ from ganforge.maths.importance import Estimate, importance_estimate, naive_calls
 from ganforge.rare.events import Event
 from ganforge.rare.proposals import GaussianProposal, MixtureProposal, Proposal, log_ratio
 
-METHODS = ("mc", "ce-is", "ce-mixture")
+METHODS = ("mc", "ce-is", "ce-mixture", "subset")
+#: the elite share of each cross-entropy level, and of each subset-simulation level
+CE_RHO, SUBSET_RHO = 0.1, 0.25
 #: iterations without a higher level after which the cross-entropy method stops
 STALL_ITERATIONS = 4
 #: the largest latent dimension whose CE proposal has a full covariance under ``covariance=auto``
@@ -66,7 +77,9 @@ class Level:
     elites: int
     draws: int
     codes: torch.Tensor
-    proposal: Proposal
+    proposal: Proposal | None
+    #: what drew the level when no proposal did (subset simulation's pCN step)
+    note: dict[str, Any] | None = None
 
 
 @dataclass
@@ -103,7 +116,8 @@ class RareEventResult:
             "naive_calls_same_error": self.naive_calls if math.isfinite(self.naive_calls) else None,
             "calls_saved": (self.naive_calls / self.calls) if math.isfinite(self.naive_calls) else None,
             "levels": [{"iteration": lv.iteration, "level": lv.level, "elites": lv.elites, "draws": lv.draws,
-                        "proposal": lv.proposal.describe()} for lv in self.levels],
+                        "proposal": lv.proposal.describe() if lv.proposal is not None else lv.note}
+                       for lv in self.levels],
             "upper_bound": self.upper_bound, "warning": self.warning,
         }
 
@@ -160,7 +174,8 @@ def _fraction(value: Any, name: str, low_open: bool = True) -> float:
 
 def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce-is",
                         budget: int = 100_000, seed: int = 0, batch_size: int = 10_000,
-                        ce_samples: int | None = None, rho: float = 0.1, covariance: str = "auto",
+                        ce_samples: int | None = None, rho: float | None = None,
+                        covariance: str = "auto",
                         components: int = 2, max_iterations: int = 30,
                         smoothing: float = 0.8, variance_floor: float = 1.0, defensive: float = 0.0,
                         keep: int = 64) -> RareEventResult:
@@ -170,6 +185,8 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
     budget = _positive_int(budget, "--budget", "100000")
     batch_size = _positive_int(batch_size, "--batch-size", "10000")
     keep = _positive_int(keep, "--keep", "64") if keep else 0
+    if rho is None:
+        rho = SUBSET_RHO if method == "subset" else CE_RHO
     rho, defensive = _fraction(rho, "--rho"), _fraction(defensive, "--defensive", low_open=False)
     ok = isinstance(variance_floor, (int, float)) and not isinstance(variance_floor, bool)
     if not ok or not math.isfinite(variance_floor) or variance_floor < 0:
@@ -203,6 +220,8 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
         score, hit = event.evaluate(samples, n)
         return z, samples, score, hit, log_w
 
+    if method == "subset":
+        return _subset_simulation(simulator, event, draw, budget, ce_samples, rho, max_iterations, keep, gen)
     levels: list[Level] = []
     calls, proposal = 0, None
     reached = method == "mc"
@@ -274,3 +293,114 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
     return RareEventResult(event.text, method, estimate, calls, naive_calls, levels, proposal,
                            _concat(scenarios.samples), _concat(scenarios.codes) if scenarios.codes else None,
                            _concat(scenarios.weights) if scenarios.weights else None, upper, warning)
+
+
+#: the pCN step b of subset simulation's first level, and the acceptance rates it is steered into
+SUBSET_STEP, SUBSET_ACCEPTANCE = 0.6, (0.2, 0.5)
+
+
+def _correlation_factor(chains: torch.Tensor, p: float) -> float:
+    """gamma of Au and Beck (2001, eq. 29) for in-level indicators ``chains`` (Nc, Ns): the
+    variance inflation of the level's probability from the chains' correlation."""
+    nc, ns = chains.shape
+    n = nc * ns
+    chains = chains.double()
+    r0 = float((chains * chains).sum()) / n - p * p
+    if r0 <= 0:
+        return 0.0
+    gamma = 0.0
+    for k in range(1, ns):
+        rk = float((chains[:, :-k] * chains[:, k:]).sum()) / (n - k * nc) - p * p
+        gamma += 2 * (1 - k * nc / n) * rk / r0
+    return max(gamma, 0.0)
+
+
+def _take(samples: Any, index: torch.Tensor) -> Any:
+    if isinstance(samples, torch.Tensor):
+        return samples[index]
+    return samples.iloc[index.numpy()].reset_index(drop=True)  # a DataFrame
+
+
+def _where(ok: torch.Tensor, new: Any, old: Any) -> Any:
+    """Row i of ``new`` where ``ok[i]``, else of ``old``."""
+    if isinstance(new, torch.Tensor):
+        return torch.where(ok.reshape(-1, *([1] * (new.dim() - 1))), new, old)
+    out = old.copy()
+    out.loc[ok.numpy()] = new.loc[ok.numpy()].to_numpy()
+    return out
+
+
+def _subset_simulation(simulator: Simulator, event: Event, draw: Any, budget: int, ce_samples: int | None,
+                       rho: float, max_iterations: int, keep: int, gen: torch.Generator) -> RareEventResult:
+    """Subset simulation with pCN moves (module docstring); ``draw(None, n)`` gives prior draws."""
+    n = max(500, budget // 8) if ce_samples is None else _positive_int(ce_samples, "--ce-samples", "12500")
+    if 2 * n > budget:
+        raise GanforgeError(f"--budget {budget} is too small for subset simulation with {n} draws per level",
+                            f"pass --budget {4 * n} or more, or --method mc")
+    u, samples, score, _, _ = draw(None, n)
+    calls, step = n, SUBSET_STEP
+    p, variance, levels = 1.0, 0.0, []
+    chain_shape: tuple[int, int] | None = None  # (chains, length) of the current population
+    for iteration in range(max_iterations):
+        n_seeds = max(1, int(rho * n))
+        gamma = min(0.0, float(torch.sort(score, descending=True).values[n_seeds - 1]))
+        above = score >= gamma
+        p_level = float(above.double().mean())
+        levels.append(Level(iteration, gamma, int(above.sum()), len(score), u[:500].clone(), None,
+                            {"family": "pcn", "step": step}))
+        if gamma >= 0 or calls + n > budget:
+            break
+        inflation = 0.0 if chain_shape is None else _correlation_factor(above.reshape(chain_shape), p_level)
+        p *= p_level
+        variance += (1 - p_level) / (p_level * len(score)) * (1 + inflation)
+        # grow the next population from the elites by pCN chains that stay in {score >= gamma}
+        seeds = above.nonzero().flatten()
+        seeds = seeds[torch.randperm(len(seeds), generator=gen)[:n_seeds]]
+        length = n // n_seeds
+        state_u, state_s, state_x = u[seeds], score[seeds], _take(samples, seeds)
+        steps_u, steps_s, steps_x, accepted = [state_u], [state_s], [state_x], 0
+        for _ in range(length - 1):
+            proposal = math.sqrt(1 - step * step) * state_u + step * torch.randn(state_u.shape, generator=gen)
+            new_samples = simulator(proposal, gen)
+            new_score, _ = event.evaluate(new_samples, len(proposal))
+            calls += len(proposal)
+            ok = new_score >= gamma
+            accepted += int(ok.sum())
+            state_u = torch.where(ok[:, None], proposal, state_u)
+            state_s = torch.where(ok, new_score, state_s)
+            state_x = _where(ok, new_samples, state_x)
+            steps_u.append(state_u)
+            steps_s.append(state_s)
+            steps_x.append(state_x)
+        rate = accepted / max(1, n_seeds * (length - 1))
+        if rate > SUBSET_ACCEPTANCE[1]:
+            step = min(1.0, step * 1.25)
+        elif rate < SUBSET_ACCEPTANCE[0]:
+            step *= 0.75
+        chain_major = (torch.arange(length)[None, :] * n_seeds + torch.arange(n_seeds)[:, None]).flatten()
+        u = torch.cat(steps_u)[chain_major]
+        score = torch.cat(steps_s)[chain_major]
+        samples = _take(_concat(steps_x), chain_major)
+        chain_shape = (n_seeds, length)
+    _, hit = event.evaluate(samples, len(score))
+    p_last = float(hit.double().mean())
+    if p_last > 0:
+        inflation = 0.0 if chain_shape is None else _correlation_factor(hit.reshape(chain_shape), p_last)
+        variance += (1 - p_last) / (p_last * len(score)) * (1 + inflation)
+    p_hat = p * p_last
+    hits = int(hit.sum())
+    se = p_hat * math.sqrt(variance) if p_hat > 0 else 0.0
+    estimate = Estimate(p_hat, se, len(score), hits, float(hits))
+    rows = hit.nonzero().flatten()[:keep]
+    upper, warning = None, None
+    if hits == 0:
+        upper = p * float((score >= levels[-1].level).double().mean())
+        warning = (f"no sample reached the event in {calls} generator calls; the subset levels stopped at "
+                   f"score {levels[-1].level:.3g} (the event is score >= 0), whose probability {upper:.2g} "
+                   "bounds p; raise --budget or --ce-samples")
+    found = len(rows) > 0
+    weights = torch.full((len(rows),), p_hat / max(hits, 1), dtype=torch.float64)
+    naive_calls = naive_calls_for(p_hat, estimate.relative_error)
+    return RareEventResult(event.text, "subset", estimate, calls, naive_calls,
+                           levels, None, _take(samples, rows) if found else None, u[rows] if found else None,
+                           weights if found else None, upper, warning)
