@@ -96,3 +96,14 @@ def test_a_student_t_mlp_draws_heavy_tailed_codes_reproducibly():
                                rtol=1e-6)
     with pytest.raises(GanforgeError, match="prior_df"):
         build({"name": "mlp", "prior": "student-t", "prior_df": -2}, (1,))
+
+
+def test_the_ctgan_generator_takes_a_student_t_latent_and_checks_it():
+    from ganforge.models.ctgan import build_ctgan
+
+    G, _ = build_ctgan((6,), z_dim=8, prior="student-t", prior_df=2.5, layout=[[2, "tanh"], [4, "softmax"]])
+    assert (G.prior, G.prior_df) == ("student-t", 2.5)
+    z = G.sample_z(20_000, torch.Generator().manual_seed(0), "cpu")
+    assert stats.kstest(z[:, 0].numpy(), stats.t(2.5).cdf).pvalue > 1e-3
+    with pytest.raises(GanforgeError, match="prior_df"):
+        build_ctgan((6,), prior="student-t", prior_df=0, layout=[[2, "tanh"], [4, "softmax"]])
