@@ -55,6 +55,10 @@ def table_run(tmp_path_factory) -> Path:
     return train_tiny(ExperimentConfig.from_dict(tree), tmp / "run")
 
 
+def _rare(*args: object) -> int:
+    return main(["rare", *map(str, args)])
+
+
 # ----------------------------------------------------------------------------- statistics
 def test_point_statistics_are_the_coordinates_and_distances():
     ctx = Context("points-2d", (2,))
@@ -167,44 +171,12 @@ def test_the_python_api_estimates_an_event_of_a_trained_run(ring):
 
 def test_cli_writes_the_estimate_scenarios_and_json(ring, tmp_path, capsys):
     png, js, npz = tmp_path / "rare.png", tmp_path / "rare.json", tmp_path / "rare.npz"
-    assert (
-        main(
-            [
-                "rare",
-                str(ring),
-                "--event",
-                "distance(0, 0) > 1.5",
-                "--budget",
-                "20000",
-                "-o",
-                str(png),
-                "--json",
-                str(js),
-            ]
-        )
-        == 0
-    )
+    assert _rare(ring, "--event", "distance(0, 0) > 1.5", "--budget", "20000", "-o", png, "--json", js) == 0
     out = capsys.readouterr().out
     assert "relative error" in out and "naive MC" in out and png.stat().st_size > 0
     summary = json.loads(js.read_text())
     assert summary["calls"] == 20_000 and summary["p"] > 0 and summary["levels"]
-    assert (
-        main(
-            [
-                "rare",
-                str(ring),
-                "--event",
-                "distance(0, 0) > 1.5",
-                "--budget",
-                "20000",
-                "-o",
-                str(npz),
-                "--keep",
-                "10",
-            ]
-        )
-        == 0
-    )
+    assert _rare(ring, "--event", "distance(0, 0) > 1.5", "--budget", "20000", "-o", npz, "--keep", "10") == 0
     with np.load(npz) as data:
         assert data["x"].shape == (10, 2) and data["weight"].shape == (10,) and data["z"].shape[0] == 10
         assert (np.linalg.norm(data["x"], axis=1) > 1.5).all() and (data["weight"] > 0).all()
@@ -245,19 +217,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(ring, tmp_path, cap
 def test_a_table_run_writes_rare_rows_with_their_weights(table_run, tmp_path, capsys):
     out = tmp_path / "rare.csv"
     assert (
-        main(
-            [
-                "rare",
-                str(table_run),
-                "--event",
-                "column(b) > 6 & equals(a, y) > 0.5",
-                "--budget",
-                "20000",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
+        _rare(table_run, "--event", "column(b) > 6 & equals(a, y) > 0.5", "--budget", "20000", "-o", out) == 0
     )
     rows = pd.read_csv(out)
     assert list(rows.columns) == ["a", "b", "importance_weight"]

@@ -17,6 +17,10 @@ from ganforge.train import load_run
 from tests.conftest import one_error_line, train_tiny
 
 
+def _rare(*args: object) -> int:
+    return main(["rare", *map(str, args)])
+
+
 def _pareto_csv(path: Path, alpha: float = 2.0, n: int = 3000) -> Path:
     rng = np.random.default_rng(0)
     pd.DataFrame({"loss": rng.pareto(alpha, n) + 1.0, "other": rng.normal(size=n)}).to_csv(path, index=False)
@@ -77,23 +81,7 @@ def test_a_student_t_latent_gives_the_generator_a_heavier_tail(runs):
 
 def test_cli_prints_the_indices_and_writes_the_qq_figure(runs, tmp_path, capsys):
     png, js = tmp_path / "qq.png", tmp_path / "tail.json"
-    assert (
-        main(
-            [
-                "rare",
-                str(runs["student-t"]),
-                "--tail",
-                "value(0)",
-                "-n",
-                "20000",
-                "-o",
-                str(png),
-                "--json",
-                str(js),
-            ]
-        )
-        == 0
-    )
+    assert _rare(runs["student-t"], "--tail", "value(0)", "-n", "20000", "-o", png, "--json", js) == 0
     out = capsys.readouterr().out
     assert "Hill tail index" in out and "ratio" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
