@@ -281,7 +281,7 @@ def compare(cases: list[dict[str, Any]], seeds: int, budget: int) -> list[dict[s
 def checks(rows: list[dict[str, Any]], seeds: int) -> dict[str, bool]:
     out = {}
     need = math.ceil(0.9 * seeds)
-    names = {"ce-is": "CE-IS", "subset": "subset simulation"}
+    names = {"ce-is": "CE-IS", "ce-mixture": "CE-IS with the mixture proposal", "subset": "subset simulation"}
     for row in rows:
         if row["method"] not in names or row["level"] != 1e-5:
             continue
@@ -350,7 +350,9 @@ def figures(cases: list[dict[str, Any]], budget: int) -> None:
     image = next(c for c in cases if c["case"] == "image")
     spec = next(e for e in image["events"] if e["level"] == 1e-5)
     sim = image["simulator"]
-    result = estimate_rare_event(sim, parse_event(spec["event"], sim.context), budget=budget, seed=0, keep=64)
+    result = estimate_rare_event(
+        sim, parse_event(spec["event"], sim.context), method="subset", budget=budget, seed=0, keep=64
+    )
     get_kind("image").writer("x.png").write(Samples(result.scenarios, nrow=8), docs / "rare-scenarios.png")
 
 
