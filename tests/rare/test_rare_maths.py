@@ -167,6 +167,7 @@ def test_bad_options_are_one_line_errors():
         ({"covariance": "odd"}, "unknown covariance"),
         ({"budget": 100}, "too small for the cross-entropy"),
         ({"variance_floor": -1.0}, "--variance-floor"),
+        ({"method": "subset", "replicates": 0}, "--replicates must be a positive"),
     ]:
         with pytest.raises(GanforgeError, match=match):
             estimate_rare_event(sim, event, **kwargs)
@@ -183,6 +184,16 @@ def test_subset_simulation_is_close_to_unbiased_and_its_error_honest_on_the_clos
     assert 0.5 * observed < reported < 2.0 * observed  # Au and Beck's error, chains' correlation included
     assert all(r.calls <= 40_000 for r in results) and all(r.levels[-1].level >= 0 for r in results)
     assert all(r.levels[-1].note["family"] == "pcn" for r in results)
+
+
+def test_one_subset_run_reports_au_and_becks_error_and_replicates_pool_their_runs():
+    sim = _linear(4)
+    event = parse_event(f"value(0) > {stats.norm.isf(1e-4)}", sim.context)
+    one = estimate_rare_event(sim, event, method="subset", budget=20_000, seed=0, replicates=1)
+    assert one.estimate.std_error > 0 and one.calls <= 20_000
+    pooled = estimate_rare_event(sim, event, method="subset", budget=20_000, seed=0, replicates=4, keep=8)
+    assert pooled.calls <= 20_000 and len(pooled.weights) == 8
+    assert abs(pooled.p - 1e-4) < 3 * pooled.estimate.std_error
 
 
 def test_the_correlation_factor_follows_au_and_beck():

@@ -49,6 +49,8 @@ def add_rare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--covariance", default="auto",
                    help="auto | full | diag (auto: full up to 10 latent dims)")
     p.add_argument("--components", type=int, default=2, help="mixture components of ce-mixture (default 2)")
+    p.add_argument("--replicates", type=int, default=5,
+                   help="subset: independent runs whose spread gives the error (default 5)")
     p.add_argument("--variance-floor", type=float, default=1.0,
                    help="smallest proposal variance in any direction (default 1, the N(0, I) prior's)")
     p.add_argument("--defensive", type=float, default=0.0,
@@ -103,7 +105,8 @@ def _event(args: argparse.Namespace, run: Any, out: Path | None, js: Path | None
                         budget=args.budget, seed=args.seed, ce_samples=args.ce_samples, rho=args.rho,
                         covariance=args.covariance,
                         components=args.components, variance_floor=args.variance_floor,
-                        defensive=args.defensive, keep=args.keep if out is not None else 0)
+                        defensive=args.defensive, keep=args.keep if out is not None else 0,
+                        replicates=args.replicates)
     summary = result.summary()
     _print_estimate(summary)
     if result.warning:
