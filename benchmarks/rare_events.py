@@ -33,6 +33,7 @@ import argparse
 import hashlib
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -262,6 +263,9 @@ def compare(cases: list[dict[str, Any]], seeds: int, budget: int) -> list[dict[s
                         "median_relative_error": sorted(rels)[len(rels) // 2] if rels else None,
                         "max_relative_error": max(rels) if rels else None,
                         "min_calls_saved": min(needs) / budget if len(needs) == seeds else None,
+                        "observed_relative_spread": statistics.stdev(x["p"] for x in runs) / spec["truth"]
+                        if seeds > 1 and spec["truth"] > 0
+                        else None,
                         "within_2se": sum(x["within_2se"] for x in runs),
                         "within_2se_with_truth_se": sum(x["within_2se_with_truth_se"] for x in runs),
                         "zero_hit_seeds": sum(x["hits"] == 0 for x in runs),
