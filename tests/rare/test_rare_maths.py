@@ -197,7 +197,7 @@ def test_one_subset_run_reports_au_and_becks_error_and_replicates_pool_their_run
 
 
 def test_the_correlation_factor_follows_au_and_beck():
-    from ganforge.rare.estimate import _correlation_factor
+    from ganforge.rare.subset import _correlation_factor
 
     independent = torch.rand(2000, 5, generator=torch.Generator().manual_seed(0)) < 0.3
     assert _correlation_factor(independent, 0.3) < 0.1
