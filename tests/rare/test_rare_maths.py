@@ -153,7 +153,7 @@ def test_the_defensive_share_bounds_the_weights():
     r = estimate_rare_event(
         sim, parse_event("value(0) > 3.7", sim.context), budget=20_000, seed=0, defensive=0.2
     )
-    assert float(r.weights.max()) <= 1 / 0.2 + 1e-9
+    assert float(r.weights.max()) * r.estimate.n <= 1 / 0.2 + 1e-9  # weights are w_i / N
     assert abs(r.p - stats.norm.sf(3.7)) < 3 * r.estimate.std_error
 
 
@@ -194,6 +194,15 @@ def test_one_subset_run_reports_au_and_becks_error_and_replicates_pool_their_run
     pooled = estimate_rare_event(sim, event, method="subset", budget=20_000, seed=0, replicates=4, keep=8)
     assert pooled.calls <= 20_000 and len(pooled.weights) == 8
     assert abs(pooled.p - 1e-4) < 3 * pooled.estimate.std_error
+
+
+@pytest.mark.parametrize("method", ["mc", "ce-is", "subset"])
+def test_the_scenarios_weights_are_probability_masses_that_sum_to_the_estimate(method):
+    sim = _linear(2)
+    event = parse_event("value(0) > 2.5", sim.context)
+    r = estimate_rare_event(sim, event, method=method, budget=20_000, seed=1, keep=10**6, replicates=2)
+    assert len(r.weights) == r.estimate.hits
+    assert float(r.weights.sum()) == pytest.approx(r.p, rel=1e-9)
 
 
 def test_the_correlation_factor_follows_au_and_beck():

@@ -196,6 +196,7 @@ def estimate_rare_event(simulator: Simulator, event: Event, *, method: str = "ce
                        + "; raise --budget or --ce-samples")
     return RareEventResult(event.text, method, estimate, calls, naive_calls, levels, proposal,
                            concat(scenarios.samples), concat(scenarios.codes) if scenarios.codes else None,
-                           concat(scenarios.weights) if scenarios.weights else None, upper, warning)
+                           concat(scenarios.weights) / len(hit) if scenarios.weights else None, upper,
+                           warning)
 
 

@@ -47,9 +47,10 @@ class Level:
 @dataclass
 class RareEventResult:
     """The estimate (:class:`~ganforge.maths.importance.Estimate`), the generator ``calls``
-    spent, the calls naive MC needs for the same relative error, the CE ``levels``, and the
-    ``scenarios``: samples in the event (the kind's batch) with their ``codes`` and importance
-    ``weights``."""
+    spent, the calls naive MC needs for the same relative error, the ``levels``, and the
+    ``scenarios``: samples in the event (the kind's batch) with their ``codes`` (standard-normal
+    coordinates) and ``weights``, the probability mass each stands for (importance sampling:
+    w_i / N; subset simulation: p / hits): the weights of every in-event draw sum to p."""
 
     event: str
     method: str
