@@ -89,7 +89,7 @@ def _print_estimate(summary: dict[str, Any]) -> None:
           + (f", relative error {rel:.1%}" if rel is not None else ""))
     print(f"hits        {summary['hits']} of {summary['final_draws']} final draws, ESS {summary['ess']:.1f}")
     print(f"calls       {summary['calls']} generator calls"
-          + (f" ({len(summary['levels'])} cross-entropy levels)" if summary["levels"] else ""))
+          + (f" ({len(summary['levels'])} {summary['method']} levels)" if summary["levels"] else ""))
     if summary["naive_calls_same_error"] is not None:
         print(f"naive MC    {summary['naive_calls_same_error']:.3g} calls for the same relative error "
               f"({summary['calls_saved']:.3g}x more)")
