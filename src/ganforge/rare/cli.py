@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,12 +114,14 @@ def _event(args: argparse.Namespace, run: Any, out: Path | None, js: Path | None
         writer.write(_scenario_samples(run, result), out)
         print(f"wrote {len(result.weights)} rare samples with their weights to {out}")
     if js is not None:
-        atomic_write_text(js, json.dumps(summary, indent=2, default=_jsonable) + "\n")
+        _write_json(js, summary)
     return 0
 
 
-def _jsonable(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else str(value)
+def _write_json(path: Path, numbers: dict[str, Any]) -> None:
+    """``numbers`` (the results' summaries, non-finite values already None) as JSON, atomically;
+    a value JSON has no type for is written as its text."""
+    atomic_write_text(path, json.dumps(numbers, indent=2, default=str) + "\n")
 
 
 def _scenario_samples(run: Any, result: Any) -> Any:
@@ -156,7 +157,7 @@ def _tail(args: argparse.Namespace, run: Any, out: Path | None, js: Path | None)
         report.plot(out)
         print(f"wrote the tail QQ figure to {out}")
     if js is not None:
-        atomic_write_text(js, json.dumps(s, indent=2, default=_jsonable) + "\n")
+        _write_json(js, s)
     return 0
 
 

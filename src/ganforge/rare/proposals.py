@@ -32,6 +32,17 @@ from ganforge.maths.importance import gaussian_log_prob, mixture_log_prob
 MIN_VARIANCE = 1e-4
 
 
+def floor_covariance(cov: torch.Tensor, floor: float) -> torch.Tensor:
+    """``cov`` (D,) variances or (D, D) with every variance / eigenvalue raised to at least
+    ``floor`` (and ``MIN_VARIANCE``)."""
+    floor = max(floor, MIN_VARIANCE)
+    if cov.dim() == 1:
+        return cov.clamp_min(floor)
+    values, vectors = torch.linalg.eigh((cov + cov.T) / 2)
+    cov = (vectors * values.clamp_min(floor)) @ vectors.T
+    return (cov + cov.T) / 2
+
+
 class Proposal(Protocol):
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor: ...
 
@@ -68,14 +79,7 @@ class GaussianProposal:
         z = z.double()
         mean = w @ z
         diff = z - mean
-        floor = max(floor, MIN_VARIANCE)
-        if full:
-            cov = (diff * w[:, None]).T @ diff
-            values, vectors = torch.linalg.eigh((cov + cov.T) / 2)
-            cov = (vectors * values.clamp_min(floor)) @ vectors.T
-            cov = (cov + cov.T) / 2
-        else:
-            cov = (w @ diff.square()).clamp_min(floor)
+        cov = floor_covariance((diff * w[:, None]).T @ diff if full else w @ diff.square(), floor)
         if previous is not None and smoothing < 1.0:
             prev_cov = previous.cov
             if full and prev_cov.dim() == 1:
@@ -121,16 +125,9 @@ class MixtureProposal:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         gm = GaussianMixture(k, covariance_type="full" if full else "diag", reg_covar=MIN_VARIANCE,
                              random_state=np.random.RandomState(seed)).fit(data)
-        parts = []
-        for j in range(k):
-            cov = torch.from_numpy(gm.covariances_[j]).double()
-            if full:
-                values, vectors = torch.linalg.eigh(cov)
-                cov = (vectors * values.clamp_min(max(floor, MIN_VARIANCE))) @ vectors.T
-                cov = (cov + cov.T) / 2
-            else:
-                cov = cov.clamp_min(max(floor, MIN_VARIANCE))
-            parts.append(GaussianProposal(torch.from_numpy(gm.means_[j]).double(), cov))
+        parts = [GaussianProposal(torch.from_numpy(gm.means_[j]).double(),
+                                  floor_covariance(torch.from_numpy(gm.covariances_[j]).double(), floor))
+                 for j in range(k)]
         return MixtureProposal(torch.from_numpy(gm.weights_).double(), parts)
 
 

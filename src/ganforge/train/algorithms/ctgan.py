@@ -43,6 +43,8 @@ conditional vectors and real rows from the sampler's generator (seed + 5); both 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -78,6 +80,16 @@ def discrete_spans(layout: list) -> list[tuple[int, int]]:
             out.append((offset, int(width)))
         offset += int(width)
     return out
+
+
+@contextmanager
+def _hard_one_hots(net: torch.nn.Module) -> Iterator[None]:
+    """The generator draws hard one-hots (sampling) inside the block, soft ones (training) after."""
+    net.hard = True
+    try:
+        yield
+    finally:
+        net.hard = False
 
 
 class ConditionalSampler:
@@ -343,21 +355,15 @@ class CTGAN(PrivateCritic, TableAlgorithm, LatentSimulation):
         net = self.generator if network is None else network
         if labels is None:
             labels = self.labels_for(n, generator)
-        net.hard = True
-        try:
+        with _hard_one_hots(net):
             return super().sample(n, generator, labels, net, batch_size)
-        finally:
-            net.hard = False
 
     def simulate(self, z: torch.Tensor, generator: torch.Generator | None = None,
                  network: torch.nn.Module | None = None, labels: torch.Tensor | None = None) -> Any:
         """Rows of codes ``z`` with hard one-hots, as :meth:`sample` draws them."""
         net = self.generator if network is None else network
-        net.hard = True
-        try:
+        with _hard_one_hots(net):
             return super().simulate(z, generator, net, labels)
-        finally:
-            net.hard = False
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
