@@ -70,6 +70,8 @@ def test_play_trains_draws_switches_saves_and_loads(page, tmp_path, one_thread):
         assert page.evaluate(PAINTED, "#field") > 1000
         page.click("#play")  # pause
         wait(page, "window.gfPlay.lastFrame.running === false")
+        # the button is redrawn with the next animation frame, not when the frame message lands
+        wait(page, "document.getElementById('play').textContent.trim().toLowerCase() === 'play'")
         assert page.inner_text("#play").strip().lower() == "play"
         # one D-only step moves the step counter by one
         step = page.evaluate("window.gfPlay.lastFrame.step")
