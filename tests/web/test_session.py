@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import numpy as np
@@ -191,6 +192,28 @@ def test_play_and_pause_train_in_the_background(session):
     step = session.trainer.step
     time.sleep(0.2)
     assert session.trainer.step == step
+
+
+def test_no_frame_says_stopped_before_the_last_step_is_pictured(session, monkeypatch):
+    # a page reads the step of the first "stopped" frame and single-steps from it
+    train_step = session.trainer.train_step
+
+    def slow(only=None):
+        time.sleep(0.3)
+        return train_step(only)
+
+    monkeypatch.setattr(session.trainer, "train_step", slow)
+    session.configure({"speed": 10})
+    session.play()
+    time.sleep(0.45)  # inside the second step of the first ten
+    pauser = threading.Thread(target=session.pause)
+    pauser.start()
+    time.sleep(0.05)
+    assert session.frame()[0]["running"]  # the thread's last step is not pictured yet
+    pauser.join()
+    frame = session.frame()[0]
+    assert not frame["running"] and frame["step"] == session.trainer.step
+    assert session.trainer.step <= 3  # the pause stopped the batch of ten
 
 
 def test_a_failing_step_pauses_play_with_its_reason(session, monkeypatch):

@@ -349,7 +349,8 @@ class PlaySession:
                         for net in (trainer.exp.sampling_network(), trainer.exp.networks["D"]))
         self._view = {"G": G_view, "D": D_view, "weights": weights, "labels": labels,
                       "objective": trainer.algorithm.objective, "step": trainer.step,
-                      "settings": self.settings, "real": self.real, "z": self.z, "bounds": self.bounds}
+                      "running": self.running, "settings": self.settings, "real": self.real, "z": self.z,
+                      "bounds": self.bounds}
         self._published_at = time.perf_counter()
 
     @staticmethod
@@ -432,6 +433,7 @@ class PlaySession:
                 return
             self.error = None
             self._running.set()
+            self._publish()
             self._thread = threading.Thread(target=self._loop, name="ganforge-play", daemon=True)
             self._thread.start()
 
@@ -444,21 +446,29 @@ class PlaySession:
         with self._lock:
             self._publish()
 
+    def _stop_publishing(self) -> None:
+        """Stop playing from inside the training thread and show the stopped state."""
+        self._running.clear()
+        with self._lock:
+            self._publish()
+
     def _loop(self) -> None:
         torch.set_num_threads(1)  # a tiny model: one thread trains fastest (and leaves the server one)
         while self._running.is_set():
             started = time.perf_counter()
             try:
                 for _ in range(self.settings.speed):
+                    if not self._running.is_set():
+                        break  # paused: no step after the one that was running
                     self.step()
             except NonFinite as err:
                 self.error = (f"training stopped: {err} is not finite (the networks diverged); lower "
                               "lr_g and lr_d (or use adam), then Reset or press Play")
-                self._running.clear()
+                self._stop_publishing()
                 return
             except Exception as err:  # noqa: BLE001  a broken step stops play, not the server
                 self.error = f"training stopped: {' '.join(str(err).split())[:200]}"
-                self._running.clear()
+                self._stop_publishing()
                 return
             rest = 1 / FPS - (time.perf_counter() - started)
             if self.settings.speed < LIMITS["speed"][1] and rest > 0:
@@ -485,8 +495,10 @@ class PlaySession:
         settings, objective, labels, step = view["settings"], view["objective"], view["labels"], view["step"]
         real, z, bounds = view["real"], view["z"], view["bounds"]
         self._update_rate(step)
-        out: dict[str, Any] = {"type": "frame", "step": step, "running": self.running, "mode": settings.mode,
-                               "history_id": end[0],
+        # "running" as published with these weights and this step: a frame that says "stopped" shows
+        # the last step, not one published before the training thread's final steps
+        out: dict[str, Any] = {"type": "frame", "step": step, "running": view["running"],
+                               "mode": settings.mode, "history_id": end[0],
                                "metrics": [_metrics_row(r) for r in rows[-500:]],
                                "steps_per_second": round(self.steps_per_second, 1) if self.running else 0.0}
         if self.error:
