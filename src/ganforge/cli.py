@@ -22,6 +22,7 @@ from ganforge.errors import GanforgeError
 from ganforge.forensics.cli import add_detect_parser, cmd_detect
 from ganforge.latent.cli import add_latent_parser, cmd_latent
 from ganforge.rare.cli import add_rare_parser, cmd_rare
+from ganforge.robust.cli import add_robust_parser, cmd_robust
 from ganforge.translate import add_translate_parser, cmd_translate
 from ganforge.watermark.cli import add_watermark_parser, cmd_watermark
 from ganforge.web.cli import add_web_parsers, cmd_board, cmd_play
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_watermark_parser(sub)
     add_translate_parser(sub)
     add_augment_parser(sub)
+    add_robust_parser(sub)
     add_web_parsers(sub)
 
     theory = sub.add_parser("theory", help="check a GAN theory result numerically (numbers + PNG)")
@@ -378,7 +380,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
             "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "rare": cmd_rare,
             "play": cmd_play, "board": cmd_board, "detect": cmd_detect, "watermark": cmd_watermark,
-            "translate": cmd_translate, "augment": cmd_augment}
+            "translate": cmd_translate, "augment": cmd_augment, "robust": cmd_robust}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
