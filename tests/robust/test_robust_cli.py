@@ -20,14 +20,20 @@ from tests.robust.conftest import blocks, needs_torchattacks
 pytestmark = needs_torchattacks
 
 
+def run(*parts: object) -> int:
+    """``ganforge`` with the words of each string part and each path part as one argument."""
+    argv: list[str] = []
+    for part in parts:
+        argv += part.split() if isinstance(part, str) else [str(part)]
+    return main(argv)
+
+
 def _generator(root: Path, dataset: str, out: Path) -> Path:
-    tree = {
-        "seed": 0,
-        "algorithm": {"name": "gan", "loss": {"name": "wgan-gp", "gp_weight": 10}},
-        "data": {"name": dataset, "root": str(root), "size": 28},
-        "model": {"name": "mlp", "z_dim": 8, "g_hidden": [32], "d_hidden": [32]},
-        "train": {"steps": 6, "batch_size": 16, "log_every": 3, "sample_every": 100, "checkpoint_every": 100},
-    }
+    tree = {"seed": 0, "algorithm": {"name": "gan", "loss": {"name": "wgan-gp", "gp_weight": 10}},
+            "data": {"name": dataset, "root": str(root), "size": 28},
+            "model": {"name": "mlp", "z_dim": 8, "g_hidden": [32], "d_hidden": [32]},
+            "train": {"steps": 6, "batch_size": 16, "log_every": 3, "sample_every": 100,
+                      "checkpoint_every": 100}}
     return train_tiny(ExperimentConfig.from_dict(tree), out)
 
 
@@ -37,31 +43,12 @@ def chain(idx_root, tmp_path_factory):
     work = tmp_path_factory.mktemp("chain")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    base = ["--root", str(idx_root), "--epochs", "1"]
-    assert main(["robust", "classifier", *base, "-o", str(work / "clf.pt")]) == 0
-    assert (
-        main(
-            [
-                "robust",
-                "classifier",
-                *base,
-                "-n",
-                "300",
-                "--adversarial-eps",
-                "0.2",
-                "--adv-steps",
-                "2",
-                "-o",
-                str(work / "pgdat.pt"),
-            ]
-        )
-        == 0
-    )
-    clf = ["--classifier", str(work / "clf.pt")]
-    assert (
-        main(["robust", "ape-gan", *base, *clf, "-n", "300", "--eps", "0.3", "-o", str(work / "ape.pt")]) == 0
-    )
-    assert main(["robust", "detector", *base, *clf, "-n", "300", "-o", str(work / "det.pt")]) == 0
+    base = ("robust classifier --root", idx_root, "--epochs 1")
+    assert run(*base, "-o", work / "clf.pt") == 0
+    assert run(*base, "-n 300 --adversarial-eps 0.2 --adv-steps 2 -o", work / "pgdat.pt") == 0
+    trained = ("--root", idx_root, "--epochs 1 -n 300 --classifier", work / "clf.pt")
+    assert run("robust ape-gan", *trained, "--eps 0.3 -o", work / "ape.pt") == 0
+    assert run("robust detector", *trained, "-o", work / "det.pt") == 0
     _generator(idx_root, "fashion-mnist", work / "gen")
     torch.set_num_threads(threads)
     return work
@@ -69,44 +56,11 @@ def chain(idx_root, tmp_path_factory):
 
 def test_the_chain_trains_every_part_and_scores_every_defence(chain, idx_root, capsys):
     out = chain / "scores.json"
-    code = main(
-        [
-            "robust",
-            "evaluate",
-            "--classifier",
-            str(chain / "clf.pt"),
-            "--root",
-            str(idx_root),
-            "--defense",
-            "none",
-            "--defense",
-            f"defense-gan={chain / 'gen'}",
-            "--defense",
-            f"ape-gan={chain / 'ape.pt'}",
-            "--defense",
-            f"pgd-at={chain / 'pgdat.pt'}",
-            "--attack",
-            "fgsm:0.3",
-            "--attack",
-            "pgd:0.2",
-            "--pgd-steps",
-            "3",
-            "-n",
-            "24",
-            "--adaptive-n",
-            "6",
-            "--steps",
-            "4",
-            "--restarts",
-            "2",
-            "--eot",
-            "2",
-            "--detector",
-            str(chain / "det.pt"),
-            "--json",
-            str(out),
-        ]
-    )
+    code = run("robust evaluate --classifier", chain / "clf.pt", "--root", idx_root, "--defense none",
+               "--defense", f"defense-gan={chain / 'gen'}", "--defense", f"ape-gan={chain / 'ape.pt'}",
+               "--defense", f"pgd-at={chain / 'pgdat.pt'}",
+               "--attack fgsm:0.3 --attack pgd:0.2 --pgd-steps 3 -n 24 --adaptive-n 6",
+               "--steps 4 --restarts 2 --eot 2 --detector", chain / "det.pt", "--json", out)
     assert code == 0
     printed = capsys.readouterr().out
     assert "defense-gan" in printed and "ROC AUC" in printed
@@ -116,95 +70,49 @@ def test_the_chain_trains_every_part_and_scores_every_defence(chain, idx_root, c
     assert cells[("defense-gan", "pgd3-0.2", "adaptive")]["n"] == 6  # --adaptive-n: the slow attack
     assert cells[("ape-gan", "pgd3-0.2", "adaptive")]["n"] == 24  # a differentiable defence: all images
     # without a defence the white-box attack is the same whichever threat model
-    assert (
-        cells[("none", "fgsm-0.3", "oblivious")]["accuracy"]
-        == cells[("none", "fgsm-0.3", "adaptive")]["accuracy"]
-    )
+    none = [cells[("none", "fgsm-0.3", threat)]["accuracy"] for threat in ("oblivious", "adaptive")]
+    assert none[0] == none[1]
     assert {r["detector"] for r in record["detection"]} == {"detector", "defense-gan error"}
     clf = load_classifier(chain / "clf.pt")
     assert clf.meta["dataset"] == "fashion-mnist" and 0 <= clf.meta["test_accuracy"] <= 1
 
 
-def _bad(capsys, argv: list[str], written: Path | None, *fragments: str) -> None:
-    assert main(argv) == 2
+def _bad(capsys, parts: tuple, written: Path | None, *fragments: str) -> None:
+    assert run(*parts) == 2
     one_error_line(capsys, *fragments)
     if written is not None:
         assert not written.exists()
 
 
 def test_bad_attacks_defences_and_outputs_are_one_line_errors(chain, idx_root, capsys):
-    ev = ["robust", "evaluate", "--classifier", str(chain / "clf.pt"), "--root", str(idx_root), "-n", "8"]
+    ev = ("robust evaluate --classifier", chain / "clf.pt", "--root", idx_root, "-n 8")
     out = chain / "bad.json"
-    _bad(capsys, [*ev, "--attack", "fgsm:1.5", "--json", str(out)], out, "outside (0, 1]")
-    _bad(capsys, [*ev, "--attack", "jsma:0.1", "--json", str(out)], out, "unknown attack 'jsma:0.1'")
-    _bad(capsys, [*ev, "--defense", "magnet", "--json", str(out)], out, "unknown defence 'magnet'")
-    _bad(capsys, [*ev, "--defense", "ape-gan", "--json", str(out)], out, "needs its trained part")
-    _bad(
-        capsys,
-        [*ev, "--defense", f"pgd-at={chain / 'clf.pt'}", "--json", str(out)],
-        out,
-        "was not adversarially trained",
-    )
-    _bad(capsys, [*ev, "--defense", f"ape-gan={chain / 'clf.pt'}"], None, "holds a classifier, not a ape-gan")
-    _bad(capsys, [*ev, "--threat", "blackbox"], None, "unknown threat model 'blackbox'")
-    _bad(capsys, [*ev, "--json", str(chain / "out.txt")], chain / "out.txt", "does not end in .json")
-    _bad(capsys, [*ev, "--data", "mnist"], None, "trained on fashion-mnist, not mnist")
-    _bad(
-        capsys,
-        [
-            "robust",
-            "classifier",
-            "--root",
-            str(idx_root),
-            "--adversarial-eps",
-            "2",
-            "-o",
-            str(chain / "x.pt"),
-        ],
-        chain / "x.pt",
-        "outside (0, 1]",
-    )
-    _bad(
-        capsys,
-        ["robust", "classifier", "--root", str(idx_root), "-o", str(chain / "x.txt")],
-        chain / "x.txt",
-        "does not end in .pt",
-    )
-    _bad(
-        capsys,
-        ["robust", "classifier", "--data", "cifar10", "-o", str(chain / "x.pt")],
-        chain / "x.pt",
-        "unknown dataset 'cifar10'",
-    )
+    _bad(capsys, (*ev, "--attack fgsm:1.5 --json", out), out, "outside (0, 1]")
+    _bad(capsys, (*ev, "--attack jsma:0.1 --json", out), out, "unknown attack 'jsma:0.1'")
+    _bad(capsys, (*ev, "--defense magnet --json", out), out, "unknown defence 'magnet'")
+    _bad(capsys, (*ev, "--defense ape-gan --json", out), out, "needs its trained part")
+    _bad(capsys, (*ev, "--defense", f"pgd-at={chain / 'clf.pt'}", "--json", out), out,
+         "was not adversarially trained")
+    _bad(capsys, (*ev, "--defense", f"ape-gan={chain / 'clf.pt'}"), None, "holds a classifier, not a ape-gan")
+    _bad(capsys, (*ev, "--threat blackbox"), None, "unknown threat model 'blackbox'")
+    _bad(capsys, (*ev, "--json", chain / "out.txt"), chain / "out.txt", "does not end in .json")
+    _bad(capsys, (*ev, "--data mnist"), None, "trained on fashion-mnist, not mnist")
+    train = ("robust classifier --root", idx_root)
+    _bad(capsys, (*train, "--adversarial-eps 2 -o", chain / "x.pt"), chain / "x.pt", "outside (0, 1]")
+    _bad(capsys, (*train, "-o", chain / "x.txt"), chain / "x.txt", "does not end in .pt")
+    _bad(capsys, ("robust classifier --data cifar10 -o", chain / "x.pt"), chain / "x.pt",
+         "unknown dataset 'cifar10'")
 
 
 def test_a_classifier_for_other_image_sizes_is_refused(chain, idx_root, capsys):
     wide = chain / "wide.pt"
     clf = load_classifier(chain / "clf.pt")
     save_part(clf, wide, "classifier", {**clf.meta, "shape": [1, 32, 32]})
-    _bad(
-        capsys,
-        ["robust", "evaluate", "--classifier", str(wide), "--root", str(idx_root)],
-        None,
-        "shape [1, 32, 32]",
-        "28x28",
-    )
+    _bad(capsys, ("robust evaluate --classifier", wide, "--root", idx_root), None,
+         "shape [1, 32, 32]", "28x28")
     (chain / "text.pt").write_text("hello")
-    _bad(
-        capsys,
-        [
-            "robust",
-            "ape-gan",
-            "--classifier",
-            str(chain / "text.pt"),
-            "--root",
-            str(idx_root),
-            "-o",
-            str(chain / "a.pt"),
-        ],
-        chain / "a.pt",
-        "not a ganforge classifier file",
-    )
+    _bad(capsys, ("robust ape-gan --classifier", chain / "text.pt", "--root", idx_root, "-o", chain / "a.pt"),
+         chain / "a.pt", "not a ganforge classifier file")
 
 
 def test_a_generator_trained_on_another_dataset_is_refused(chain, idx_root, tmp_path, capsys):
@@ -213,39 +121,16 @@ def test_a_generator_trained_on_another_dataset_is_refused(chain, idx_root, tmp_
     for stem, (x, y) in (("train", blocks(64, 5)), ("t10k", blocks(16, 6))):
         write_idx(mnist / f"{stem}-images-idx3-ubyte.gz", (x[:, 0].numpy() * 255).astype(np.uint8))
         write_idx(mnist / f"{stem}-labels-idx1-ubyte.gz", y.numpy().astype(np.uint8))
-    run = _generator(mnist, "mnist", tmp_path / "mnist-gen")
-    _bad(
-        capsys,
-        [
-            "robust",
-            "evaluate",
-            "--classifier",
-            str(chain / "clf.pt"),
-            "--root",
-            str(idx_root),
-            "--defense",
-            f"defense-gan={run}",
-            "--json",
-            str(tmp_path / "o.json"),
-        ],
-        tmp_path / "o.json",
-        "trained on mnist, the classifier on fashion-mnist",
-    )
+    gen = _generator(mnist, "mnist", tmp_path / "mnist-gen")
+    out = tmp_path / "o.json"
+    _bad(capsys, ("robust evaluate --classifier", chain / "clf.pt", "--root", idx_root, "--defense",
+                  f"defense-gan={gen}", "--json", out), out,
+         "trained on mnist, the classifier on fashion-mnist")
 
 
 def test_a_missing_torchattacks_is_one_line_and_writes_nothing(chain, idx_root, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchattacks", None)
     out = chain / "never.pt"
-    _bad(
-        capsys,
-        ["robust", "ape-gan", "--classifier", str(chain / "clf.pt"), "--root", str(idx_root), "-o", str(out)],
-        out,
-        "torchattacks",
-        "pip install --no-deps torchattacks",
-    )
-    _bad(
-        capsys,
-        ["robust", "evaluate", "--classifier", str(chain / "clf.pt"), "--root", str(idx_root)],
-        None,
-        "torchattacks",
-    )
+    _bad(capsys, ("robust ape-gan --classifier", chain / "clf.pt", "--root", idx_root, "-o", out), out,
+         "torchattacks", "pip install --no-deps torchattacks")
+    _bad(capsys, ("robust evaluate --classifier", chain / "clf.pt", "--root", idx_root), None, "torchattacks")

@@ -25,7 +25,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 from ganforge.robust.attacks import AttackSpec, attack_images
-from ganforge.robust.classifier import check_images
+from ganforge.robust.classifier import check_images, check_positive_ints, module_from_state
 from ganforge.robust.defenses import Defense
 
 
@@ -89,13 +89,7 @@ class APEConfig:
     seed: int = 0
 
     def check(self) -> None:
-        for key in ("epochs", "batch_size", "width"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GanforgeError(
-                    f"APE-GAN {key} must be a positive integer, got {value!r}",
-                    f"pass e.g. {getattr(APEConfig, key)}",
-                )
+        check_positive_ints(self, ("epochs", "batch_size", "width"), "APE-GAN")
         if not self.eps or any(not (math.isfinite(e) and 0 < e <= 1) for e in self.eps):
             raise GanforgeError(
                 f"APE-GAN's FGSM radii {list(self.eps)} must be in (0, 1]", "pass e.g. --eps 0.1 --eps 0.3"
@@ -165,10 +159,7 @@ def train_ape_gan(
 
 
 def ape_from_state(weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> APEGenerator:
-    G = APEGenerator(int(meta.get("width", 64)))
-    G.load_state_dict(weights)
-    G.meta = meta
-    return G.eval()
+    return module_from_state(APEGenerator(int(meta.get("width", 64))), weights, meta)
 
 
 def default_eps(values: Sequence[float] | None) -> tuple[float, ...]:

@@ -154,4 +154,3 @@ def attack_images(
     if not out:
         return images.clone()
     return torch.cat(out).clamp_(0, 1)
-

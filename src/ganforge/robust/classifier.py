@@ -50,6 +50,17 @@ class UnitClassifier(nn.Module):
         return self.net(x * 2 - 1)
 
 
+def check_positive_ints(config: Any, keys: tuple[str, ...], what: str) -> None:
+    """A one-line error for the first of ``config``'s ``keys`` that is not a positive int."""
+    for key in keys:
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise GanforgeError(
+                f"{what} {key} must be a positive integer, got {value!r}",
+                f"pass e.g. {getattr(type(config), key)}",
+            )
+
+
 @dataclass(frozen=True)
 class ClassifierConfig:
     """How a classifier is trained. ``adv_eps`` None: plainly; a radius: PGD adversarial training."""
@@ -64,13 +75,7 @@ class ClassifierConfig:
     adv_warmup: float = 0.3
 
     def check(self) -> None:
-        for key in ("epochs", "batch_size", "adv_steps"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GanforgeError(
-                    f"classifier {key} must be a positive integer, got {value!r}",
-                    f"pass e.g. {getattr(ClassifierConfig, key)}",
-                )
+        check_positive_ints(self, ("epochs", "batch_size", "adv_steps"), "classifier")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise GanforgeError(f"classifier lr must be a positive number, got {self.lr!r}", "pass e.g. 3e-3")
         if self.adv_eps is not None and not (math.isfinite(self.adv_eps) and 0 < self.adv_eps <= 1):
@@ -237,6 +242,13 @@ def load_part(path: str | Path, role: str) -> tuple[dict[str, torch.Tensor], dic
             f"pass a file written by `ganforge robust {role}`",
         )
     return state["state_dict"], dict(state["meta"])
+
+
+def module_from_state(module: nn.Module, weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> nn.Module:
+    """``module`` with ``weights`` loaded and ``meta`` attached, in eval mode."""
+    module.load_state_dict(weights)
+    module.meta = meta
+    return module.eval()
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> UnitClassifier:

@@ -22,7 +22,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 from ganforge.robust.attacks import AttackSpec, attack_images
-from ganforge.robust.classifier import check_images
+from ganforge.robust.classifier import check_images, check_positive_ints, module_from_state
 
 DEFAULT_TRAINING_ATTACKS = (
     AttackSpec("fgsm", 0.1, steps=1),
@@ -92,6 +92,7 @@ def train_detector(
     """Craft ``attacks`` (an equal share of ``images`` each) against ``classifier`` and train an
     :class:`AdversarialDetector` on the clean images against them."""
     check_images(images, labels)
+    check_positive_ints(config, ("epochs", "batch_size", "width"), "detector")
     if not attacks:
         raise GanforgeError("the detector needs at least one training attack", "pass e.g. fgsm:0.3")
     started = time.perf_counter()
@@ -140,10 +141,7 @@ def train_detector(
 
 
 def detector_from_state(weights: dict[str, torch.Tensor], meta: dict[str, Any]) -> AdversarialDetector:
-    model = AdversarialDetector(int(meta.get("width", 32)))
-    model.load_state_dict(weights)
-    model.meta = meta
-    return model.eval()
+    return module_from_state(AdversarialDetector(int(meta.get("width", 32))), weights, meta)
 
 
 def roc_auc(clean_scores: torch.Tensor | np.ndarray, adversarial_scores: torch.Tensor | np.ndarray) -> float:
