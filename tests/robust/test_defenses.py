@@ -25,6 +25,7 @@ from ganforge.robust import (
 from ganforge.robust.apegan import ape_from_state
 from ganforge.robust.classifier import load_classifier, load_part, save_part
 from ganforge.robust.defenses import Defense
+from tests.conftest import SHARED_MNIST, needs_mnist
 from tests.robust.conftest import needs_torchattacks
 
 
@@ -199,3 +200,42 @@ def test_roc_auc_against_its_definition():
     # the share of (clean, adversarial) pairs ranked right: 10 of 12
     pairs = [(c < a) + 0.5 * (c == a) for c in clean.tolist() for a in adversarial.tolist()]
     assert roc_auc(clean, adversarial) == pytest.approx(sum(pairs) / len(pairs))
+
+
+class BlockGenerator(nn.Module):
+    """The range of the block images: a soft choice among the ten blocks on the dark background."""
+
+    z_dim = 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        masks = torch.zeros(10, 1, 28, 28)
+        for k in range(10):
+            r, c = 2 + 12 * (k // 5), 1 + 5 * (k % 5)
+            masks[k, 0, r:r + 7, c:c + 7] = 1
+        self.register_buffer("masks", masks.flatten(1))
+        self.scale = nn.Parameter(torch.tensor(0.75))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        image = 0.1 + self.scale * torch.softmax(3 * z, 1) @ self.masks
+        return (image * 2 - 1).view(-1, 1, 28, 28)
+
+
+@needs_torchattacks
+def test_defense_gan_on_the_data_s_range_undoes_an_oblivious_attack(classifier, test_set, one_thread):
+    x, y = test_set
+    adversarial = attack_images(parse_attack("fgsm:0.3"), classifier, x, y)
+    projection = DefenseGAN(BlockGenerator(), steps=60, restarts=2, lr=0.1)
+    defended = DefendedClassifier(classifier, projection).eval()
+    attacked = accuracy(classifier, adversarial, y)
+    assert accuracy(defended, adversarial, y) > attacked + 0.3, attacked
+    assert accuracy(defended, x, y) > 0.9
+
+
+@needs_mnist
+def test_the_classifier_learns_real_mnist_digits(one_thread):
+    from ganforge.robust import load_images
+
+    x, y = load_images("mnist", "test", str(SHARED_MNIST))
+    model = train_classifier(x[:3000], y[:3000], ClassifierConfig(epochs=2, batch_size=64))
+    assert accuracy(model, x[-2000:], y[-2000:]) > 0.9
