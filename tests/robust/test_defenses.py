@@ -239,3 +239,31 @@ def test_the_classifier_learns_real_mnist_digits(one_thread):
     x, y = load_images("mnist", "test", str(SHARED_MNIST))
     model = train_classifier(x[:3000], y[:3000], ClassifierConfig(epochs=2, batch_size=64))
     assert accuracy(model, x[-2000:], y[-2000:]) > 0.9
+
+
+class LinearGenerator(nn.Module):
+    """G(z) = A z + b: its range is an affine subspace, and the least-squares projection is linear."""
+
+    z_dim = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.A = nn.Linear(3, 784)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.A(z).view(-1, 1, 28, 28)
+
+
+def test_the_tangent_bpda_gradient_is_the_exact_derivative_of_a_linear_projection():
+    G = LinearGenerator()
+    defense = DefenseGAN(G, bpda="tangent")
+    z, grad = torch.randn(4, 3), torch.randn(4, 1, 28, 28)
+    # render(z) = (A z + b + 1) / 2 = A' z + b'; z*(x) = (A'^T A')^-1 A'^T (x - b'), so
+    # d/dx f(render(z*(x))) = P grad f with P = A' (A'^T A')^-1 A'^T, the projection onto A''s columns
+    A = G.A.weight.detach() / 2
+    P = A @ torch.linalg.inv(A.T @ A) @ A.T
+    assert torch.allclose(defense.approximate_vjp(z, grad).flatten(1), grad.flatten(1) @ P.T, atol=1e-4)
+    assert torch.equal(DefenseGAN(G).approximate_vjp(z, grad), grad)  # the identity by default
+    with pytest.raises(GanforgeError, match="unknown BPDA gradient 'exact'"):
+        DefenseGAN(G, bpda="exact")

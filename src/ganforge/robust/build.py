@@ -26,13 +26,15 @@ from ganforge.robust.evaluate import Defended
 
 @dataclass(frozen=True)
 class DefenseOptions:
-    """Defense-GAN's projection: ``steps`` (L), ``restarts`` (R), Adam ``lr``, ``seed``; ``device``."""
+    """Defense-GAN's projection: ``steps`` (L), ``restarts`` (R), Adam ``lr``, ``seed``; ``device``;
+    ``bpda``: the backward pass adaptive attacks take through it (identity or tangent)."""
 
     steps: int = 100
     restarts: int = 4
     lr: float = 0.05
     seed: int = 0
     device: str = "cpu"
+    bpda: str = "identity"
 
 
 def defense_gan_from_run(run_dir: str | Path, dataset: str | None, options: DefenseOptions) -> DefenseGAN:
@@ -60,7 +62,12 @@ def defense_gan_from_run(run_dir: str | Path, dataset: str | None, options: Defe
             "Defense-GAN needs an unconditional generator (e.g. the fashion-defensegan preset)",
         )
     return DefenseGAN(
-        generator, steps=options.steps, restarts=options.restarts, lr=options.lr, seed=options.seed
+        generator,
+        steps=options.steps,
+        restarts=options.restarts,
+        lr=options.lr,
+        seed=options.seed,
+        bpda=options.bpda,
     )
 
 

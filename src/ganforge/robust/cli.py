@@ -104,6 +104,12 @@ def add_robust_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     ev.add_argument("--restarts", type=int, default=4, help="Defense-GAN: random restarts R (default 4)")
     ev.add_argument("--lr", type=float, default=0.05, help="Defense-GAN: Adam rate on z (default 0.05)")
     ev.add_argument(
+        "--bpda",
+        default="identity",
+        help="adaptive attacks on Defense-GAN: identity (BPDA's g(x) = x; default) or tangent "
+        "(the gradient projected onto the tangent space of G's range)",
+    )
+    ev.add_argument(
         "--eot", type=int, default=2, help="adaptive attacks on Defense-GAN: EOT samples (default 2)"
     )
     ev.add_argument("--pgd-steps", type=int, default=40, help="PGD steps (default 40)")
@@ -245,7 +251,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     require_torchattacks()
     classifier = _classifier_file(args.classifier, device)
-    options = DefenseOptions(args.steps, args.restarts, args.lr, args.seed, str(device))
+    options = DefenseOptions(args.steps, args.restarts, args.lr, args.seed, str(device), args.bpda)
     defences = [build_defense(d, classifier, options) for d in (args.defense or ["none"])]
     detector = None
     if args.detector:
@@ -299,7 +305,13 @@ def _evaluate(args: argparse.Namespace) -> int:
             "attacks": {a.key: a.label for a in attacks},
             "cells": [c.as_dict() for c in cells],
             "detection": detection,
-            "defense_gan": {"steps": args.steps, "restarts": args.restarts, "lr": args.lr, "eot": args.eot},
+            "defense_gan": {
+                "steps": args.steps,
+                "restarts": args.restarts,
+                "lr": args.lr,
+                "eot": args.eot,
+                "bpda": args.bpda,
+            },
         }
         atomic_write_text(js, json.dumps(record, indent=2) + "\n")
         print(f"wrote {js}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,7 +34,7 @@ from ganforge.errors import GanforgeError
 
 class Defense(nn.Module):
     """x (N, C, H, W) in [0, 1] -> purified x' in [0, 1]. ``differentiable``: whether attacks may
-    differentiate it (False: they cross it by BPDA)."""
+    differentiate it (False: they cross it by BPDA, :func:`bpda`)."""
 
     name = "defense"
     differentiable = True
@@ -41,23 +42,34 @@ class Defense(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def purify_for_attack(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """The purified images and what :meth:`approximate_vjp` needs of this forward pass."""
+        return self(x), None
+
+    def approximate_vjp(self, state: Any, grad: torch.Tensor) -> torch.Tensor:
+        """BPDA's backward pass: grad_x of a loss, given its gradient at the purified images. The
+        default takes the defence's Jacobian as the identity (g(x) = x)."""
+        return grad
+
 
 class _Bpda(torch.autograd.Function):
-    """Forward: ``defense(x)``; backward: the identity (BPDA with g(x) = x)."""
+    """Forward: the defence; backward: its :meth:`Defense.approximate_vjp`."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, defense: Defense) -> torch.Tensor:  # noqa: ANN001
         with torch.enable_grad():
-            out = defense(x.detach())
+            out, state = defense.purify_for_attack(x.detach())
+        ctx.defense, ctx.state = defense, state
         return out.detach()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
-        return grad, None
+        return ctx.defense.approximate_vjp(ctx.state, grad), None
 
 
 def bpda(defense: Defense, x: torch.Tensor) -> torch.Tensor:
-    """``defense(x)`` with the identity as its gradient."""
+    """``defense(x)`` with :meth:`Defense.approximate_vjp` (by default the identity) as its
+    backward pass: BPDA (Athalye, Carlini and Wagner 2018)."""
     return _Bpda.apply(x, defense)
 
 
@@ -92,6 +104,10 @@ class Projection:
     history: torch.Tensor
 
 
+#: the backward passes BPDA may take through Defense-GAN (:meth:`DefenseGAN.approximate_vjp`)
+BPDA_GRADIENTS = ("identity", "tangent")
+
+
 class DefenseGAN(Defense):
     """Project onto the range of ``generator`` (z -> images in [-1, 1]): ``steps`` (L) Adam steps of
     rate ``lr`` from each of ``restarts`` (R) random codes, keep the best; see the module docstring.
@@ -101,9 +117,19 @@ class DefenseGAN(Defense):
     differentiable = False
 
     def __init__(
-        self, generator: nn.Module, *, steps: int = 100, restarts: int = 4, lr: float = 0.05, seed: int = 0
+        self,
+        generator: nn.Module,
+        *,
+        steps: int = 100,
+        restarts: int = 4,
+        lr: float = 0.05,
+        seed: int = 0,
+        bpda: str = "identity",
     ) -> None:
         super().__init__()
+        if bpda not in BPDA_GRADIENTS:
+            raise GanforgeError(f"unknown BPDA gradient {bpda!r}", f"use {' or '.join(BPDA_GRADIENTS)}")
+        self.bpda = bpda
         for what, value in (("steps (L)", steps), ("restarts (R)", restarts)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GanforgeError(
@@ -155,6 +181,29 @@ class DefenseGAN(Defense):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(x).images
+
+    def purify_for_attack(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        p = self.project(x)
+        return p.images, p.z
+
+    def approximate_vjp(self, z: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """``identity``: grad itself. ``tangent``: grad projected onto the tangent space of G's range
+        at G(z*), J (J^T J)^-1 J^T grad with J = dG/dz at z* (a small ridge keeps it solvable):
+        the exact derivative of x -> G(z*(x)) where z* is the least-squares fit and G is locally
+        linear, so only the part of a perturbation that moves along the range survives."""
+        if self.bpda == "identity":
+            return grad
+        from torch.func import jacfwd, vmap
+
+        def one(code: torch.Tensor) -> torch.Tensor:
+            return self.render(code.unsqueeze(0)).flatten()
+
+        with torch.enable_grad():
+            J = vmap(jacfwd(one))(z.detach())  # (N, D, k)
+        g = grad.flatten(1).unsqueeze(2)
+        gram = J.transpose(1, 2) @ J + 1e-4 * torch.eye(J.shape[2], device=J.device)
+        coefficients = torch.linalg.solve(gram, J.transpose(1, 2) @ g)
+        return (J @ coefficients).view_as(grad)
 
     def reconstruction_error(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """||G(z*) - x||^2 per image (N,), on the CPU."""

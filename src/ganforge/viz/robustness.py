@@ -14,7 +14,13 @@ from matplotlib.figure import Figure
 from ganforge.errors import GanforgeError
 from ganforge.viz._atomic import save_figure
 
-COLOURS = {"none": "#555555", "defense-gan": "#1f77b4", "ape-gan": "#2ca02c", "pgd-at": "#d62728"}
+COLOURS = {
+    "none": "#555555",
+    "defense-gan": "#1f77b4",
+    "defense-gan/tangent": "#17becf",
+    "ape-gan": "#2ca02c",
+    "pgd-at": "#d62728",
+}
 
 
 def plot_purification_strip(rows: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
