@@ -2,8 +2,9 @@
 clean images (label 0) against attacks on them (label 1), scored by ROC AUC per attack.
 
 The attacks it learns from are crafted against the classifier it protects, on training images
-(by default FGSM and PGD-10 at radii 0.1 and 0.3, an equal share each, as many adversarial as
-clean images); its test attacks may be others (CW-L2 it never saw). Defense-GAN's reconstruction
+(by default FGSM and PGD-10 at radii 0.1 and 0.3 and CW-L2 with 50 steps, an equal share each,
+as many adversarial as clean images); its test attacks may be others (a detector trained without
+CW scores CW-L2's small L2 perturbations near chance: see docs/robustness.md). Defense-GAN's reconstruction
 error ||G(z*) - x||^2 is the other score (:meth:`DefenseGAN.reconstruction_error`): adversarial
 perturbations lie off G's range, so they reconstruct worse (Samangouei et al. 2018, section 3.3).
 """
@@ -29,6 +30,7 @@ DEFAULT_TRAINING_ATTACKS = (
     AttackSpec("fgsm", 0.3, steps=1),
     AttackSpec("pgd", 0.1, steps=10),
     AttackSpec("pgd", 0.3, steps=10),
+    AttackSpec("cw", None, steps=50, c=10.0),
 )
 
 
