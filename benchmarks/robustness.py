@@ -9,12 +9,15 @@ Protocol (per seed; every trained part from that seed; one torch thread per proc
   when ``--work`` does not already hold ``gen-s{seed}``), L = 100 Adam steps (rate 0.05) from
   R = 4 random codes per image;
 * APE-GAN: 2 epochs on FGSM images at eps 0.1 and 0.3 against the classifier;
-* the detector: a CNN on 20,000 training images, half of them attacked (FGSM and PGD-10 at
-  eps 0.1 and 0.3, against the classifier); Defense-GAN's reconstruction error as a second score;
+* the detector: a CNN on 20,000 training images and as many attacked copies (FGSM and PGD-10 at
+  eps 0.1 and 0.3 and CW-L2 with 50 steps, an equal share each, against the classifier);
+  Defense-GAN's reconstruction error as a second score;
 * attacks (torchattacks): FGSM and PGD-40 at L-inf eps 0.1 and 0.3 on [0, 1] pixels, CW-L2
   (c = 10, 100 Adam steps); threat models: oblivious (attack the classifier alone) and adaptive
   (attack the defended classifier: APE-GAN by backpropagation, Defense-GAN by BPDA with EOT over
-  2 draws of its random restarts; CW through Defense-GAN by BPDA without EOT);
+  2 draws of its random restarts, once with BPDA's identity backward pass (``defense-gan``) and
+  once with its tangent-space projection (``defense-gan/tangent``); CW through Defense-GAN by
+  BPDA without EOT);
 * test images: seed s scores the 1,000 test images from index 1000 s (3,000 distinct images over
   three seeds); the adaptive attacks through Defense-GAN, which run a whole projection per attack
   step, score the first ``--adaptive-n`` (default 100) of them (300 over three seeds).
@@ -22,10 +25,12 @@ Protocol (per seed; every trained part from that seed; one torch thread per proc
     python benchmarks/robustness.py [--quick] [--seeds 0 1 2] [--work DIR]
 
 Each seed's numbers go to ``benchmarks/results/robustness_runs/seed{s}.json`` (so seeds can run
-in separate processes); every run then rewrites ``benchmarks/results/robustness.json`` from the
-seeds on disk (``robustness_quick.json`` with --quick) with mean and standard error per cell,
-the targets, and (not with --quick) the figures ``docs/figures/robust-strip.png`` and
-``docs/figures/robust-accuracy-eps.png``.
+in separate processes; ``--tangent-only`` and ``--detector-only`` add ``seed{s}_tangent.json``
+and ``seed{s}_detector.json`` to seeds measured before those parts existed, retraining the seed's
+classifier and checking it against the stored accuracy); every run then rewrites
+``benchmarks/results/robustness.json`` from the seeds on disk (``robustness_quick.json`` with
+--quick) with mean and standard error per cell, the targets, and (not with --quick) the figures
+``docs/figures/robust-strip.png`` and ``docs/figures/robust-accuracy-eps.png``.
 """
 
 from __future__ import annotations
