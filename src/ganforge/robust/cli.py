@@ -230,7 +230,7 @@ def _train_detector(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ganforge.robust import evaluate_defenses, load_images, parse_attack
+    from ganforge.robust import DefenseGAN, evaluate_defenses, load_images, parse_attack
     from ganforge.robust.attacks import require_torchattacks
     from ganforge.robust.build import DefenseOptions, build_defense
     from ganforge.robust.classifier import load_part
@@ -279,7 +279,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     print(format_table(cells))
     detection: list[dict[str, Any]] = []
-    gans = [d.defense for d in defences if d.name == "defense-gan"]
+    gans = [d.defense for d in defences if isinstance(d.defense, DefenseGAN)]  # its error detects too
     if detector is not None or gans:
         detection = detection_aucs(
             classifier,

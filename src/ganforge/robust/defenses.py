@@ -42,6 +42,9 @@ class Defense(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def reseed(self, seed: int) -> None:
+        """Restart the defence's own random draws from ``seed`` (none by default)."""
+
     def purify_for_attack(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """The purified images and what :meth:`approximate_vjp` needs of this forward pass."""
         return self(x), None

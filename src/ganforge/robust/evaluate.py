@@ -68,7 +68,7 @@ def check_threats(threats: Sequence[str]) -> tuple[str, ...]:
 
 
 def _reseed(defended: Defended, seed: int) -> None:
-    if isinstance(defended.defense, DefenseGAN):
+    if defended.defense is not None:
         defended.defense.reseed(seed)
 
 
