@@ -332,6 +332,31 @@ def figures(records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
     plot_accuracy_against_eps(rows, FIGURES / "robust-accuracy-eps.png")
 
 
+def supplement(seed: int, cfg: dict[str, Any], work: Path, per_seed: Path, part: str) -> None:
+    """Add ``part`` (``tangent``: the tangent-BPDA cells; ``detector``: a detector retrained with
+    the default attacks) to a seed measured without it, as ``seed{s}_{part}.json``. The seed's
+    classifier is retrained from its seed and must score the stored test accuracy exactly."""
+    x, y, xt, yt, _ = seed_data(seed, cfg, str(SHARED_FASHION))
+    config = ClassifierConfig(epochs=cfg["clf_epochs"], seed=seed)
+    clf = train_classifier(x, y, config, meta={"dataset": "fashion-mnist"})
+    stored = json.loads((per_seed / f"seed{seed}.json").read_text())
+    if accuracy(clf, xt, yt) != stored["clean_accuracy"]["classifier"]:
+        raise SystemExit(f"seed {seed}: the retrained classifier differs from the measured one")
+    started = time.perf_counter()
+    record: dict[str, Any] = {"seed": seed}
+    if part == "tangent":
+        record["cells"] = tangent_cells(
+            clf, generator_run(work, seed, cfg["gen_steps"])[0], cfg, seed, xt, yt
+        )
+    else:
+        n = min(cfg["detector_n"], len(x))
+        detector = train_detector(clf, x[:n], y[:n], DetectorConfig(epochs=cfg["detector_epochs"], seed=seed))
+        record["detection"] = detection_aucs(clf, seed_attacks(cfg), xt, yt, detector=detector, seed=seed)
+        record["attacks"] = detector.meta["attacks"]
+    record.update(seconds=round(time.perf_counter() - started, 1), machine=machine_info())
+    (per_seed / f"seed{seed}_{part}.json").write_text(json.dumps(record) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -367,56 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.gettempdir()) / f"ganforge-robustness{suffix}"
     work.mkdir(parents=True, exist_ok=True)
     per_seed.mkdir(parents=True, exist_ok=True)
-    if args.tangent_only:
+    if args.tangent_only or args.detector_only:
         for seed in args.seeds:
-            x, y, xt, yt, _ = seed_data(seed, cfg, str(SHARED_FASHION))
-            clf = train_classifier(
-                x, y, ClassifierConfig(epochs=cfg["clf_epochs"], seed=seed), meta={"dataset": "fashion-mnist"}
-            )
-            stored = json.loads((per_seed / f"seed{seed}.json").read_text())
-            if accuracy(clf, xt, yt) != stored["clean_accuracy"]["classifier"]:
-                raise SystemExit(f"seed {seed}: the retrained classifier differs from the measured one")
-            run = generator_run(work, seed, cfg["gen_steps"])[0]
-            started = time.perf_counter()
-            cells = tangent_cells(clf, run, cfg, seed, xt, yt)
-            (per_seed / f"seed{seed}_tangent.json").write_text(
-                json.dumps(
-                    {
-                        "seed": seed,
-                        "cells": cells,
-                        "seconds": round(time.perf_counter() - started, 1),
-                        "machine": machine_info(),
-                    }
-                )
-                + "\n"
-            )
-    elif args.detector_only:
-        for seed in args.seeds:
-            x, y, xt, yt, _ = seed_data(seed, cfg, str(SHARED_FASHION))
-            clf = train_classifier(
-                x, y, ClassifierConfig(epochs=cfg["clf_epochs"], seed=seed), meta={"dataset": "fashion-mnist"}
-            )
-            stored = json.loads((per_seed / f"seed{seed}.json").read_text())
-            if accuracy(clf, xt, yt) != stored["clean_accuracy"]["classifier"]:
-                raise SystemExit(f"seed {seed}: the retrained classifier differs from the measured one")
-            started = time.perf_counter()
-            n_det = min(cfg["detector_n"], len(x))
-            detector = train_detector(
-                clf, x[:n_det], y[:n_det], DetectorConfig(epochs=cfg["detector_epochs"], seed=seed)
-            )
-            rows = detection_aucs(clf, seed_attacks(cfg), xt, yt, detector=detector, seed=seed)
-            (per_seed / f"seed{seed}_detector.json").write_text(
-                json.dumps(
-                    {
-                        "seed": seed,
-                        "detection": rows,
-                        "attacks": detector.meta["attacks"],
-                        "seconds": round(time.perf_counter() - started, 1),
-                        "machine": machine_info(),
-                    }
-                )
-                + "\n"
-            )
+            supplement(seed, cfg, work, per_seed, "tangent" if args.tangent_only else "detector")
     elif not args.aggregate_only:
         for seed in args.seeds:
             record = run_seed(seed, cfg, work, str(SHARED_FASHION))
