@@ -8,7 +8,8 @@ to defend (FGSM at several radii, as in the paper) and D's logits l:
     L_D = BCE(l(x), 1) + BCE(l(G(x_adv)), 0)
     L_G = 0.7 * mean (G(x_adv) - x)^2 + 0.3 * BCE(l(G(x_adv)), 1)
 
-(the paper's weights). G is differentiable, so an adaptive attack differentiates through it.
+(the paper's weights; the BCE terms are :func:`ganforge.maths.discriminator_loss` and the
+non-saturating generator loss). G is differentiable, so an adaptive attack differentiates through it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.maths.losses import discriminator_loss, generator_loss_non_saturating
 from ganforge.robust.attacks import AttackSpec, attack_images
 from ganforge.robust.classifier import check_images, check_positive_ints, module_from_state
 from ganforge.robust.defenses import Defense
@@ -36,12 +38,10 @@ def _bn_act(layer: nn.Module, channels: int, act: nn.Module) -> nn.Sequential:
 class APEGenerator(Defense):
     """x_adv (N, 1, 28, 28) in [0, 1] -> the purified image in [0, 1]."""
 
-    name = "ape-gan"
     differentiable = True
 
     def __init__(self, width: int = 64) -> None:
         super().__init__()
-        self.width = width
         self.net = nn.Sequential(
             nn.Conv2d(1, width, 3, 2, 1),
             nn.LeakyReLU(0.2),  # 14x14
@@ -127,16 +127,13 @@ def train_ape_gan(
             G.train()
             D.train()
             fake = G(x_adv)
-            ones, zeros = torch.ones(len(x), device=device), torch.zeros(len(x), device=device)
-            d_loss = F.binary_cross_entropy_with_logits(D(x), ones) + F.binary_cross_entropy_with_logits(
-                D(fake.detach()), zeros
-            )
+            d_loss = discriminator_loss(D(x), D(fake.detach()))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
             mse = F.mse_loss(fake, x)
-            g_loss = config.mse_weight * mse + config.adversarial_weight * F.binary_cross_entropy_with_logits(
-                D(fake), ones
+            g_loss = config.mse_weight * mse + config.adversarial_weight * generator_loss_non_saturating(
+                D(fake)
             )
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()

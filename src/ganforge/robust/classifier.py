@@ -188,17 +188,22 @@ def _shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return padded[:, :, 1 + dy : 29 + dy, 1 + dx : 29 + dx]
 
 
+def in_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int, module: nn.Module
+) -> torch.Tensor:
+    """``fn`` of ``images`` in batches of ``batch_size``, each moved to ``module``'s device, the
+    results concatenated on the CPU."""
+    device = next(module.parameters()).device
+    return torch.cat(
+        [fn(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    )
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Class predictions (N,) of ``model`` in eval mode, on its device, back on the CPU."""
     model.eval()
-    device = next(model.parameters()).device
-    return torch.cat(
-        [
-            model(images[i : i + batch_size].to(device)).argmax(1).cpu()
-            for i in range(0, len(images), batch_size)
-        ]
-    )
+    return in_batches(lambda batch: model(batch).argmax(1), images, batch_size, model)
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:

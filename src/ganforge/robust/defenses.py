@@ -7,8 +7,9 @@ attack sees is the threat model (:mod:`ganforge.robust.evaluate`):
 - adaptive (white-box): the attack differentiates classifier(defence(x)). A defence whose output
   is the result of an optimisation (Defense-GAN) has no useful gradient, so it is crossed by
   BPDA (Backward Pass Differentiable Approximation, Athalye et al. 2018): the forward pass is the
-  defence, the backward pass the identity, since defence(x) ~ x; its random restarts are handled
-  by EOT (the attack averages gradients over several forward passes).
+  defence, the backward pass an approximation of its Jacobian (:meth:`Defense.approximate_vjp`;
+  the identity by default, since defence(x) ~ x); its random restarts are handled by EOT (the
+  attack averages gradients over several forward passes).
 
 Defense-GAN (Samangouei, Kabkab and Chellappa 2018) projects x onto the range of a generator G
 trained on clean data:
@@ -30,17 +31,15 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.robust.classifier import in_batches
 
 
 class Defense(nn.Module):
-    """x (N, C, H, W) in [0, 1] -> purified x' in [0, 1]. ``differentiable``: whether attacks may
-    differentiate it (False: they cross it by BPDA, :func:`bpda`)."""
+    """x (N, C, H, W) in [0, 1] -> purified x' in [0, 1] (subclasses define ``forward``).
+    ``differentiable``: whether attacks may differentiate it (False: they cross it by BPDA,
+    :func:`bpda`)."""
 
-    name = "defense"
     differentiable = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
 
     def reseed(self, seed: int) -> None:
         """Restart the defence's own random draws from ``seed`` (none by default)."""
@@ -116,7 +115,6 @@ class DefenseGAN(Defense):
     rate ``lr`` from each of ``restarts`` (R) random codes, keep the best; see the module docstring.
     Its restarts draw from ``seed`` and go on drawing (reseed with :meth:`reseed`)."""
 
-    name = "defense-gan"
     differentiable = False
 
     def __init__(
@@ -209,7 +207,5 @@ class DefenseGAN(Defense):
         return (J @ coefficients).view_as(grad)
 
     def reconstruction_error(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        """||G(z*) - x||^2 per image (N,), on the CPU."""
-        return torch.cat(
-            [self.project(x[i : i + batch_size]).error.cpu() for i in range(0, len(x), batch_size)]
-        )
+        """||G(z*) - x||^2 per image (N,), on the CPU (each batch projected on G's device)."""
+        return in_batches(lambda batch: self.project(batch).error, x, batch_size, self.generator)

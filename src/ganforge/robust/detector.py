@@ -23,7 +23,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 from ganforge.robust.attacks import AttackSpec, attack_images
-from ganforge.robust.classifier import check_images, check_positive_ints, module_from_state
+from ganforge.robust.classifier import check_images, check_positive_ints, in_batches, module_from_state
 
 DEFAULT_TRAINING_ATTACKS = (
     AttackSpec("fgsm", 0.1, steps=1),
@@ -39,7 +39,6 @@ class AdversarialDetector(nn.Module):
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
-        self.width = width
         self.net = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1),
             nn.BatchNorm2d(width),
@@ -64,13 +63,7 @@ class AdversarialDetector(nn.Module):
     def score(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """P(adversarial) per image (N,), on the CPU."""
         self.eval()
-        device = next(self.parameters()).device
-        return torch.cat(
-            [
-                torch.sigmoid(self(x[i : i + batch_size].to(device))).cpu()
-                for i in range(0, len(x), batch_size)
-            ]
-        )
+        return in_batches(lambda batch: torch.sigmoid(self(batch)), x, batch_size, self)
 
 
 @dataclass(frozen=True)
