@@ -13,6 +13,7 @@ from ganforge.data import (  # noqa: F401  (register the datasets)
     mnist,
     paired,
     photos,
+    sequence,
     stacked_mnist,
     table,
     toy2d,
