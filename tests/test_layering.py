@@ -17,7 +17,7 @@ from the layers below its own, never from a sibling in its own layer)::
     metrics                      scores of samples and models
     train                        the Trainer, the algorithms, checkpoints, loading a run
     ganforge                     the package's public API (``ganforge/__init__``)
-    latent, translate, augmentation, forensics, watermark, theory, rare, robust
+    latent, translate, predict, augmentation, forensics, watermark, theory, rare, robust
                                  tools over trained runs (`ganforge latent|translate|...`)
     web                          `ganforge play` / `board`
     cli                          the command line
@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("metrics",),
     ("train",),
     ("ganforge",),
-    ("latent", "translate", "augmentation", "forensics", "watermark", "theory", "rare", "robust"),
+    ("latent", "translate", "predict", "augmentation", "forensics", "watermark", "theory", "rare", "robust"),
     ("web",),
     ("cli",),
     ("__main__",),

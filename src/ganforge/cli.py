@@ -21,6 +21,7 @@ from ganforge.augmentation.cli import add_augment_parser, cmd_augment
 from ganforge.errors import GanforgeError
 from ganforge.forensics.cli import add_detect_parser, cmd_detect
 from ganforge.latent.cli import add_latent_parser, cmd_latent
+from ganforge.predict import add_predict_parser, cmd_predict
 from ganforge.rare.cli import add_rare_parser, cmd_rare
 from ganforge.robust.cli import add_robust_parser, cmd_robust
 from ganforge.translate import add_translate_parser, cmd_translate
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_detect_parser(sub)
     add_watermark_parser(sub)
     add_translate_parser(sub)
+    add_predict_parser(sub)
     add_augment_parser(sub)
     add_robust_parser(sub)
     add_web_parsers(sub)
@@ -380,7 +382,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "presets": cmd_presets, "sample": cmd_sample, "info": cmd_info,
             "evaluate": cmd_evaluate, "theory": cmd_theory, "latent": cmd_latent, "rare": cmd_rare,
             "play": cmd_play, "board": cmd_board, "detect": cmd_detect, "watermark": cmd_watermark,
-            "translate": cmd_translate, "augment": cmd_augment, "robust": cmd_robust}
+            "translate": cmd_translate, "predict": cmd_predict, "augment": cmd_augment, "robust": cmd_robust}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

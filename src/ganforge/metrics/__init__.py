@@ -8,6 +8,7 @@ Importing the package registers every metric of :mod:`ganforge.metrics.registry`
 imported below for that are the only ones that call ``register_metric``).
 """
 
+import ganforge.metrics.clips  # noqa: F401  (frame_mse, frame_psnr, frame_ssim, frame_sharpness, fd_lenet_frames, temporal)
 import ganforge.metrics.evaluate  # noqa: F401  (registers fid, kid, is, prdc, modes, class)
 import ganforge.metrics.likelihood  # noqa: F401  (elbo, iwae)
 import ganforge.metrics.paired  # noqa: F401  (l1, psnr, ssim)

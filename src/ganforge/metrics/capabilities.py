@@ -23,7 +23,9 @@ import torch
 
 RUN_KINDS = {"generative": "a generative run (or a samples file)",
              "translation": "an image-to-image run",
-             "table": "a run that synthesises table rows"}
+             "table": "a run that synthesises table rows",
+             "prediction": "a frame-prediction run",
+             "clips": "a run that generates clips"}
 
 
 @runtime_checkable
@@ -133,9 +135,33 @@ class RowSynthesizer(Protocol):
                     network: torch.nn.Module | None = None) -> Any: ...
 
 
+@runtime_checkable
+class FramePredictor(Protocol):
+    """An algorithm that continues clips: the ``horizon`` frames after ``observed`` ones."""
+
+    observed: int
+    horizon: int
+
+    def predict(self, observed_frames: torch.Tensor, horizon: int | None = None,
+                network: torch.nn.Module | None = None, batch_size: int = 64) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ClipSampler(Protocol):
+    """A generative algorithm whose samples are clips (N, T, C, H, W) (MoCoGAN)."""
+
+    def sample_clips(self, n: int, generator: torch.Generator | None = None,
+                     network: torch.nn.Module | None = None) -> torch.Tensor: ...
+
+
 def run_kind(algorithm: Any) -> str:
     """``translation`` for an algorithm that translates inputs, ``table`` for one that draws
-    table rows, else ``generative``."""
+    table rows, ``prediction`` for one that continues clips, ``clips`` for one that draws clips,
+    else ``generative``."""
     if isinstance(algorithm, Translator):
         return "translation"
+    if isinstance(algorithm, FramePredictor):
+        return "prediction"
+    if isinstance(algorithm, ClipSampler):
+        return "clips"
     return "table" if isinstance(algorithm, RowSynthesizer) else "generative"

@@ -39,7 +39,7 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.capabilities import REQUIREMENTS, RUN_KINDS
 
 HIGHER, LOWER, NEITHER = True, False, None
-SOURCES = ("samples", "pairs", "model", "rows")
+SOURCES = ("samples", "pairs", "model", "rows", "clips")
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,28 @@ class ModelInputs:
     shared: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     say: Callable[[str], None] = lambda line: None
+
+
+@dataclass
+class ClipInputs:
+    """What a ``clips`` metric reads: ``n`` held-out clips ``real(start, stop)`` (N, T, C, H, W)
+    and the run's clips ``generated(start, stop)`` beside them (a clip run's samples; a prediction
+    run's observed frames followed by its predictions of the rest), ``observed`` frames read
+    before predicting (None for a clip run), ``predict(observed_frames)`` (a prediction run),
+    ``subset`` clips for the feature metrics (the frames' ``extractor``), the ``seed``; ``shared``
+    keeps what several metrics read (the per-horizon report), ``info`` what the result should
+    describe."""
+
+    real: Callable[[int, int], Any]
+    generated: Callable[[int, int], Any]
+    n: int
+    observed: int | None = None
+    predict: Callable[[Any], Any] | None = None
+    subset: int = 1000
+    seed: int = 0
+    extractor: str = "lenet_mnist"
+    shared: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from ganforge.metrics.capabilities import provided_by, run_kind
 from ganforge.metrics.evaluate import Evaluator, format_table
 from ganforge.metrics.likelihood import check_importance_samples
 from ganforge.metrics.registry import (
+    ClipInputs,
     MetricContext,
     ModelInputs,
     RowInputs,
@@ -116,6 +117,11 @@ def evaluate_run(run: EvaluatedRun, requested: str | None, s: EvalSettings,
             _merge(result, _translation_metrics(run, G, names, ctx, s, say))
         result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
                       seed=s.seed)
+        return result
+    if kind in ("prediction", "clips"):
+        _merge(result, _clip_metrics(run, G, plan.get("clips"), ctx, section, s, say))
+        result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
+                      sample_seed=s.seed)
         return result
     if kind == "table":
         _merge(result, _table_metrics(run, G, plan.get("rows"), ctx, section, s, say))
@@ -205,6 +211,40 @@ def _table_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | Non
     baseline = compute_metrics(names, RowInputs(train, test, test, types, target, s.seed, baseline=True))
     return {"metrics": metrics, "baseline": baseline, "generated_samples": len(synthetic),
             "data": {**section, "rows_train": len(train), "rows_test": len(test)}}
+
+
+def _clip_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | None, ctx: MetricContext,
+                  section: dict[str, Any], s: EvalSettings, say: Say) -> dict[str, Any]:
+    """A clip run's samples, or a prediction run's continuations of held-out clips, against ``n``
+    held-out clips of the test split (the first ones of its fixed set)."""
+    from ganforge.data.sequence import frame_extractor_of, held_out_clips
+
+    names = select_metrics(names, ctx, source="clips")
+    data = paired.held_out_section(section, s.options)
+    dataset = build_dataset(data)
+    real, available = held_out_clips(dataset)
+    extractor = frame_extractor_of(dataset)
+    n = min(s.n, available)
+    algorithm = run.algorithm
+    if ctx.run == "prediction":
+        def predict(observed_frames: torch.Tensor) -> torch.Tensor:
+            return algorithm.predict(observed_frames, network=G)
+
+        def generated(start: int, stop: int) -> torch.Tensor:
+            clips = real(start, stop)
+            return torch.cat([clips[:, :algorithm.observed], predict(clips[:, :algorithm.observed])], dim=1)
+
+        inputs = ClipInputs(real, generated, n, observed=algorithm.observed, predict=predict, seed=s.seed,
+                            extractor=extractor)
+        say(f"{n} held-out clips of {data['name']}: {algorithm.observed} observed, "
+            f"{algorithm.horizon} predicted frames each")
+    else:
+        clips = algorithm.sample_clips(min(n, ClipInputs.subset), torch.Generator().manual_seed(s.seed), G)
+        inputs = ClipInputs(real, lambda start, stop: clips[start:stop], len(clips), seed=s.seed,
+                            extractor=extractor)
+        say(f"{len(clips)} generated clips vs {len(clips)} held-out clips of {data['name']}")
+    metrics = compute_metrics(names, inputs)
+    return {"metrics": metrics, "clips": inputs.n, "data": data, **inputs.info}
 
 
 def _evaluator(dataset: Any, names: list[str] | None, section: dict[str, Any], s: EvalSettings,

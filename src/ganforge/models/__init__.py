@@ -23,6 +23,7 @@ from ganforge.models import (  # noqa: F401  (registers the built-in families)
     stylegan2,
     tvae,
     vae,
+    video,
 )
 from ganforge.models.base import MODELS, Discriminator, Generator, register_model
 from ganforge.models.compose import build

@@ -17,6 +17,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator, check_truncation
 from ganforge.train.algorithms.base import (
     ClassConditioned,
+    PredictsFrames,
     TableRows,
     TextConditioned,
     Translates,
@@ -152,6 +153,12 @@ class Run:
             return Samples(torch.zeros(n, 0), table=rows, types=algorithm.schema.types,
                            title=f"{n} rows, step {step}{what}",
                            description=f"{n} rows from step {step}{what}")
+        if isinstance(algorithm, PredictsFrames):  # the fixed clips, continued
+            clips = algorithm.fixed_sequences(n)
+            samples = algorithm.figure(clips, self.pick_generator(ema), f"{self.path.name}, step {step}")
+            samples.description = (f"{n} clips of step {step} ({algorithm.observed} observed + "
+                                   f"{algorithm.horizon} predicted frames)")
+            return samples
         if isinstance(algorithm, Translates):
             G = self.pick_generator(ema)
             panels = algorithm.panels(n, G, torch.Generator().manual_seed(seed))

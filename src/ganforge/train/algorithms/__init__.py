@@ -31,6 +31,7 @@ from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in a
     stylegan2,
     tvae,
     vae,
+    video,
 )
 from ganforge.train.algorithms.base import (
     ALGORITHMS,

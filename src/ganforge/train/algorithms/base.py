@@ -526,6 +526,27 @@ class LatentSimulation(Capability):
         return net(z.to(device), None if labels is None else labels.to(device)).float().cpu()
 
 
+class PredictsFrames(Capability):
+    """Continues clips: :meth:`predict` maps the first ``observed`` frames of clips (N, T_o, C, H,
+    W) to the ``horizon`` frames that follow (``ganforge predict``, the prediction metrics, the
+    observed | truth | prediction figures of :meth:`fixed_sequences`)."""
+
+    title = "frame prediction"
+    fix = "use a run of a frame predictor (e.g. the moving-mnist-convlstm preset)"
+
+    observed: int
+    horizon: int
+
+    @abstractmethod
+    def predict(self, observed_frames: torch.Tensor, horizon: int | None = None,
+                network: nn.Module | None = None, batch_size: int = 64) -> torch.Tensor:
+        """The ``horizon`` (default: the trained one) frames after ``observed_frames``, CPU."""
+
+    @abstractmethod
+    def fixed_sequences(self, n: int | None = None) -> torch.Tensor:
+        """The run's fixed whole clips (n, T, C, H, W), cycled to ``n``: what figures show."""
+
+
 CapabilityT = TypeVar("CapabilityT", bound=Capability)
 
 
