@@ -25,11 +25,14 @@ Figures (full run): docs/figures/video-strips.png (observed | truth | MSE | adve
 docs/figures/video-horizon.png (MSE and sharpness against horizon), docs/figures/video-*.gif.
 
     python benchmarks/video.py [--quick] [--budget 600] [--seeds 0,1,2] [--jobs 2] [--models MSE,...]
+
+``--models`` reruns some models; the others' runs are kept from ``video.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -111,9 +114,14 @@ def train_for(preset: str, seed: int, budget: float, run_dir: Path) -> tuple[Tra
     }
 
 
-def run_one(job: tuple[str, int, float, int, int]) -> dict[str, Any]:
+def runs_dir(quick: bool) -> Path:
+    """Where seed 0's predictions and clips are kept for the figures (``--quick``: apart)."""
+    return RUNS / "quick" if quick else RUNS
+
+
+def run_one(job: tuple[str, int, float, int, int, bool]) -> dict[str, Any]:
     """Train model ``label`` with ``seed``; its scores on the fixed test set."""
-    label, seed, budget, n_test, n_clips = job
+    label, seed, budget, n_test, n_clips, quick = job
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, info = train_for(PRESETS[label], seed, budget, Path(tmp) / "run")
@@ -138,7 +146,7 @@ def run_one(job: tuple[str, int, float, int, int]) -> dict[str, Any]:
             if seed == 0:
                 torch.save(
                     {"predicted": pred[:8].clone(), "observed": observed},
-                    RUNS / f"{label}_seed0_predictions.pt",
+                    runs_dir(quick) / f"{label}_seed0_predictions.pt",
                 )
         else:
             test = build_dataset(data_section("test", frames=algorithm.sample_shape[0], test=n_test))
@@ -148,7 +156,7 @@ def run_one(job: tuple[str, int, float, int, int]) -> dict[str, Any]:
             out["fd_lenet_frames"] = frame_features_fd(real, clips)
             out.update(temporal_gap(clips, real))
             if seed == 0:
-                torch.save({"clips": clips[:16].clone()}, RUNS / f"{label}_seed0_clips.pt")
+                torch.save({"clips": clips[:16].clone()}, runs_dir(quick) / f"{label}_seed0_clips.pt")
         out["eval_seconds"] = time.perf_counter() - start
         return out
 
@@ -242,7 +250,8 @@ def checks(summary: dict[str, Any], refs: dict[str, Any]) -> dict[str, bool]:
 
 
 # --------------------------------------------------------------------------- figures
-def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, suffix: str) -> list[str]:
+def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, quick: bool) -> list[str]:
+    """The strips, GIFs and horizon curves (docs/figures; ``--quick``: benchmarks/results, suffixed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -252,23 +261,24 @@ def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, suffix: 
 
     written = []
     kind = get_kind("sequence")
+    where, suffix, runs = (RESULTS, "_quick", runs_dir(True)) if quick else (FIGURES, "", RUNS)
     test = build_dataset(data_section("test", test=n_test))
     truth = test.fixed(8)
     panels = {"truth": truth}
     for label in PREDICTORS:
-        saved = RUNS / f"{label}_seed0_predictions.pt"
+        saved = runs / f"{label}_seed0_predictions.pt"
         if saved.exists():
             blob = torch.load(saved, weights_only=True)
             panels[label] = torch.cat([truth[:, : blob["observed"]], blob["predicted"]], dim=1)
     if len(panels) > 1:
         samples = Samples(truth, {"observed": np.int64(10)}, panels=panels, title="observed | predicted")
         for ext in (".png", ".gif"):
-            path = FIGURES / f"video-strips{suffix}{ext}"
+            path = where / f"video-strips{suffix}{ext}"
             kind.writer(path).write(samples, path)
             written.append(str(path))
-    saved = RUNS / "MoCoGAN_seed0_clips.pt"
+    saved = runs / "MoCoGAN_seed0_clips.pt"
     if saved.exists():
-        path = FIGURES / f"video-mocogan{suffix}.gif"
+        path = where / f"video-mocogan{suffix}.gif"
         kind.writer(path).write(Samples(torch.load(saved, weights_only=True)["clips"], nrow=4), path)
         written.append(str(path))
     if any(label in summary for label in PREDICTORS):
@@ -299,7 +309,7 @@ def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, suffix: 
             ax.set_title(title, fontsize=10)
             ax.legend(fontsize=7)
         fig.tight_layout()
-        path = FIGURES / f"video-horizon{suffix}.png"
+        path = where / f"video-horizon{suffix}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(str(path))
@@ -325,13 +335,23 @@ def main(argv: list[str] | None = None) -> int:
     models = [m for m in args.models.split(",") if m]
     if unknown := [m for m in models if m not in PRESETS]:
         parser.error(f"unknown model {unknown[0]!r}: choose from {', '.join(PRESETS)}")
-    RUNS.mkdir(parents=True, exist_ok=True)
+    runs_dir(args.quick).mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(parents=True, exist_ok=True)
-    jobs = [(label, seed, budget, setting["test"], setting["clips"]) for label in models for seed in seeds]
+    jobs = [(label, seed, budget, setting["test"], setting["clips"], args.quick)
+            for label in models for seed in seeds]
+    previous = RESULTS / "video.json"
+    merge = set(models) != set(PRESETS) and not args.quick and previous.exists()
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        refs_future = pool.submit(references, setting["test"], setting["clips"])
+        refs_future = None if merge else pool.submit(references, setting["test"], setting["clips"])
         runs = list(pool.map(run_one, jobs))
+    if merge:  # the references and the other models' runs as measured before
+        before = json.loads(previous.read_text())
+        refs = before["references"]
+        kept = [r for r in before["runs"] if r["model"] not in models]
+        print(f"kept the references and {len(kept)} runs of the other models from {previous.name}")
+        runs = kept + runs
+    else:
         refs = refs_future.result()
     summary = summarise(runs, refs)
     suffix = "_quick" if args.quick else ""
@@ -347,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - start,
     }
     payload["checks"] = checks(summary, refs)
-    payload["figures"] = figures(refs, summary, setting["test"], "_quick" if args.quick else "")
+    payload["figures"] = figures(refs, summary, setting["test"], args.quick)
     rows: list[dict[str, Any]] = []
     for name, values in refs["baselines"].items():
         rows.append({"model": name.replace("_", " "), **{k: values["mean"][k] for k in values["mean"]}})

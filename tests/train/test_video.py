@@ -222,32 +222,19 @@ def test_predictor_learns_to_beat_copying_the_last_frame(tmp_path, clips) -> Non
     assert after < 0.8 * copy_last and after < 0.5 * before
 
 
-@pytest.mark.slow
-def test_adversarial_predictor_is_sharper(tmp_path, clips) -> None:
-    """Mathieu et al.'s claim at toy scale: the GDL + adversarial predictor's gradient energy is
-    nearer the truth's than the MSE predictor's, at a similar error."""
-    test = MovingDigits(
-        small_digits(), split="test", frames=FRAMES, size=SIZE, num_digits=1, test_sequences=128, seed=9
-    ).fixed(128)
-    reports = {}
-    for label, weights in (
-        ("mse", {"gdl_weight": 0.0, "adversarial_weight": 0.0}),
-        ("adv", {"gdl_weight": 1.0, "adversarial_weight": 0.05}),
-    ):
-        cfg = _cfg(
-            PREDICTOR,
-            algorithm=weights,
-            model={"hidden": [16]},
-            train={
-                "steps": 1500,
-                "batch_size": 16,
-                "sample_every": 10**6,
-                "checkpoint_every": 10**6,
-                "log_every": 100,
-            },
-        )
-        trainer = Trainer(cfg, tmp_path / label, progress=False, dataset=clips)
-        trainer.fit()
-        reports[label] = prediction_report(lambda obs, a=trainer.algorithm: a.predict(obs), test, 4)["mean"]
-    assert abs(reports["adv"]["gradient_energy_ratio"] - 1) < abs(reports["mse"]["gradient_energy_ratio"] - 1)
-    assert reports["adv"]["mse"] < 1.3 * reports["mse"]["mse"]
+def test_mocogan_learns_the_look_of_the_clips(tmp_path, square_clips) -> None:
+    """A few hundred steps take G from grey noise to clips whose mean frame is near the data's.
+    (Motion comes later: at this length the frames barely change; the benchmark measures it.)"""
+    cfg = _cfg(MOCOGAN, model={"width": 8, "d_width": 8},
+               train={"steps": 300, "batch_size": 16, "sample_every": 10**6, "checkpoint_every": 10**6,
+                      "log_every": 50})
+    trainer = Trainer(cfg, tmp_path / "run", progress=False, dataset=square_clips)
+    real = square_clips.sample(256, torch.Generator().manual_seed(1))[0].mean(dim=(0, 1))
+
+    def mean_frame_gap() -> float:
+        fake = trainer.algorithm.sample_clips(256, torch.Generator().manual_seed(2))
+        return float(((fake.mean(dim=(0, 1)) - real) ** 2).mean())
+
+    before = mean_frame_gap()
+    trainer.fit()
+    assert mean_frame_gap() < 0.2 * before

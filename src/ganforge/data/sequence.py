@@ -11,8 +11,9 @@ are written as
            and the predicted frames when ``arrays["observed"]`` (a frame count) is given
     .gif   an animation (Pillow, 100 ms a frame, looping forever): every GIF frame tiles up to
            16 clips (``nrow`` to a row, default ceil(sqrt(n))); with panels, the panels side by
-           side (a header names them) for the first 4 clips. Pillow merges identical
-           consecutive frames (their durations add)
+           side (a header names them) for the first 4 clips; a single clip without panels is
+           written as its own frames (no border, no enlargement), so it reads back whole.
+           Pillow merges identical consecutive frames (their durations add)
     .mp4   the same tiling as H.264 at 10 fps (``imageio`` + ``imageio-ffmpeg``, the optional
            extra ``ganforge[video]``), frame sides padded to even numbers
     .npz   ``x`` (N, T, C, H, W) float32 and the named arrays

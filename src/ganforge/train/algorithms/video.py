@@ -128,16 +128,8 @@ class FramePrediction(Algorithm, PredictsFrames):
                     "set algorithm.l2_weight=1",
                 )
 
-    def __init__(
-        self,
-        cfg: ExperimentConfig,
-        dataset: AnyDataset | None,
-        *,
-        sample_shape: tuple[int, ...],
-        num_classes: int | None,
-        device: torch.device,
-        restoring: bool = False,
-    ) -> None:
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *, sample_shape: tuple[int, ...],
+                 num_classes: int | None, device: torch.device, restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device)
         frames = _clip_length(self.name, self.sample_shape)
         o = self.options
@@ -321,16 +313,8 @@ class MoCoGAN(Algorithm, LatentSpace, LatentSimulation):
     ema_networks = ("G",)
     columns = ("loss_D", "loss_G", "loss_G_image", "loss_G_video", "real_score", "fake_score")
 
-    def __init__(
-        self,
-        cfg: ExperimentConfig,
-        dataset: AnyDataset | None,
-        *,
-        sample_shape: tuple[int, ...],
-        num_classes: int | None,
-        device: torch.device,
-        restoring: bool = False,
-    ) -> None:
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *, sample_shape: tuple[int, ...],
+                 num_classes: int | None, device: torch.device, restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device)
         _clip_length(self.name, self.sample_shape)
         built = MODELS.build(cfg.model, self.sample_shape, num_classes)
