@@ -59,7 +59,7 @@ from torch import nn
 
 from ganforge.config import ExperimentConfig, PhaseConfig, from_mapping, legacy_section_unset
 from ganforge.data.base import AnyDataset
-from ganforge.data.kinds import DataKind, get_kind, kind_of_shape
+from ganforge.data.kinds import DataKind, Samples, get_kind, kind_of_shape
 from ganforge.errors import GanforgeError
 from ganforge.metrics.capabilities import LikelihoodModel
 from ganforge.registry import Registry
@@ -545,6 +545,15 @@ class PredictsFrames(Capability):
     @abstractmethod
     def fixed_sequences(self, n: int | None = None) -> torch.Tensor:
         """The run's fixed whole clips (n, T, C, H, W), cycled to ``n``: what figures show."""
+
+    def figure(self, clips: torch.Tensor, network: nn.Module | None = None, title: str = "") -> Samples:
+        """Whole ``clips`` beside their continuation: panels ``truth`` and ``prediction`` (the
+        observed frames, then the predicted ones), ``x`` the latter, for the sequence kind's
+        writers; ``arrays`` holds the truth and the observed frame count."""
+        observed = clips[:, :self.observed]
+        whole = torch.cat([observed, self.predict(observed, network=network)], dim=1)
+        return Samples(whole, {"truth": clips, "observed": self.observed},
+                       panels={"truth": clips, "prediction": whole}, title=title)
 
 
 CapabilityT = TypeVar("CapabilityT", bound=Capability)

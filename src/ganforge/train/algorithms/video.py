@@ -267,17 +267,6 @@ class FramePrediction(Algorithm, PredictsFrames):
         n = len(self.fixed) if n is None else n
         return self.fixed[torch.arange(n) % len(self.fixed)]
 
-    def figure(self, clips: torch.Tensor, network: nn.Module | None = None, title: str = "") -> Samples:
-        """observed + truth | observed + prediction panels for whole ``clips``."""
-        observed = clips[:, : self.observed]
-        whole = torch.cat([observed, self.predict(observed, network=network)], dim=1)
-        return Samples(
-            whole,
-            {"truth": clips, "observed": self.observed},
-            panels={"truth": clips, "prediction": whole},
-            title=title,
-        )
-
     def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
         return self.kind.preview(self.figure(self.fixed_sequences(), generator, f"step {step}"), path)
 
