@@ -219,6 +219,10 @@ def test_evaluate_a_prediction_run_and_a_clip_run(predictor, mocogan, tmp_path, 
     } <= set(metrics)
     assert len(result["per_horizon"]["mse"]) == 4
     assert set(result["baselines"]) == {"copy_last", "mean_frame"}
+    assert result["baselines"]["copy_last"]["frame_mse"] == pytest.approx(
+        np.mean(result["baselines_per_horizon"]["copy_last"]["mse"]))
+    table = capsys.readouterr().out
+    assert "frame_mse" in table and "nan" not in table.split("frame_mse")[1].splitlines()[0]
     assert main(["evaluate", mocogan, "-n", "5", "-o", str(tmp_path / "m.json")]) == 0
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
     assert {"fd_lenet_frames", "identity_drift_log_gap"} <= set(metrics) and "frame_mse" not in metrics

@@ -6,7 +6,7 @@ behaviour of generated clips. The computations are :mod:`ganforge.metrics.video`
 * ``frame_mse``, ``frame_psnr``, ``frame_ssim``, ``frame_sharpness`` (prediction runs): the means
   over the horizons of :func:`~ganforge.metrics.video.prediction_report`, computed once for all
   four; the per-horizon values and the copy-last-frame and mean-frame baselines go into the
-  result's ``per_horizon`` and ``baselines``.
+  result's ``per_horizon``, ``baselines`` (their means) and ``baselines_per_horizon``.
 * ``fd_lenet_frames`` (both): the Frechet distance of per-frame LeNet features, predicted future
   frames against the true ones (prediction), or generated clips against held-out clips, on the
   first ``subset`` clips.
@@ -23,15 +23,23 @@ import torch
 from ganforge.metrics.registry import HIGHER, LOWER, ClipInputs, MetricSpec, register_metric
 from ganforge.metrics.video import frame_features_fd, prediction_report, temporal_gap
 
+#: the registry's column of each per-horizon metric of the report
+COLUMNS = {"mse": "frame_mse", "psnr": "frame_psnr", "ssim": "frame_ssim",
+           "gradient_energy_ratio": "gradient_energy_ratio", "sharpness_difference": "sharpness_difference"}
+
 
 def _report(inputs: ClipInputs) -> dict[str, Any]:
-    """The per-horizon report of a prediction run, computed once and described in the result."""
+    """The per-horizon report of a prediction run, computed once and described in the result:
+    ``per_horizon`` (the run's), ``baselines`` (each trivial predictor's means, under the
+    registry's column names, as the evaluation table shows them) and ``baselines_per_horizon``."""
     if "report" not in inputs.shared:
         report = prediction_report(inputs.predict, inputs.real, inputs.observed, n=inputs.n)
         inputs.shared["report"] = report
+        baselines = report["baselines"]
         inputs.info.update(
-            horizons=report["horizons"], per_horizon=report["metrics"], baselines=report["baselines"]
-        )
+            horizons=report["horizons"], per_horizon=report["metrics"],
+            baselines={name: {COLUMNS[k]: v for k, v in b["mean"].items()} for name, b in baselines.items()},
+            baselines_per_horizon={name: b["metrics"] for name, b in baselines.items()})
     return inputs.shared["report"]
 
 
