@@ -26,7 +26,8 @@ docs/figures/video-horizon.png (MSE and sharpness against horizon), docs/figures
 
     python benchmarks/video.py [--quick] [--budget 600] [--seeds 0,1,2] [--jobs 2] [--models MSE,...]
 
-``--models`` reruns some models; the others' runs are kept from ``video.json``.
+``--models`` reruns some models; the others' runs are kept from ``video.json``. ``--supplement``
+(e.g. ``--budget 1800 --models MoCoGAN --seeds 0``) writes ``video_<budget>s.json`` beside it.
 """
 
 from __future__ import annotations
@@ -114,14 +115,15 @@ def train_for(preset: str, seed: int, budget: float, run_dir: Path) -> tuple[Tra
     }
 
 
-def runs_dir(quick: bool) -> Path:
-    """Where seed 0's predictions and clips are kept for the figures (``--quick``: apart)."""
-    return RUNS / "quick" if quick else RUNS
+def runs_dir(tag: str) -> Path:
+    """Where seed 0's predictions and clips are kept for the figures: the documented run's in
+    ``video_runs``, a ``--quick`` or ``--supplement`` run's (``tag``) in a folder of its own."""
+    return RUNS / tag if tag else RUNS
 
 
-def run_one(job: tuple[str, int, float, int, int, bool]) -> dict[str, Any]:
+def run_one(job: tuple[str, int, float, int, int, str]) -> dict[str, Any]:
     """Train model ``label`` with ``seed``; its scores on the fixed test set."""
-    label, seed, budget, n_test, n_clips, quick = job
+    label, seed, budget, n_test, n_clips, tag = job
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, info = train_for(PRESETS[label], seed, budget, Path(tmp) / "run")
@@ -146,7 +148,7 @@ def run_one(job: tuple[str, int, float, int, int, bool]) -> dict[str, Any]:
             if seed == 0:
                 torch.save(
                     {"predicted": pred[:8].clone(), "observed": observed},
-                    runs_dir(quick) / f"{label}_seed0_predictions.pt",
+                    runs_dir(tag) / f"{label}_seed0_predictions.pt",
                 )
         else:
             test = build_dataset(data_section("test", frames=algorithm.sample_shape[0], test=n_test))
@@ -156,7 +158,7 @@ def run_one(job: tuple[str, int, float, int, int, bool]) -> dict[str, Any]:
             out["fd_lenet_frames"] = frame_features_fd(real, clips)
             out.update(temporal_gap(clips, real))
             if seed == 0:
-                torch.save({"clips": clips[:16].clone()}, runs_dir(quick) / f"{label}_seed0_clips.pt")
+                torch.save({"clips": clips[:16].clone()}, runs_dir(tag) / f"{label}_seed0_clips.pt")
         out["eval_seconds"] = time.perf_counter() - start
         return out
 
@@ -250,8 +252,8 @@ def checks(summary: dict[str, Any], refs: dict[str, Any]) -> dict[str, bool]:
 
 
 # --------------------------------------------------------------------------- figures
-def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, quick: bool) -> list[str]:
-    """The strips, GIFs and horizon curves (docs/figures; ``--quick``: benchmarks/results, suffixed)."""
+def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, tag: str) -> list[str]:
+    """The strips, GIFs and horizon curves (docs/figures; a tagged run's: benchmarks/results, suffixed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -261,7 +263,7 @@ def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, quick: b
 
     written = []
     kind = get_kind("sequence")
-    where, suffix, runs = (RESULTS, "_quick", runs_dir(True)) if quick else (FIGURES, "", RUNS)
+    where, suffix, runs = (RESULTS, f"_{tag}", runs_dir(tag)) if tag else (FIGURES, "", RUNS)
     test = build_dataset(data_section("test", test=n_test))
     truth = test.fixed(8)
     panels = {"truth": truth}
@@ -328,33 +330,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--models", default=",".join(PRESETS), help="comma-separated: MSE,adversarial,MoCoGAN"
     )
+    parser.add_argument("--supplement", action="store_true",
+                        help="a run beside the documented one: video_<budget>s.json, its figures in "
+                             "benchmarks/results, the references of video.json")
     args = parser.parse_args(argv)
     setting = QUICK if args.quick else DEFAULT
     budget = args.budget if args.budget is not None else setting["budget"]
+    tag = "quick" if args.quick else f"{budget:.0f}s" if args.supplement else ""
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else setting["seeds"]
     models = [m for m in args.models.split(",") if m]
     if unknown := [m for m in models if m not in PRESETS]:
         parser.error(f"unknown model {unknown[0]!r}: choose from {', '.join(PRESETS)}")
-    runs_dir(args.quick).mkdir(parents=True, exist_ok=True)
+    runs_dir(tag).mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(parents=True, exist_ok=True)
-    jobs = [(label, seed, budget, setting["test"], setting["clips"], args.quick)
+    jobs = [(label, seed, budget, setting["test"], setting["clips"], tag)
             for label in models for seed in seeds]
     previous = RESULTS / "video.json"
-    merge = set(models) != set(PRESETS) and not args.quick and previous.exists()
+    merge = set(models) != set(PRESETS) and not tag and previous.exists()
+    reuse = merge or (args.supplement and previous.exists())
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        refs_future = None if merge else pool.submit(references, setting["test"], setting["clips"])
+        refs_future = None if reuse else pool.submit(references, setting["test"], setting["clips"])
         runs = list(pool.map(run_one, jobs))
-    if merge:  # the references and the other models' runs as measured before
+    if reuse:  # the references (and, merging, the other models' runs) as measured before
         before = json.loads(previous.read_text())
         refs = before["references"]
-        kept = [r for r in before["runs"] if r["model"] not in models]
-        print(f"kept the references and {len(kept)} runs of the other models from {previous.name}")
-        runs = kept + runs
+        if merge:
+            kept = [r for r in before["runs"] if r["model"] not in models]
+            print(f"kept the references and {len(kept)} runs of the other models from {previous.name}")
+            runs = kept + runs
     else:
         refs = refs_future.result()
     summary = summarise(runs, refs)
-    suffix = "_quick" if args.quick else ""
+    suffix = f"_{tag}" if tag else ""
     payload = {
         "budget_cpu_seconds": budget,
         "seeds": list(seeds),
@@ -367,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - start,
     }
     payload["checks"] = checks(summary, refs)
-    payload["figures"] = figures(refs, summary, setting["test"], args.quick)
+    payload["figures"] = figures(refs, summary, setting["test"], tag)
     rows: list[dict[str, Any]] = []
     for name, values in refs["baselines"].items():
         rows.append({"model": name.replace("_", " "), **{k: values["mean"][k] for k in values["mean"]}})
