@@ -626,6 +626,14 @@ def require(subject: Algorithm | _HasRun, capability: type[CapabilityT], what: s
                         f"these families have: {families})", fix or capability.fix)
 
 
+def option_count(value: Any, key: str, minimum: int, fix: str) -> int:
+    """``algorithm.KEY`` as an int; a one-line error (with ``fix``) unless ``value`` is an integer
+    >= ``minimum`` (``bool`` refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise GanforgeError(f"algorithm.{key}={value!r} is not an integer >= {minimum}", fix)
+    return value
+
+
 def option_weight(value: Any, key: str, fix: str) -> float:
     """``algorithm.KEY`` as a float; a one-line error (with ``fix``) unless ``value`` is a finite
     number >= 0."""

@@ -56,6 +56,7 @@ from ganforge.train.algorithms.base import (
     LatentSpace,
     OptimizerSpec,
     Phase,
+    option_count,
     option_weight,
     register_algorithm,
 )
@@ -77,12 +78,6 @@ def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return (1.0 - alpha) * upsample(downsample(x, 2), 2) + alpha * x
 
 
-def _count(value: Any, key: str, minimum: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise GanforgeError(f"algorithm.{key}={value!r} is not an integer >= {minimum}", fix)
-    return value
-
-
 @register_algorithm("progan")
 class ProGAN(Algorithm, LatentSpace, LatentSimulation):
     """ProGAN's growing G and D trained with WGAN-GP + drift; see the module docstring."""
@@ -101,10 +96,10 @@ class ProGAN(Algorithm, LatentSpace, LatentSimulation):
         reset_optimizers: bool = True
 
         def __post_init__(self) -> None:
-            _count(self.stage_steps, "stage_steps", 1,
+            option_count(self.stage_steps, "stage_steps", 1,
                    "set algorithm.stage_steps to the steps per resolution, e.g. 1000")
             if self.fade_steps is not None:
-                _count(self.fade_steps, "fade_steps", 0,
+                option_count(self.fade_steps, "fade_steps", 0,
                        "set algorithm.fade_steps to 0..stage_steps (null: half a stage)")
                 if self.fade_steps > self.stage_steps:
                     raise GanforgeError(f"algorithm.fade_steps={self.fade_steps} is longer than a stage "

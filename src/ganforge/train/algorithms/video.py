@@ -52,6 +52,7 @@ from ganforge.train.algorithms.base import (
     OptimizerSpec,
     Phase,
     PredictsFrames,
+    option_count,
     option_weight,
     register_algorithm,
 )
@@ -81,12 +82,6 @@ def _draw_clips(dataset: AnyDataset, n: int, seed: int) -> torch.Tensor:
     return x[torch.randperm(len(x), generator=generator)[:n]].clone()
 
 
-def _positive_count(value: Any, key: str, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise GanforgeError(f"algorithm.{key}={value!r} is not a positive integer", fix)
-    return value
-
-
 @register_algorithm("frame-predictor")
 class FramePrediction(Algorithm, PredictsFrames):
     """Next-frame prediction on MSE, the gradient difference loss and a multi-scale adversary; see
@@ -107,10 +102,8 @@ class FramePrediction(Algorithm, PredictsFrames):
         context: int = 4
 
         def __post_init__(self) -> None:
-            _positive_count(
-                self.observed, "observed", "set algorithm.observed=10 (frames read before predicting)"
-            )
-            _positive_count(self.context, "context", "set algorithm.context=4 (observed frames D sees)")
+            option_count(self.observed, "observed", 1, "set algorithm.observed=10 (frames read first)")
+            option_count(self.context, "context", 1, "set algorithm.context=4 (observed frames D sees)")
             for key in ("l2_weight", "gdl_weight", "adversarial_weight"):
                 option_weight(getattr(self, key), key, f"set algorithm.{key} to a number >= 0")
             if not (
@@ -241,7 +234,8 @@ class FramePrediction(Algorithm, PredictsFrames):
     ) -> torch.Tensor:
         net = self.generator if network is None else network
         horizon = self.horizon if horizon is None else horizon
-        _positive_count(horizon, "horizon", "predict at least one frame")
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise GanforgeError(f"horizon={horizon!r} is not an integer >= 1", "predict at least one frame")
         shape = tuple(self.sample_shape[1:])
         if observed_frames.dim() != 5 or tuple(observed_frames.shape[2:]) != shape:
             raise GanforgeError(
