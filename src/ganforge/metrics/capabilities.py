@@ -25,7 +25,8 @@ RUN_KINDS = {"generative": "a generative run (or a samples file)",
              "translation": "an image-to-image run",
              "table": "a run that synthesises table rows",
              "prediction": "a frame-prediction run",
-             "clips": "a run that generates clips"}
+             "clips": "a run that generates clips",
+             "music": "a run that composes piano-roll phrases"}
 
 
 @runtime_checkable
@@ -154,10 +155,22 @@ class ClipSampler(Protocol):
                      network: torch.nn.Module | None = None) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class RollComposer(Protocol):
+    """An algorithm whose samples are piano-roll phrases on its time and pitch ``grid``."""
+
+    grid: Any
+
+    def sample_rolls(self, n: int, generator: torch.Generator | None = None,
+                     network: torch.nn.Module | None = None) -> torch.Tensor: ...
+
+
 def run_kind(algorithm: Any) -> str:
     """``translation`` for an algorithm that translates inputs, ``table`` for one that draws
     table rows, ``prediction`` for one that continues clips, ``clips`` for one that draws clips,
-    else ``generative``."""
+    ``music`` for one that composes piano-roll phrases, else ``generative``."""
+    if isinstance(algorithm, RollComposer):
+        return "music"
     if isinstance(algorithm, Translator):
         return "translation"
     if isinstance(algorithm, FramePredictor):

@@ -23,7 +23,9 @@ A metric is registered once, with a :class:`MetricSpec`::
 * ``model``: a quantity of the model itself (a likelihood bound, the path length of its latent
   space): ``compute(inputs) -> {column: value}`` (:class:`ModelInputs`);
 * ``rows``: a table run's synthetic rows against the real train and held-out rows:
-  ``compute(inputs) -> {column: value}`` (:class:`RowInputs`).
+  ``compute(inputs) -> {column: value}`` (:class:`RowInputs`);
+* ``clips``: a video run's clips or predictions against held-out clips (:class:`ClipInputs`);
+* ``rolls``: a music run's piano-roll phrases against held-out phrases (:class:`RollInputs`).
 
 The registering modules are imported by ``ganforge/metrics/__init__``, so every metric is
 registered whenever this module is.
@@ -39,7 +41,7 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.capabilities import REQUIREMENTS, RUN_KINDS
 
 HIGHER, LOWER, NEITHER = True, False, None
-SOURCES = ("samples", "pairs", "model", "rows", "clips")
+SOURCES = ("samples", "pairs", "model", "rows", "clips", "rolls")
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,18 @@ class ClipInputs:
     extractor: str = "lenet_mnist"
     shared: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RollInputs:
+    """What a ``rolls`` metric reads: the run's phrases ``rolls`` (N, tracks, steps, pitches) on
+    the time and pitch ``grid``, and the ``reference`` histogram of pitch classes (the training
+    phrases'); ``shared`` keeps the report every metric reads its columns from."""
+
+    rolls: Any
+    grid: Any
+    reference: Any
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from ganforge.metrics.registry import (
     ClipInputs,
     MetricContext,
     ModelInputs,
+    RollInputs,
     RowInputs,
     compute_metrics,
     get_metric,
@@ -120,6 +121,11 @@ def evaluate_run(run: EvaluatedRun, requested: str | None, s: EvalSettings,
         return result
     if kind in ("prediction", "clips"):
         _merge(result, _clip_metrics(run, G, plan.get("clips"), ctx, section, s, say))
+        result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
+                      sample_seed=s.seed)
+        return result
+    if kind == "music":
+        _merge(result, _music_metrics(run, G, plan.get("rolls"), ctx, section, s, say))
         result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
                       sample_seed=s.seed)
         return result
@@ -245,6 +251,29 @@ def _clip_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | None
         say(f"{len(clips)} generated clips vs {len(clips)} held-out clips of {data['name']}")
     metrics = compute_metrics(names, inputs)
     return {"metrics": metrics, "clips": inputs.n, "data": data, **inputs.info}
+
+
+def _music_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | None, ctx: MetricContext,
+                   section: dict[str, Any], s: EvalSettings, say: Say) -> dict[str, Any]:
+    """``n`` phrases of a music run (seed ``s.seed``) and every held-out phrase of the test split,
+    each scored against the pitch classes of the training split; the held-out phrases are the
+    baseline column."""
+    names = select_metrics(names, ctx, source="rolls")
+    train = build_dataset({**section, "split": "train"})
+    data = paired.held_out_section(section, s.options)
+    held_out = build_dataset(data).x.numpy()
+    grid = run.algorithm.grid
+    if tuple(held_out.shape[1:]) != tuple(run.algorithm.sample_shape):
+        raise GanforgeError(f"the held-out phrases have shape {tuple(held_out.shape[1:])}, the run's "
+                            f"{tuple(run.algorithm.sample_shape)}", "evaluate with the run's own data options")
+    rolls = run.algorithm.sample_rolls(s.n, torch.Generator().manual_seed(s.seed), G).numpy()
+    say(f"{len(rolls)} generated phrases vs {len(held_out)} held-out phrases of {data['name']} "
+        f"({grid.bars} bars, {grid.steps_per_quarter} steps a quarter)")
+    reference = train.x.numpy()
+    metrics = compute_metrics(names, RollInputs(rolls, grid, reference))
+    baseline = compute_metrics(names, RollInputs(held_out, grid, reference))
+    return {"metrics": metrics, "baseline": baseline, "generated_samples": len(rolls),
+            "held_out_phrases": len(held_out), "data": data}
 
 
 def _evaluator(dataset: Any, names: list[str] | None, section: dict[str, Any], s: EvalSettings,

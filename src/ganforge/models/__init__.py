@@ -15,6 +15,7 @@ from ganforge.models import (  # noqa: F401  (registers the built-in families)
     cyclegan,
     dcgan,
     mlp,
+    music,
     pix2pix,
     progan,
     srgan,

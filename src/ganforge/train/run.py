@@ -177,7 +177,8 @@ class Run:
             nrow = math.ceil(n / self.num_classes)  # one row per class
             y = torch.arange(self.num_classes).repeat_interleave(nrow)[:n]
         x = self.sample(n, ema=ema, seed=seed, labels=y, psi=psi)
-        return Samples(x, {} if y is None else {"y": y.numpy().astype(np.int64)}, nrow=nrow,
+        arrays = {**algorithm.sample_arrays(), **({} if y is None else {"y": y.numpy().astype(np.int64)})}
+        return Samples(x, arrays, nrow=nrow,
                        title=f"{n} samples, step {step}", description=f"{n} samples from step {step}")
 
 

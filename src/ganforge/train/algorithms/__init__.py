@@ -8,6 +8,8 @@
 * ``ctgan`` / ``tvae`` / ``copula`` — synthetic table rows: the conditional tabular GAN, the
   tabular VAE and the Gaussian copula baseline (:mod:`.ctgan`, :mod:`.tvae`, :mod:`.copula`,
   sharing :mod:`.tabular`).
+* ``pianoroll-gan`` / ``pianoroll-lm`` — music: MuseGAN or C-RNN-GAN phrases, and the LSTM
+  language-model baseline (:mod:`.music`).
 * ``stackgan`` — text-to-image StackGAN: stage I then stage II, matching-aware discriminators
   (:mod:`.stackgan`).
 
@@ -24,6 +26,7 @@ from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in a
     dpgan,
     gan,
     inpaint,
+    music,
     pix2pix,
     progan,
     srgan,

@@ -40,6 +40,8 @@ run cannot do X": it names the capability and the registered families that have 
     HasLikelihood     log_likelihood_bounds: held-out likelihood metrics (elbo, iwae)
     TableRows         rows of a table: decoded to a DataFrame, drawn under column conditions
     LatentSimulation  samples as a function of chosen codes z (rare events in latent space)
+    PredictsFrames    continues clips: the frames after the observed ones (video prediction)
+    ComposesMusic     piano-roll phrases on a time and pitch grid (MIDI, audio, music metrics)
 
 A capability whose use depends on how the run was built (a GAN trained without labels, a
 generator without a truncation trick) says why one instance lacks it in :meth:`Capability.missing_in`.
@@ -306,6 +308,11 @@ class Algorithm:
         """Conditioning labels for n samples (None for an unconditional algorithm)."""
         return None
 
+    def sample_arrays(self) -> dict[str, Any]:
+        """Named arrays the data kind's writers read beside the samples (a piano roll's time and
+        pitch grid); ``ganforge sample`` adds them to what it writes. None by default."""
+        return {}
+
     @property
     def conditional(self) -> str | None:
         return None
@@ -554,6 +561,29 @@ class PredictsFrames(Capability):
         whole = torch.cat([observed, self.predict(observed, network=network)], dim=1)
         return Samples(whole, {"truth": clips, "observed": self.observed},
                        panels={"truth": clips, "prediction": whole}, title=title)
+
+
+class ComposesMusic(Capability):
+    """Samples are piano-roll phrases (:mod:`ganforge.data.pianoroll`) on the time and pitch
+    ``grid`` of the data it learned (kept in the run, so a loaded run writes MIDI without its
+    data); :meth:`sample_rolls` draws them for the music metrics."""
+
+    title = "music composition"
+    fix = "use a run of a music family (e.g. the chorales-musegan preset)"
+
+    grid: Any
+    track_names: tuple[str, ...]
+
+    def sample_rolls(self, n: int, generator: torch.Generator | None = None,
+                     network: nn.Module | None = None) -> torch.Tensor:
+        """``n`` phrases (N, tracks, steps, pitches) in [-1, 1], CPU, in eval mode."""
+        net = self.generator if network is None else network  # type: ignore[attr-defined]
+        was_training = net.training
+        net.eval()
+        try:
+            return self.sample(n, generator, network=net, batch_size=250)  # type: ignore[attr-defined]
+        finally:
+            net.train(was_training)
 
 
 CapabilityT = TypeVar("CapabilityT", bound=Capability)

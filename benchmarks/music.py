@@ -1,0 +1,288 @@
+"""Music on the Bach chorales: MuseGAN and a recurrent GAN against a maximum-likelihood LSTM and the
+real held-out chorales, at one CPU-time budget per model, with seeds.
+
+* Data: ``data.name=bach-chorales`` (music21's corpus: the 4-voice chorales in 4/4, transposed to
+  C major / A minor, 4-bar phrases on a 16th-note grid of 48 pitches); a seeded split by piece
+  (10 % of the chorales held out; their phrases without overlap are the reference row).
+* Models (presets): ``MuseGAN`` = ``chorales-musegan`` (WGAN-GP, 5 critic steps), ``C-RNN-GAN`` =
+  ``chorales-crnngan``, ``LSTM (MLE)`` = ``chorales-lstm``. Each trains for ``--budget`` CPU
+  seconds of one thread (the step count follows from its speed), seeds 0, 1, 2, ``--jobs``
+  processes at a time; then draws ``--phrases`` phrases (1,000) from its EMA generator (the LSTM:
+  its own weights) with seed 10,000 + seed.
+* Scores (:func:`ganforge.metrics.music.music_report`): MuseGAN's EB, UPC, QN, TD; the pitch-class
+  histogram distance to the training phrases; polyphony; SATB range violations; the in-key share
+  (Krumhansl-Schmuckler); parallel fifths and octaves per bar. Closeness to the real held-out
+  phrases is |model - real| per metric.
+
+    python benchmarks/music.py [--quick] [--budget 480] [--seeds 0,1,2] [--jobs 2] [--models MuseGAN,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, print_checks, print_table, write_result  # noqa: E402
+from ganforge import load_config  # noqa: E402
+from ganforge.data import build_dataset  # noqa: E402
+from ganforge.data.kinds import Samples  # noqa: E402
+from ganforge.metrics.music import music_report  # noqa: E402
+from ganforge.train import Trainer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "docs" / "figures"
+EXAMPLES = ROOT / "docs" / "music"
+QUIET = {
+    "train.sample_every": 10**9,
+    "train.checkpoint_every": 10**9,
+    "train.log_every": 50,
+    "train.steps": 10**7,
+}
+PRESETS = {"MuseGAN": "chorales-musegan", "C-RNN-GAN": "chorales-crnngan", "LSTM (MLE)": "chorales-lstm"}
+GANS = ("MuseGAN", "C-RNN-GAN")
+METRICS = (
+    "empty_bars",
+    "used_pitch_classes",
+    "qualified_notes",
+    "tonal_distance",
+    "pitch_class_distance",
+    "polyphony",
+    "range_violations",
+    "in_key",
+    "parallel_fifths",
+    "parallel_octaves",
+)
+DEFAULT = {"budget": 480.0, "phrases": 1000, "seeds": (0, 1, 2)}
+QUICK = {"budget": 15.0, "phrases": 100, "seeds": (0,)}
+DATA = {"name": "bach-chorales", "bars": 4, "steps_per_quarter": 4, "transpose": "c"}
+
+
+def train_for(preset: str, seed: int, budget: float, run_dir: Path) -> tuple[Trainer, dict[str, Any]]:
+    """Train ``preset`` for ``budget`` CPU seconds of this (one-thread) process."""
+    torch.set_num_threads(1)
+    cfg = load_config(preset, overrides={**QUIET, "seed": seed, "train.threads": 1})
+    trainer = Trainer(cfg, run_dir, progress=False)
+    spent, start_wall = 0.0, time.perf_counter()
+    while spent < budget:
+        start = time.process_time()
+        trainer.train_step()
+        spent += time.process_time() - start
+    return trainer, {
+        "steps": trainer.step,
+        "train_cpu_seconds": spent,
+        "train_wall_seconds": time.perf_counter() - start_wall,
+    }
+
+
+def run_one(job: tuple[str, int, float, int]) -> dict[str, Any]:
+    """Train model ``label`` with ``seed``; the scores of ``phrases`` of its phrases."""
+    label, seed, budget, phrases = job
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer, info = train_for(PRESETS[label], seed, budget, Path(tmp) / "run")
+        algorithm = trainer.algorithm
+        network = trainer.sampling_network(ema=True)
+        start = time.perf_counter()
+        rolls = algorithm.sample_rolls(phrases, torch.Generator().manual_seed(10_000 + seed), network)
+        reference = build_dataset({**DATA, "split": "train"}).x.numpy()
+        report = music_report(rolls.numpy(), reference, algorithm.grid)
+        out = {
+            "model": label,
+            "preset": PRESETS[label],
+            "seed": seed,
+            **info,
+            **report,
+            "eval_seconds": time.perf_counter() - start,
+        }
+        if seed == 0:
+            RESULTS.joinpath("music_runs").mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(
+                RESULTS / "music_runs" / f"{label.split()[0]}_seed0.npz", x=rolls[:16].numpy()
+            )
+        return out
+
+
+def references() -> dict[str, Any]:
+    """The held-out and the training phrases scored like a model's."""
+    train = build_dataset({**DATA, "split": "train"})
+    test = build_dataset({**DATA, "split": "test"})
+    reference = train.x.numpy()
+    return {
+        "held-out chorales": {**music_report(test.x.numpy(), reference, test.grid), "phrases": len(test)},
+        "training chorales": {**music_report(reference, reference, train.grid), "phrases": len(train)},
+        "pieces": {"train": len(train.pieces), "test": len(test.pieces)},
+        "skipped": dict(train.skipped),
+    }
+
+
+def _mean_se(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values, dtype=np.float64)
+    se = float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else float("nan")
+    return {"mean": float(a.mean()), "se": se}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label in PRESETS:
+        rows = [r for r in runs if r["model"] == label]
+        if rows:
+            out[label] = {
+                "seeds": [r["seed"] for r in rows],
+                "steps": [r["steps"] for r in rows],
+                **{m: _mean_se([r[m] for r in rows]) for m in METRICS},
+            }
+    return out
+
+
+def checks(summary: dict[str, Any], real: dict[str, float]) -> dict[str, Any]:
+    """The issue's targets, for each GAN."""
+    out: dict[str, Any] = {}
+    for gan in GANS:
+        if gan not in summary:
+            continue
+        s = {m: summary[gan][m]["mean"] for m in METRICS}
+        out[f"{gan}: in-key share within 10% of the real chorales'"] = (
+            abs(s["in_key"] - real["in_key"]) <= 0.1 * real["in_key"]
+        )
+        out[f"{gan}: pitch-class distance within 10% of the real chorales'"] = (
+            abs(s["pitch_class_distance"] - real["pitch_class_distance"])
+            <= 0.1 * real["pitch_class_distance"]
+        )
+        out[f"{gan}: empty bars < 5%"] = s["empty_bars"] < 0.05
+        out[f"{gan}: range violations < 5%"] = s["range_violations"] < 0.05
+        for kind in ("parallel_fifths", "parallel_octaves"):
+            out[f"{gan}: {kind.replace('_', ' ')} per bar within 2x the real rate"] = s[kind] <= 2 * max(
+                real[kind], 1e-9
+            )
+        if "LSTM (MLE)" in summary:
+            mle = {m: summary["LSTM (MLE)"][m]["mean"] for m in METRICS}
+            closer = sum(abs(s[m] - real[m]) <= abs(mle[m] - real[m]) for m in METRICS)
+            key = f"{gan}: as close to the real chorales as the LSTM on a majority ({closer}/{len(METRICS)})"
+            out[key] = closer > len(METRICS) / 2
+    return out
+
+
+def figures(tag: str) -> list[str]:
+    """Piano rolls of real vs generated phrases, and MIDI/WAV examples (full run only)."""
+    from ganforge.data.kinds import get_kind
+
+    written = []
+    kind = get_kind("pianoroll")
+    test = build_dataset({**DATA, "split": "test"})
+    suffix = f"-{tag}" if tag else ""
+    out_dir = FIGURES if not tag else RESULTS / "music_runs"
+    real = torch.from_numpy(test.x.numpy()[:: max(1, len(test) // 4)][:4])
+    arrays = {
+        "grid": np.array(
+            [
+                test.grid.bars,
+                test.grid.beats_per_bar,
+                test.grid.steps_per_quarter,
+                test.grid.lowest_pitch,
+                test.grid.pitches,
+            ]
+        )
+    }
+    written.append(
+        str(
+            kind.writer("x.png").write(
+                Samples(real, arrays, title="held-out chorale phrases"), out_dir / f"music-real{suffix}.png"
+            )
+        )
+    )
+    for label in PRESETS:
+        path = RESULTS / "music_runs" / f"{label.split()[0]}_seed0.npz"
+        if not path.exists():
+            continue
+        x = torch.from_numpy(np.load(path)["x"])
+        slug = label.split()[0].lower()
+        samples = Samples(x[:4], arrays, title=f"{label}, seed 0")
+        written.append(str(kind.writer("x.png").write(samples, out_dir / f"music-{slug}{suffix}.png")))
+        if not tag:
+            for ext in (".mid", ".wav"):
+                try:
+                    written.append(
+                        str(kind.writer("x" + ext).write(Samples(x[:2], arrays), EXAMPLES / f"{slug}{ext}"))
+                    )
+                except Exception as err:  # noqa: BLE001  (no fluidsynth here: the MIDI still counts)
+                    print(f"  {label} {ext}: {err}")
+    if not tag:
+        for ext in (".mid", ".wav"):
+            try:
+                written.append(
+                    str(kind.writer("x" + ext).write(Samples(real[:2], arrays), EXAMPLES / f"real{ext}"))
+                )
+            except Exception as err:  # noqa: BLE001
+                print(f"  real {ext}: {err}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="15 s per model, 100 phrases, seed 0")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="CPU seconds of training per model and seed"
+    )
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one thread each)")
+    parser.add_argument("--models", default=",".join(PRESETS), help=f"comma-separated: {','.join(PRESETS)}")
+    args = parser.parse_args(argv)
+    setting = QUICK if args.quick else DEFAULT
+    budget = args.budget if args.budget is not None else setting["budget"]
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else setting["seeds"]
+    models = [m for m in args.models.split(",") if m]
+    if unknown := [m for m in models if m not in PRESETS]:
+        parser.error(f"unknown model {unknown[0]!r}: choose from {', '.join(PRESETS)}")
+    tag = "quick" if args.quick else ""
+    start = time.perf_counter()
+    build_dataset({**DATA, "split": "train"})  # parse the corpus once, into the cache, before the workers
+    jobs = [(label, seed, budget, setting["phrases"]) for label in models for seed in seeds]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        refs_future = pool.submit(references)
+        runs = list(pool.map(run_one, jobs))
+    refs = refs_future.result()
+    summary = summarise(runs)
+    real = refs["held-out chorales"]
+    payload: dict[str, Any] = {
+        "budget_cpu_seconds": budget,
+        "seeds": list(seeds),
+        "phrases": setting["phrases"],
+        "data": DATA,
+        "references": refs,
+        "summary": summary,
+        "runs": runs,
+    }
+    payload["checks"] = checks(summary, real)
+    payload["figures"] = figures(tag)
+    payload["wall_seconds"] = time.perf_counter() - start
+    rows = [
+        {"phrases": name, **{m: refs[name][m] for m in METRICS}}
+        for name in ("held-out chorales", "training chorales")
+    ]
+    rows += [
+        {
+            "phrases": label,
+            **{m: summary[label][m]["mean"] for m in METRICS},
+            "steps": sum(summary[label]["steps"]) / len(summary[label]["steps"]),
+        }
+        for label in summary
+    ]
+    print_table(rows, ["phrases", *METRICS, "steps"])
+    print_checks(payload["checks"])
+    path = write_result(f"music{'_quick' if tag else ''}", payload)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
