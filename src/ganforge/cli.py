@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reference dataset option, e.g. --data root=DIR --data split=test (repeatable)")
     ev.add_argument("--metrics", help="comma list of metrics: fid,kid,is,prdc,modes,class (samples), "
                                       "elbo,iwae (likelihood models), ppl (style-based), l1,psnr,ssim,"
-                                      "ychannel,sharpness,colourfulness,cycle (image-to-image) "
+                                      "ychannel,sharpness,colourfulness,cycle (image-to-image), "
+                                      "in_key,pitch_class_distance,parallels... (music) "
                                       "(default: all that apply to the run)")
     ev.add_argument("-n", type=int, default=10_000, help="samples per side (default 10000)")
     ev.add_argument("--ema", action="store_true", help="use the EMA generator")

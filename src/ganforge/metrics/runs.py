@@ -265,7 +265,8 @@ def _music_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | Non
     grid = run.algorithm.grid
     if tuple(held_out.shape[1:]) != tuple(run.algorithm.sample_shape):
         raise GanforgeError(f"the held-out phrases have shape {tuple(held_out.shape[1:])}, the run's "
-                            f"{tuple(run.algorithm.sample_shape)}", "evaluate with the run's own data options")
+                            f"{tuple(run.algorithm.sample_shape)}",
+                            "evaluate with the run's own data options")
     rolls = run.algorithm.sample_rolls(s.n, torch.Generator().manual_seed(s.seed), G).numpy()
     say(f"{len(rolls)} generated phrases vs {len(held_out)} held-out phrases of {data['name']} "
         f"({grid.bars} bars, {grid.steps_per_quarter} steps a quarter)")

@@ -23,6 +23,8 @@ onset/hold/rest encoding of :mod:`ganforge.data.pianoroll`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,12 +60,19 @@ def _bars_of(steps: int, bars: int, model: str) -> int:
 SILENT_BIAS = -2.0
 
 
-def start_silent(layer: nn.Module) -> None:
+def _bias(value: object, model: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise GanforgeError(f"model {model!r}: start_bias={value!r} is not a finite number",
+                            "set model.start_bias to e.g. -2 (every cell starts at rest) or 0")
+    return float(value)
+
+
+def start_silent(layer: nn.Module, bias: float = SILENT_BIAS) -> None:
     """Start ``layer`` (a generator's last, before tanh) silent: a chorale's roll is ~97 % rests,
     and with a zero bias every cell would start near HOLD (0), that is sounding, so the GAN would
     spend its first thousands of steps learning silence."""
     with torch.no_grad():
-        layer.bias.fill_(SILENT_BIAS)
+        layer.bias.fill_(bias)
 
 
 # --------------------------------------------------------------------------- MuseGAN
@@ -86,7 +95,8 @@ class BarGenerator(nn.Module):
     to a quarter of the steps, two stride-2 transposed convolutions in time, one to the octaves
     and one (kernel 12, stride 12) to the pitch classes of each octave."""
 
-    def __init__(self, in_dim: int, steps_per_bar: int, octaves: int, width: int = 256) -> None:
+    def __init__(self, in_dim: int, steps_per_bar: int, octaves: int, width: int = 256,
+                 start_bias: float = SILENT_BIAS) -> None:
         super().__init__()
         self.width, self.quarter = width, steps_per_bar // 4
 
@@ -103,7 +113,7 @@ class BarGenerator(nn.Module):
             nn.ConvTranspose2d(width // 8, 1, (1, 12), stride=(1, 12)),
             nn.Tanh(),
         )
-        start_silent(self.net[-2])
+        start_silent(self.net[-2], start_bias)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         h = self.project(code).view(-1, self.width, self.quarter, 1)
@@ -113,9 +123,8 @@ class BarGenerator(nn.Module):
 class MuseGenerator(Generator):
     """MuseGAN's hybrid generator (see the module docstring); z_dim = (2 + 2 tracks) * ``part_dim``."""
 
-    def __init__(
-        self, out_shape: tuple[int, int, int], bars: int, part_dim: int = 32, width: int = 256
-    ) -> None:
+    def __init__(self, out_shape: tuple[int, int, int], bars: int, part_dim: int = 32, width: int = 256,
+                 start_bias: float = SILENT_BIAS) -> None:
         super().__init__()
         tracks, steps, pitches = out_shape
         self.out_shape, self.tracks, self.bars, self.part_dim = tuple(out_shape), tracks, bars, part_dim
@@ -123,7 +132,7 @@ class MuseGenerator(Generator):
         self.shared_temporal = TemporalGenerator(part_dim, bars)
         self.private_temporal = nn.ModuleList(TemporalGenerator(part_dim, bars) for _ in range(tracks))
         self.bar_generators = nn.ModuleList(
-            BarGenerator(4 * part_dim, steps // bars, pitches // 12, width) for _ in range(tracks)
+            BarGenerator(4 * part_dim, steps // bars, pitches // 12, width, start_bias) for _ in range(tracks)
         )
 
     def split(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -192,9 +201,11 @@ def build_musegan(
     part_dim: int = 32,
     g_width: int = 256,
     d_width: int = 128,
+    start_bias: float = SILENT_BIAS,
 ) -> tuple[MuseGenerator, PhraseCritic]:
     """MuseGAN's hybrid G and its D for phrases ``sample_shape`` (tracks, steps, pitches) of
-    ``bars`` bars; the pitch count must be whole octaves. ``num_classes`` is ignored."""
+    ``bars`` bars; the pitch count must be whole octaves; G's last bias starts at ``start_bias``
+    (:func:`start_silent`). ``num_classes`` is ignored."""
     tracks, steps, pitches = _roll_shape(sample_shape, "musegan")
     _bars_of(steps, bars, "musegan")
     if pitches % 12:
@@ -213,7 +224,8 @@ def build_musegan(
             "set e.g. model.g_width=256, model.d_width=128",
         )
     shape = (tracks, steps, pitches)
-    return MuseGenerator(shape, bars, part_dim, g_width), PhraseCritic(shape, bars, d_width)
+    G = MuseGenerator(shape, bars, part_dim, g_width, _bias(start_bias, "musegan"))
+    return G, PhraseCritic(shape, bars, d_width)
 
 
 # --------------------------------------------------------------------------- C-RNN-GAN
@@ -221,15 +233,14 @@ class RecurrentGenerator(Generator):
     """An LSTM driven by ``noise_dim`` fresh noise a step; each step's output is a frame (tracks x
     pitches) in [-1, 1]. z is the flat (steps x noise_dim) noise."""
 
-    def __init__(
-        self, out_shape: tuple[int, int, int], noise_dim: int = 16, hidden: int = 256, layers: int = 2
-    ) -> None:
+    def __init__(self, out_shape: tuple[int, int, int], noise_dim: int = 16, hidden: int = 256,
+                 layers: int = 2, start_bias: float = SILENT_BIAS) -> None:
         super().__init__()
         tracks, steps, pitches = out_shape
         self.out_shape, self.noise_dim, self.z_dim = tuple(out_shape), noise_dim, steps * noise_dim
         self.lstm = nn.LSTM(noise_dim, hidden, layers, batch_first=True)
         self.frame = nn.Linear(hidden, tracks * pitches)
-        start_silent(self.frame)
+        start_silent(self.frame, start_bias)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         tracks, steps, pitches = self.out_shape
@@ -264,6 +275,7 @@ def build_crnngan(
     g_hidden: int = 256,
     d_hidden: int = 128,
     layers: int = 2,
+    start_bias: float = SILENT_BIAS,
 ) -> tuple[RecurrentGenerator, RecurrentCritic]:
     """The recurrent G and D for phrases ``sample_shape`` (tracks, steps, pitches)."""
     shape = _roll_shape(sample_shape, "crnngan")
@@ -275,7 +287,8 @@ def build_crnngan(
         positive_int(g_hidden, "g_hidden", "crnngan"),
         positive_int(d_hidden, "d_hidden", "crnngan"),
     )
-    return RecurrentGenerator(shape, noise_dim, g_hidden, layers), RecurrentCritic(shape, d_hidden, layers)
+    G = RecurrentGenerator(shape, noise_dim, g_hidden, layers, _bias(start_bias, "crnngan"))
+    return G, RecurrentCritic(shape, d_hidden, layers)
 
 
 # --------------------------------------------------------------------------- the MLE baseline
