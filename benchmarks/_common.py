@@ -3,6 +3,7 @@ preset."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -98,3 +99,34 @@ def train_preset(preset: str, work: Path, overrides: dict[str, Any]) -> tuple[Pa
     wall, cpu = time.perf_counter(), time.process_time()
     Trainer(cfg, run_dir, progress=False).fit()
     return run_dir, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def train_for_budget(preset: str, overrides: dict[str, Any], budget: float,
+                     run_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """Train ``preset`` with ``overrides`` into ``run_dir`` for ``budget`` CPU seconds of this
+    (one-thread) process, one ``train_step`` at a time; (the Trainer, steps and CPU/wall seconds)."""
+    from ganforge import load_config
+    from ganforge.train import Trainer
+
+    torch.set_num_threads(1)
+    trainer = Trainer(load_config(preset, overrides=overrides), run_dir, progress=False)
+    spent, start_wall = 0.0, time.perf_counter()
+    while spent < budget:
+        start = time.process_time()
+        trainer.train_step()
+        spent += time.process_time() - start
+    return trainer, {"steps": trainer.step, "train_cpu_seconds": spent,
+                     "train_wall_seconds": time.perf_counter() - start_wall}
+
+
+def budget_parser(description: str, quick: str, models: list[str]) -> argparse.ArgumentParser:
+    """The options of a benchmark that trains ``models`` for a CPU-time budget each, with seeds:
+    ``--quick`` (``quick`` says what it runs), ``--budget``, ``--seeds``, ``--jobs``, ``--models``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--budget", type=float, default=None,
+                        help="CPU seconds of training per model and seed")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one thread each)")
+    parser.add_argument("--models", default=",".join(models), help=f"comma-separated: {','.join(models)}")
+    return parser

@@ -21,7 +21,6 @@ real held-out chorales, at one CPU-time budget per model, with seeds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -35,12 +34,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, print_checks, print_table, write_result  # noqa: E402
-from ganforge import load_config  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    budget_parser,
+    print_checks,
+    print_table,
+    train_for_budget,
+    write_result,
+)
 from ganforge.data import build_dataset  # noqa: E402
 from ganforge.data.kinds import Samples  # noqa: E402
 from ganforge.metrics.music import music_report  # noqa: E402
-from ganforge.train import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "figures"
@@ -70,29 +74,13 @@ QUICK = {"budget": 15.0, "phrases": 100, "seeds": (0,)}
 DATA = {"name": "bach-chorales", "bars": 4, "steps_per_quarter": 4, "transpose": "c"}
 
 
-def train_for(preset: str, seed: int, budget: float, run_dir: Path) -> tuple[Trainer, dict[str, Any]]:
-    """Train ``preset`` for ``budget`` CPU seconds of this (one-thread) process."""
-    torch.set_num_threads(1)
-    cfg = load_config(preset, overrides={**QUIET, "seed": seed, "train.threads": 1})
-    trainer = Trainer(cfg, run_dir, progress=False)
-    spent, start_wall = 0.0, time.perf_counter()
-    while spent < budget:
-        start = time.process_time()
-        trainer.train_step()
-        spent += time.process_time() - start
-    return trainer, {
-        "steps": trainer.step,
-        "train_cpu_seconds": spent,
-        "train_wall_seconds": time.perf_counter() - start_wall,
-    }
-
-
 def run_one(job: tuple[str, int, float, int]) -> dict[str, Any]:
     """Train model ``label`` with ``seed``; the scores of ``phrases`` of its phrases."""
     label, seed, budget, phrases = job
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer, info = train_for(PRESETS[label], seed, budget, Path(tmp) / "run")
+        trainer, info = train_for_budget(PRESETS[label], {**QUIET, "seed": seed, "train.threads": 1}, budget,
+                                         Path(tmp) / "run")
         algorithm = trainer.algorithm
         network = trainer.exp.sampling_network(ema=True)
         start = time.perf_counter()
@@ -230,14 +218,7 @@ def figures(tag: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="15 s per model, 100 phrases, seed 0")
-    parser.add_argument(
-        "--budget", type=float, default=None, help="CPU seconds of training per model and seed"
-    )
-    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
-    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one thread each)")
-    parser.add_argument("--models", default=",".join(PRESETS), help=f"comma-separated: {','.join(PRESETS)}")
+    parser = budget_parser(__doc__.splitlines()[0], "15 s per model, 100 phrases, seed 0", list(PRESETS))
     args = parser.parse_args(argv)
     setting = QUICK if args.quick else DEFAULT
     budget = args.budget if args.budget is not None else setting["budget"]

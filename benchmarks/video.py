@@ -32,7 +32,6 @@ docs/figures/video-horizon.png (MSE and sharpness against horizon), docs/figures
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -46,8 +45,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_MNIST, print_checks, print_table, write_result  # noqa: E402
-from ganforge import load_config  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    SHARED_MNIST,
+    budget_parser,
+    print_checks,
+    print_table,
+    train_for_budget,
+    write_result,
+)
 from ganforge.data import build_dataset  # noqa: E402
 from ganforge.data.sequence import held_out_clips  # noqa: E402
 from ganforge.metrics.video import frame_features_fd, prediction_report, temporal_gap  # noqa: E402
@@ -99,20 +105,9 @@ def overrides(seed: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- one run
 def train_for(preset: str, seed: int, budget: float, run_dir: Path) -> tuple[Trainer, dict[str, Any]]:
     """Train ``preset`` for ``budget`` CPU seconds of this (one-thread) process."""
-    torch.set_num_threads(1)
-    cfg = load_config(preset, overrides=overrides(seed))
-    trainer = Trainer(cfg, run_dir, progress=False)
-    spent, start_wall = 0.0, time.perf_counter()
-    while spent < budget:
-        start = time.process_time()
-        trainer.train_step()
-        spent += time.process_time() - start
-    return trainer, {
-        "steps": trainer.step,
-        "train_cpu_seconds": spent,
-        "train_wall_seconds": time.perf_counter() - start_wall,
-        "clips_per_cpu_second": trainer.step * cfg.train.batch_size / spent,
-    }
+    trainer, info = train_for_budget(preset, overrides(seed), budget, run_dir)
+    info["clips_per_cpu_second"] = trainer.step * trainer.cfg.train.batch_size / info["train_cpu_seconds"]
+    return trainer, info
 
 
 def runs_dir(tag: str) -> Path:
@@ -320,16 +315,8 @@ def figures(refs: dict[str, Any], summary: dict[str, Any], n_test: int, tag: str
 
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20 s per model, 200 test sequences, seed 0")
-    parser.add_argument(
-        "--budget", type=float, default=None, help="CPU seconds of training per model and seed"
-    )
-    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
-    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one thread each)")
-    parser.add_argument(
-        "--models", default=",".join(PRESETS), help="comma-separated: MSE,adversarial,MoCoGAN"
-    )
+    parser = budget_parser(__doc__.splitlines()[0], "20 s per model, 200 test sequences, seed 0",
+                           list(PRESETS))
     parser.add_argument("--supplement", action="store_true",
                         help="a run beside the documented one: video_<budget>s.json, its figures in "
                              "benchmarks/results, the references of video.json")

@@ -38,7 +38,7 @@ def test_every_shipped_preset_builds_its_experiment(name):
     data = cfg.data["name"]
     size = cfg.data.get("pad_to") or cfg.data.get("size", 8 if data == "digits" else 28)
     shape = {"ring8": (2,), "grid25": (2,), "digits": (1, size, size), "table": (12,),
-             "moving-mnist": (cfg.data.get("frames", 20), 1, size, size)}
+             "moving-mnist": (cfg.data.get("frames", 20), 1, size, size), "bach-chorales": (4, 64, 48)}
     # image-to-image presets: (target shape, input shape) as their datasets declare them
     low = size // cfg.data.get("scale", 4)
     colour = {"super-resolution": ((3, size, size), (3, low, low)),

@@ -216,7 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"  samples     {last[-1]}")
         print(f"  plots       {run_dir / 'plots'}")
         print(f"  checkpoint  {run_dir / 'checkpoints' / 'final.pt'}")
-        suffix = ".csv" if ".csv" in trainer.exp.algorithm.kind.writers else ".png"
+        suffix = trainer.exp.algorithm.kind.suggested
         print(f"  next        ganforge sample {run_dir} -n 64 -o samples{suffix}")
     return 0
 

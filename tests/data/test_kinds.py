@@ -38,6 +38,9 @@ def test_the_built_in_kinds_and_their_writers():
     assert {"image", "points-2d", "paired", "unpaired", "captioned", "table", "vectors",
             "sequence", "pianoroll"} <= set(KINDS)
     assert writable_suffixes() == [".csv", ".gif", ".mid", ".mp4", ".npz", ".png", ".wav"]
+    # what `ganforge train` suggests writing samples to
+    assert (get_kind("image").suggested, get_kind("table").suggested, get_kind("pianoroll").suggested) == (
+        ".png", ".csv", ".mid")
     assert kind_of_shape((1, 8, 8)).name == "image" and kind_of_shape((2,)).name == "points-2d"
     assert kind_of_shape((12,)).name == kind_of_shape((1,)).name == "vectors"  # any other (D,)
     assert kind_of_shape((20, 1, 64, 64)).name == "sequence"  # clips (T, C, H, W)

@@ -139,3 +139,18 @@ def test_language_model_learns_a_phrase(one_thread):
     assert loss.item() < 0.1 * first
     sample = lm.sample(1, torch.Generator().manual_seed(0), temperature=0.05)  # near its mode
     assert roll_to_notes(sample[0].numpy(), LOW) == roll_to_notes(roll[0].numpy(), LOW)
+
+
+@pytest.mark.parametrize("name, options", [("musegan", {"bars": 2, "g_width": 32}), ("crnngan", {"g_hidden": 16})])
+def test_generators_start_silent_unless_told(one_thread, name, options):
+    G, _ = _build(name, **options)
+    G.eval()
+    x = G(G.sample_z(4, torch.Generator().manual_seed(0), "cpu"))
+    assert not any(roll_to_notes(r.detach().numpy(), LOW) for r in x)  # every cell below -1/2: rests
+    G, _ = _build(name, start_bias=0.0, **options)
+    G.eval()
+    x = G(G.sample_z(4, torch.Generator().manual_seed(0), "cpu"))
+    assert (x > -0.5).float().mean() > 0.3  # a zero bias starts with cells held near 0
+    for bad in ("low", float("nan")):
+        with pytest.raises(GanforgeError, match="start_bias"):
+            _build(name, start_bias=bad, **options)

@@ -11,6 +11,7 @@ A kind is one :class:`DataKind`, registered by name with :func:`register_kind`::
     writers   {".png": Writer, ".npz": Writer}: :class:`Samples` to a file, by extension
     metrics   the metric names (metric registry) that score it by default
     preview   the figure of a :class:`Samples` (training snapshots); default: the .png writer
+    suggested the extension ``ganforge train`` suggests writing samples to (default ``.png``)
 
 A dataset declares its kind (``Declared.kind``: its class's ``data_kind``, else the kind of its
 sample shape); an algorithm declares the kind of the samples it draws (``Algorithm.data_kind``,
@@ -59,6 +60,7 @@ class DataKind:
     metrics: tuple[str, ...] = ()
     preview_writer: Writer | None = None
     description: str = ""
+    suggested: str = ".png"
 
     def writer(self, path: str | Path) -> Writer:
         """The writer of ``path``'s extension; a one-line error naming the ones this kind has."""

@@ -48,7 +48,6 @@ import contextlib
 import hashlib
 import math
 import os
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -808,30 +807,19 @@ def soundfont() -> Path | None:
 def write_wav(samples: Samples, path: Path) -> Path:
     """The ``.wav`` writer: the ``.mid`` file rendered by ``fluidsynth`` at 22,050 Hz with a
     General MIDI soundfont (:func:`soundfont`). Checks the binary, the soundfont and music21
-    before writing; renders to a temporary sibling and renames it, so nothing half-written is
-    left."""
+    before writing; renders in a temporary folder, then writes ``path`` atomically, so nothing
+    half-written is left."""
     binary, font = shutil.which("fluidsynth"), soundfont()
     if binary is None or font is None or not font.is_file():
         raise GanforgeError("writing .wav needs fluidsynth and a General MIDI soundfont", WAV_FIX)
     require_music21()
     grid, phrases = phrases_notes(samples)
     data = midi_bytes(phrases, grid, int(samples.x.shape[1]), track_names_of(samples))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp.wav")
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            mid = Path(folder) / "samples.mid"
-            mid.write_bytes(data)
-            _render(binary, font, mid, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    with tempfile.TemporaryDirectory() as folder:
+        mid, wav = Path(folder) / "samples.mid", Path(folder) / "samples.wav"
+        mid.write_bytes(data)
+        _render(binary, font, mid, wav)
+        return atomic_write(path, lambda fh: fh.write(wav.read_bytes()))
 
 
 def _render(binary: str, font: Path, mid: Path, wav: Path) -> None:
@@ -851,5 +839,5 @@ MIDI = Writer(write_midi)
 ROLL_PNG = Writer(write_pianoroll_png)
 register_kind(DataKind(
     "pianoroll", {".png": ROLL_PNG, ".mid": MIDI, ".wav": Writer(write_wav), ".npz": NPZ},
-    shape=None, metrics=(), preview_writer=ROLL_PNG,
+    shape=None, metrics=(), preview_writer=ROLL_PNG, suggested=".mid",
     description="piano-roll phrases (tracks, steps, pitches) in [-1, 1]: onset 1, hold 0, rest -1"))

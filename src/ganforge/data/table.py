@@ -621,5 +621,5 @@ def write_marginals(samples: Samples, path: Path) -> Path:
 
 register_kind(DataKind(
     "table", {".csv": Writer(write_csv), ".png": Writer(write_marginals)},
-    metrics=("quality", "efficacy", "detection", "privacy"),
+    metrics=("quality", "efficacy", "detection", "privacy"), suggested=".csv",
     description="rows of a table: typed columns (continuous, integer, categorical, boolean)"))

@@ -193,16 +193,9 @@ class PhraseCritic(Discriminator):
 
 
 @register_model("musegan")
-def build_musegan(
-    sample_shape: tuple[int, ...],
-    num_classes: int | None = None,
-    *,
-    bars: int = 4,
-    part_dim: int = 32,
-    g_width: int = 256,
-    d_width: int = 128,
-    start_bias: float = SILENT_BIAS,
-) -> tuple[MuseGenerator, PhraseCritic]:
+def build_musegan(sample_shape: tuple[int, ...], num_classes: int | None = None, *, bars: int = 4,
+                  part_dim: int = 32, g_width: int = 256, d_width: int = 128,
+                  start_bias: float = SILENT_BIAS) -> tuple[MuseGenerator, PhraseCritic]:
     """MuseGAN's hybrid G and its D for phrases ``sample_shape`` (tracks, steps, pitches) of
     ``bars`` bars; the pitch count must be whole octaves; G's last bias starts at ``start_bias``
     (:func:`start_silent`). ``num_classes`` is ignored."""
@@ -214,10 +207,8 @@ def build_musegan(
             "use a pitch range of a multiple of 12 (data.pitches=48)",
         )
     part_dim = positive_int(part_dim, "part_dim", "musegan")
-    g_width, d_width = (
-        positive_int(g_width, "g_width", "musegan"),
-        positive_int(d_width, "d_width", "musegan"),
-    )
+    g_width = positive_int(g_width, "g_width", "musegan")
+    d_width = positive_int(d_width, "d_width", "musegan")
     if g_width % 8 or d_width % 2:
         raise GanforgeError(
             "model 'musegan': g_width must be a multiple of 8 and d_width of 2",
@@ -267,26 +258,15 @@ class RecurrentCritic(Discriminator):
 
 
 @register_model("crnngan")
-def build_crnngan(
-    sample_shape: tuple[int, ...],
-    num_classes: int | None = None,
-    *,
-    noise_dim: int = 16,
-    g_hidden: int = 256,
-    d_hidden: int = 128,
-    layers: int = 2,
-    start_bias: float = SILENT_BIAS,
-) -> tuple[RecurrentGenerator, RecurrentCritic]:
+def build_crnngan(sample_shape: tuple[int, ...], num_classes: int | None = None, *, noise_dim: int = 16,
+                  g_hidden: int = 256, d_hidden: int = 128, layers: int = 2,
+                  start_bias: float = SILENT_BIAS) -> tuple[RecurrentGenerator, RecurrentCritic]:
     """The recurrent G and D for phrases ``sample_shape`` (tracks, steps, pitches)."""
     shape = _roll_shape(sample_shape, "crnngan")
-    noise_dim, layers = (
-        positive_int(noise_dim, "noise_dim", "crnngan"),
-        positive_int(layers, "layers", "crnngan"),
-    )
-    g_hidden, d_hidden = (
-        positive_int(g_hidden, "g_hidden", "crnngan"),
-        positive_int(d_hidden, "d_hidden", "crnngan"),
-    )
+    noise_dim = positive_int(noise_dim, "noise_dim", "crnngan")
+    layers = positive_int(layers, "layers", "crnngan")
+    g_hidden = positive_int(g_hidden, "g_hidden", "crnngan")
+    d_hidden = positive_int(d_hidden, "d_hidden", "crnngan")
     G = RecurrentGenerator(shape, noise_dim, g_hidden, layers, _bias(start_bias, "crnngan"))
     return G, RecurrentCritic(shape, d_hidden, layers)
 
@@ -401,14 +381,8 @@ class RollLanguageModel(nn.Module):
 
 
 @register_model("roll-lstm")
-def build_roll_lstm(
-    sample_shape: tuple[int, ...],
-    num_classes: int | None = None,
-    *,
-    embed: int = 32,
-    hidden: int = 256,
-    layers: int = 2,
-) -> tuple[RollLanguageModel]:
+def build_roll_lstm(sample_shape: tuple[int, ...], num_classes: int | None = None, *, embed: int = 32,
+                    hidden: int = 256, layers: int = 2) -> tuple[RollLanguageModel]:
     """The LSTM language model over frames of phrases ``sample_shape`` (tracks, steps, pitches)."""
     shape = _roll_shape(sample_shape, "roll-lstm")
     embed, hidden = positive_int(embed, "embed", "roll-lstm"), positive_int(hidden, "hidden", "roll-lstm")

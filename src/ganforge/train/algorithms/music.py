@@ -108,25 +108,11 @@ class PianoRollGAN(PhraseGrid, GAN):
     name = "pianoroll-gan"
     data_kind = "pianoroll"
 
-    def __init__(
-        self,
-        cfg: ExperimentConfig,
-        dataset: AnyDataset | None,
-        *,
-        sample_shape: tuple[int, ...],
-        num_classes: int | None,
-        device: torch.device,
-        restoring: bool = False,
-    ) -> None:
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *, sample_shape: tuple[int, ...],
+                 num_classes: int | None, device: torch.device, restoring: bool = False) -> None:
         _phrases(self.name, dataset, sample_shape)
-        super().__init__(
-            cfg,
-            dataset,
-            sample_shape=sample_shape,
-            num_classes=num_classes,
-            device=device,
-            restoring=restoring,
-        )
+        super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device,
+                         restoring=restoring)
         self.init_grid(cfg, dataset, self.sample_shape)
 
     def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
@@ -154,16 +140,8 @@ class PianoRollLM(PhraseGrid, Algorithm):
     ema_networks = ("G",)
     columns = ("nll", "accuracy")
 
-    def __init__(
-        self,
-        cfg: ExperimentConfig,
-        dataset: AnyDataset | None,
-        *,
-        sample_shape: tuple[int, ...],
-        num_classes: int | None,
-        device: torch.device,
-        restoring: bool = False,
-    ) -> None:
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, *, sample_shape: tuple[int, ...],
+                 num_classes: int | None, device: torch.device, restoring: bool = False) -> None:
         super().__init__(cfg, dataset, sample_shape=sample_shape, num_classes=num_classes, device=device)
         _phrases(self.name, dataset, self.sample_shape)
         built = MODELS.build(cfg.model, self.sample_shape, num_classes)
