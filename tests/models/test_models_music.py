@@ -141,7 +141,8 @@ def test_language_model_learns_a_phrase(one_thread):
     assert roll_to_notes(sample[0].numpy(), LOW) == roll_to_notes(roll[0].numpy(), LOW)
 
 
-@pytest.mark.parametrize("name, options", [("musegan", {"bars": 2, "g_width": 32}), ("crnngan", {"g_hidden": 16})])
+@pytest.mark.parametrize("name, options", [("musegan", {"bars": 2, "g_width": 32}),
+                                           ("crnngan", {"g_hidden": 16})])
 def test_generators_start_silent_unless_told(one_thread, name, options):
     G, _ = _build(name, **options)
     G.eval()
