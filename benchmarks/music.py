@@ -44,6 +44,7 @@ from _common import (  # noqa: E402
 )
 from ganforge.data import build_dataset  # noqa: E402
 from ganforge.data.kinds import Samples  # noqa: E402
+from ganforge.data.pianoroll import onsets, sounding  # noqa: E402
 from ganforge.metrics.music import music_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,9 +75,21 @@ QUICK = {"budget": 15.0, "phrases": 100, "seeds": (0,)}
 DATA = {"name": "bach-chorales", "bars": 4, "steps_per_quarter": 4, "transpose": "c"}
 
 
-def run_one(job: tuple[str, int, float, int]) -> dict[str, Any]:
-    """Train model ``label`` with ``seed``; the scores of ``phrases`` of its phrases."""
-    label, seed, budget, phrases = job
+def read_cells(rolls: np.ndarray) -> np.ndarray:
+    """Raw phrases as the int8 cells their thresholds read (1 onset, 0 hold, -1 rest): what every
+    writer makes of them, in a small file."""
+    return np.where(onsets(rolls), 1, np.where(sounding(rolls), 0, -1)).astype(np.int8)
+
+
+def seed0_phrases(label: str, tag: str) -> Path:
+    """Where seed 0's phrases of model ``label`` are kept (a ``--quick`` run's apart)."""
+    return RESULTS / "music_runs" / f"{label.split()[0]}_seed0{'_' + tag if tag else ''}.npz"
+
+
+def run_one(job: tuple[str, int, float, int, str]) -> dict[str, Any]:
+    """Train model ``label`` with ``seed``; the scores of ``phrases`` of its phrases (seed 0's
+    first 16 kept for the figures, under a name with ``tag``)."""
+    label, seed, budget, phrases, tag = job
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         trainer, info = train_for_budget(PRESETS[label], {**QUIET, "seed": seed, "train.threads": 1}, budget,
@@ -97,9 +110,7 @@ def run_one(job: tuple[str, int, float, int]) -> dict[str, Any]:
         }
         if seed == 0:
             RESULTS.joinpath("music_runs").mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(
-                RESULTS / "music_runs" / f"{label.split()[0]}_seed0.npz", x=rolls[:16].numpy()
-            )
+            np.savez_compressed(seed0_phrases(label, tag), x=read_cells(rolls[:16].numpy()))
         return out
 
 
@@ -199,9 +210,9 @@ def figures(tag: str) -> list[str]:
     arrays = {"grid": grid_array(test.grid), "track_names": np.array(test.track_names)}
     examples = {"real": torch.from_numpy(test.x.numpy()[:: max(1, len(test) // 4)][:4])}
     for label in PRESETS:
-        path = RESULTS / "music_runs" / f"{label.split()[0]}_seed0.npz"
+        path = seed0_phrases(label, tag)
         if path.exists():
-            examples[label] = torch.from_numpy(np.load(path)["x"])[:4]
+            examples[label] = torch.from_numpy(read_cells(np.load(path)["x"][:4]).astype(np.float32))
     for label, x in examples.items():
         slug = label.split()[0].lower()
         title = "held-out chorale phrases" if label == "real" else f"{label}, seed 0"
@@ -229,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     tag = "quick" if args.quick else ""
     start = time.perf_counter()
     build_dataset({**DATA, "split": "train"})  # parse the corpus once, into the cache, before the workers
-    jobs = [(label, seed, budget, setting["phrases"]) for label in models for seed in seeds]
+    jobs = [(label, seed, budget, setting["phrases"], tag) for label in models for seed in seeds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         refs_future = pool.submit(references)
         runs = list(pool.map(run_one, jobs))

@@ -310,7 +310,7 @@ class Algorithm:
 
     def sample_arrays(self) -> dict[str, Any]:
         """Named arrays the data kind's writers read beside the samples (a piano roll's time and
-        pitch grid); ``ganforge sample`` adds them to what it writes. None by default."""
+        pitch grid); ``ganforge sample`` adds them to what it writes. Empty by default."""
         return {}
 
     @property
