@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
+import torch
 
 ONSET, HOLD, REST = 1.0, 0.0, -1.0
 #: the thresholds between REST | HOLD and HOLD | ONSET
@@ -81,18 +82,29 @@ def notes_to_roll(
     return roll
 
 
-def sounding(roll: np.ndarray) -> np.ndarray:
-    """Which cells sound (value > -1/2), a bool array of the roll's shape."""
-    return np.asarray(roll) > SOUNDING
+Cells = TypeVar("Cells", np.ndarray, torch.Tensor)
 
 
-def onsets(roll: np.ndarray) -> np.ndarray:
-    """Which cells start a note: sounding, and above 1/2 or after a silent cell (step axis -2)."""
-    roll = np.asarray(roll)
+def _cells(roll: Any) -> Any:
+    """``roll`` as an array: a numpy array or a torch tensor as it is (on its device), else
+    ``np.asarray``."""
+    return roll if isinstance(roll, np.ndarray | torch.Tensor) else np.asarray(roll)
+
+
+def sounding(roll: Cells) -> Cells:
+    """Which cells sound (value > -1/2), a bool array (or tensor) of the roll's shape."""
+    return _cells(roll) > SOUNDING
+
+
+def onsets(roll: Cells) -> Cells:
+    """Which cells start a note: sounding, and above 1/2 or after a silent cell (step axis -2).
+    Numpy arrays and torch tensors alike (the training code reads batches on their device)."""
+    roll = _cells(roll)
     on = roll > SOUNDING
-    before = np.zeros_like(on)
-    before[..., 1:, :] = on[..., :-1, :]
-    return on & ((roll > STARTING) | ~before)
+    start = on & (roll > STARTING)
+    start[..., 0, :] |= on[..., 0, :]
+    start[..., 1:, :] |= on[..., 1:, :] & ~on[..., :-1, :]
+    return start
 
 
 def roll_to_notes(roll: np.ndarray, lowest_pitch: int) -> list[Note]:

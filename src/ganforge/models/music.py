@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.data.pianoroll import HOLD, ONSET, REST, SOUNDING, STARTING
+from ganforge.data.pianoroll import HOLD, ONSET, REST, onsets, sounding
 from ganforge.errors import GanforgeError
 from ganforge.models._checks import positive_int
 from ganforge.models.base import Discriminator, Generator, register_model
@@ -277,17 +277,14 @@ def roll_to_states(x: torch.Tensor) -> torch.Tensor:
     pitch p, 1 + P + p a hold of pitch p; with several notes in a voice, its highest onset (else
     its highest sounding pitch). Cells are read by :mod:`ganforge.data.pianoroll`'s thresholds."""
     pitches = x.shape[-1]
-    on = x > SOUNDING
-    before = F.pad(on[:, :, :-1], (0, 0, 1, 0))
-    start = on & ((x > STARTING) | ~before)
+    on, start = sounding(x), onsets(x)
     ladder = torch.arange(1, pitches + 1, device=x.device)
 
     def highest(mask: torch.Tensor) -> torch.Tensor:
         return (mask * ladder).argmax(-1)
 
     states = torch.zeros(x.shape[:3], dtype=torch.long, device=x.device)
-    held = on.any(-1)
-    states = torch.where(held, 1 + pitches + highest(on), states)
+    states = torch.where(on.any(-1), 1 + pitches + highest(on), states)
     return torch.where(start.any(-1), 1 + highest(start), states)
 
 
