@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("-o", "--output", required=True,
                         help="FILE.npz (arrays) or FILE.png (a figure), FILE.csv for tables, FILE.gif or "
-                             "FILE.mp4 for clips: the run's data kind writes it")
+                             "FILE.mp4 for clips, FILE.mid or FILE.wav for music: the run's data kind "
+                             "writes it")
     sample.add_argument("--ema", action="store_true", help="use the EMA generator")
     sample.add_argument("--class", dest="class_", type=int, metavar="K",
                         help="conditional runs: sample only class K (default: every class; a PNG "

@@ -233,16 +233,25 @@ def _clean(notes: Iterable[Note]) -> list[Note]:
     return sorted((n for same in by_key.values() for n in same), key=lambda n: (n.start, n.track, n.pitch))
 
 
-def piece_notes(score: Any, grid: RollGrid, tracks: int) -> tuple[list[Note], list[int]]:
-    """The grid notes of a music21 ``score`` (its parts in order are the tracks) and the steps
-    where its full bars start (module docstring). Raises :class:`SkipPiece` for another number of
-    parts than ``tracks`` ("parts") or a time signature other than ``beats_per_bar``/4. Strips
-    the score's ties in place."""
-    parts = list(score.parts)
-    if len(parts) != tracks:
+def check_piece(score: Any, grid: RollGrid, tracks: int) -> None:
+    """Raise :class:`SkipPiece` for another number of parts than ``tracks`` ("parts") or a time
+    signature other than ``beats_per_bar``/4 ("time signature")."""
+    if len(score.parts) != tracks:
         raise SkipPiece("parts")
     check_time_signatures(score, grid.beats_per_bar)
-    starts = bar_starts(parts[0], grid)
+
+
+def piece_notes(score: Any, grid: RollGrid, tracks: int) -> tuple[list[Note], list[int]]:
+    """The grid notes of a music21 ``score`` (its parts in order are the tracks) and the steps
+    where its full bars start (module docstring), once :func:`check_piece` lets it through. Strips
+    the score's ties in place."""
+    check_piece(score, grid, tracks)
+    return _grid_notes(score, grid)
+
+
+def _grid_notes(score: Any, grid: RollGrid) -> tuple[list[Note], list[int]]:
+    """:func:`piece_notes` of a checked score."""
+    starts = bar_starts(score.parts[0], grid)
     score.stripTies(inPlace=True)
     spq, notes = grid.steps_per_quarter, []
     for track, part in enumerate(score.parts):
@@ -299,12 +308,10 @@ def read_piece(path: Path, name: str, grid: RollGrid, tracks: int, to_c: bool) -
         raise SkipPiece("unreadable") from None
     if not hasattr(score, "parts"):
         raise SkipPiece("unreadable")
+    check_piece(score, grid, tracks)  # before the key analysis, which a skipped piece need not pay
     names = tuple(str(part.partName or "").strip() for part in score.parts)
-    if len(names) != tracks:
-        raise SkipPiece("parts")
-    check_time_signatures(score, grid.beats_per_bar)
     shift = key_shift(score) if to_c else 0
-    notes, starts = piece_notes(score, grid, tracks)
+    notes, starts = _grid_notes(score, grid)
     table = np.array([(n.track, n.start, n.end, n.pitch + shift) for n in notes], np.int32).reshape(-1, 4)
     return Piece(name, table, np.array(starts, np.int64), names)
 
@@ -685,11 +692,16 @@ def _end_track_at(track: Any, tick: int) -> None:
             return
 
 
+def samples_midi(samples: Samples) -> bytes:
+    """The MIDI file of ``samples`` (:func:`midi_bytes` of their phrases, grid and track names)."""
+    grid, phrases = phrases_notes(samples)
+    return midi_bytes(phrases, grid, int(samples.x.shape[1]), track_names_of(samples))
+
+
 def write_midi(samples: Samples, path: Path) -> Path:
     """The ``.mid`` writer: every phrase of ``samples`` in one MIDI file (module docstring)."""
     require_music21()
-    grid, phrases = phrases_notes(samples)
-    data = midi_bytes(phrases, grid, int(samples.x.shape[1]), track_names_of(samples))
+    data = samples_midi(samples)
     return atomic_write(path, lambda fh: fh.write(data))
 
 
@@ -813,8 +825,7 @@ def write_wav(samples: Samples, path: Path) -> Path:
     if binary is None or font is None or not font.is_file():
         raise GanforgeError("writing .wav needs fluidsynth and a General MIDI soundfont", WAV_FIX)
     require_music21()
-    grid, phrases = phrases_notes(samples)
-    data = midi_bytes(phrases, grid, int(samples.x.shape[1]), track_names_of(samples))
+    data = samples_midi(samples)
     with tempfile.TemporaryDirectory() as folder:
         mid, wav = Path(folder) / "samples.mid", Path(folder) / "samples.wav"
         mid.write_bytes(data)
