@@ -8,6 +8,8 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 
+IMAGES = "images (C, H, W)"
+
 
 def positive_int(value: Any, key: str, model: str) -> int:
     """``value`` as an int >= 1; ``bool`` is refused even though it is an int subclass."""
@@ -49,14 +51,19 @@ def flag(value: Any, key: str, model: str) -> bool:
     return value
 
 
+def shaped(sample_shape: tuple[int, ...], model: str, layout: str, fix: str) -> tuple[int, ...]:
+    """``sample_shape`` as a tuple, when it has as many sizes as ``layout`` names (``"images (C, H,
+    W)"``: 3); otherwise the one-line error "model M needs <layout> but the data has shape S"."""
+    shape = tuple(sample_shape)
+    if len(shape) != layout.count(",") + 1:
+        raise GanforgeError(f"model {model!r} needs {layout} but the data has shape {shape}", fix)
+    return shape
+
+
 def square_power_of_two(sample_shape: tuple[int, ...], model: str, min_side: int) -> tuple[int, int, int]:
     """(C, S, S) for images whose side S is a power of two >= ``min_side`` (the families that
     double 4 -> 8 -> ... -> S); otherwise a one-line error naming the padding that fixes it."""
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model {model!r} needs images (C, H, W) but the data has shape {shape}",
-                            "use model.name=mlp for points")
-    channels, height, width = shape
+    channels, height, width = shaped(sample_shape, model, IMAGES, "use model.name=mlp for points")
     if height != width or height < min_side or height & (height - 1):
         fix = 2 ** max(math.ceil(math.log2(min_side)), math.ceil(math.log2(max(height, width, 1))))
         raise GanforgeError(

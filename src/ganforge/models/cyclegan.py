@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import positive_int
+from ganforge.models._checks import IMAGES, positive_int, shaped
 from ganforge.models.base import register_model
 from ganforge.models.pix2pix import NORMS, RECEPTIVE_FIELDS, PatchDiscriminator, pix2pix_init_
 
@@ -110,11 +110,7 @@ def build_cyclegan(sample_shape: tuple[int, ...], num_classes: int | None = None
     images of ``in_channels`` channels (default C_B; the algorithm passes its data's), the same
     H x W. ``d_width`` defaults to ``width``. Weights ~ N(0, 0.02) as in the paper. ``num_classes``
     is ignored."""
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'cyclegan' needs images (C, H, W) but the data has shape {shape}",
-                            "use an unpaired image dataset")
-    c_b, h, w = shape
+    c_b, h, w = shaped(sample_shape, "cyclegan", IMAGES, "use an unpaired image dataset")
     if h % MULTIPLE or w % MULTIPLE:
         raise GanforgeError(f"model 'cyclegan' halves the sides twice, and the images are {h}x{w}",
                             f"use sides that are multiples of {MULTIPLE}, e.g. 32x32")

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import flag, positive_int
+from ganforge.models._checks import IMAGES, flag, positive_int, shaped
 from ganforge.models.base import Discriminator, Generator, register_model
 from ganforge.models.layers import MinibatchStdDev
 
@@ -136,11 +136,7 @@ def dcgan_init_(module: nn.Module) -> None:
 
 
 def _image_shape(sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'dcgan' needs images (C, H, W) but the data has shape {shape}",
-                            "use model.name=mlp for points")
-    channels, height, width = shape
+    channels, height, width = shaped(sample_shape, "dcgan", IMAGES, "use model.name=mlp for points")
     if height != width or height % 4 or height < 4:
         raise GanforgeError(
             f"model 'dcgan' needs square images with a side divisible by 4, got {height}x{width}",

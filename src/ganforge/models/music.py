@@ -31,18 +31,13 @@ from torch import nn
 
 from ganforge.data.pianoroll import HOLD, ONSET, REST, onsets, sounding
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import positive_int
+from ganforge.models._checks import positive_int, shaped
 from ganforge.models.base import Discriminator, Generator, register_model
 
 
-def _roll_shape(sample_shape: tuple[int, ...], model: str) -> tuple[int, int, int]:
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(
-            f"model {model!r} needs piano rolls (tracks, steps, pitches), got shape {shape}",
-            "use a music dataset (data.name=bach-chorales or music-folder)",
-        )
-    return shape  # type: ignore[return-value]
+def _roll_shape(sample_shape: tuple[int, ...], model: str) -> tuple[int, ...]:
+    return shaped(sample_shape, model, "piano rolls (tracks, steps, pitches)",
+                  "use a music dataset (data.name=bach-chorales or music-folder)")
 
 
 def _bars_of(steps: int, bars: int, model: str) -> int:

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import flag, positive_int, probability
+from ganforge.models._checks import IMAGES, flag, positive_int, probability, shaped
 from ganforge.models.base import register_model
 
 KERNEL = 4
@@ -192,11 +192,7 @@ def build_pix2pix(sample_shape: tuple[int, ...], num_classes: int | None = None,
     ``in_channels`` channels (default C_out; the image-to-image algorithms pass their data's).
     ``depth`` defaults to log2 of the largest power of 2 dividing both sides (32x32: 5, a 1x1
     bottleneck), capped at 8. ``d_width`` defaults to ``width``. ``num_classes`` is ignored."""
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'pix2pix' needs images (C, H, W) but the data has shape {shape}",
-                            "use an image dataset of pairs")
-    c_out, h, w = shape
+    c_out, h, w = shaped(sample_shape, "pix2pix", IMAGES, "use an image dataset of pairs")
     in_channels = c_out if in_channels is None else positive_int(in_channels, "in_channels", "pix2pix")
     divides = min((h & -h).bit_length() - 1, (w & -w).bit_length() - 1)  # largest 2^k | both
     if depth is None:

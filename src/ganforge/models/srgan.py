@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import flag, positive_int
+from ganforge.models._checks import IMAGES, flag, positive_int, shaped
 from ganforge.models.base import register_model
 
 
@@ -103,11 +103,7 @@ def build_srgan(sample_shape: tuple[int, ...], num_classes: int | None = None, *
                 d_width: int = 64, bicubic_skip: bool = False) -> tuple[SRResNet, SRDiscriminator]:
     """SRResNet G (``in_channels`` -> C of the HR ``sample_shape`` (C, H, W), upscaling by
     ``scale``) and the SRGAN D on (C, H, W); ``num_classes`` is ignored."""
-    shape = tuple(sample_shape)
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'srgan' needs images (C, H, W) but the data has shape {shape}",
-                            "use a paired image dataset, e.g. photo-patches")
-    c, h, w = shape
+    c, h, w = shaped(sample_shape, "srgan", IMAGES, "use a paired image dataset, e.g. photo-patches")
     scale = positive_int(scale, "scale", "srgan")
     if scale & (scale - 1):
         raise GanforgeError(f"model 'srgan': scale={scale} is not a power of 2",

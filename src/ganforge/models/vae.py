@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError
 from ganforge.maths.vae import bernoulli_log_likelihood, gaussian_log_likelihood
-from ganforge.models._checks import positive_int, positive_ints
+from ganforge.models._checks import IMAGES, positive_int, positive_ints, shaped
 from ganforge.models.base import Generator, register_model
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -228,10 +228,7 @@ def build_vae_conv(
     if not hidden:
         raise GanforgeError("model 'vae-conv': hidden=[] has no conv layers",
                             "give the conv channels, e.g. [32, 64], or use model.name=vae-mlp")
-    if len(shape) != 3:
-        raise GanforgeError(f"model 'vae-conv' needs images (C, H, W) but the data has shape {shape}",
-                            "use model.name=vae-mlp for points")
-    channels, height, width = shape
+    channels, height, width = shaped(shape, "vae-conv", IMAGES, "use model.name=vae-mlp for points")
     factor = 2 ** len(hidden)
     if height != width or height % factor:
         raise GanforgeError(f"model 'vae-conv' with {len(hidden)} conv layers needs square images with a "

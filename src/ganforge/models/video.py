@@ -32,18 +32,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models._checks import positive_int, positive_ints
+from ganforge.models._checks import positive_int, positive_ints, shaped
 from ganforge.models.base import Generator, register_model
 
 
-def _clip_shape(sample_shape: tuple[int, ...], model: str) -> tuple[int, int, int, int]:
-    shape = tuple(sample_shape)
-    if len(shape) != 4:
-        raise GanforgeError(
-            f"model {model!r} needs clips (T, C, H, W) but the data has shape {shape}",
-            "use a sequence dataset (data.name=moving-mnist or clips)",
-        )
-    return shape  # type: ignore[return-value]
+def _clip_shape(sample_shape: tuple[int, ...], model: str) -> tuple[int, ...]:
+    return shaped(sample_shape, model, "clips (T, C, H, W)",
+                  "use a sequence dataset (data.name=moving-mnist or clips)")
 
 
 # --------------------------------------------------------------------------- the predictor
