@@ -38,7 +38,8 @@ def test_every_shipped_preset_builds_its_experiment(name):
     data = cfg.data["name"]
     size = cfg.data.get("pad_to") or cfg.data.get("size", 8 if data == "digits" else 28)
     shape = {"ring8": (2,), "grid25": (2,), "digits": (1, size, size), "table": (12,),
-             "moving-mnist": (cfg.data.get("frames", 20), 1, size, size), "bach-chorales": (4, 64, 48)}
+             "moving-mnist": (cfg.data.get("frames", 20), 1, size, size), "bach-chorales": (4, 64, 48),
+             "moses": (cfg.data.get("max_atoms", 20), 8 + 4 * cfg.data.get("max_atoms", 20))}
     # image-to-image presets: (target shape, input shape) as their datasets declare them
     low = size // cfg.data.get("scale", 4)
     colour = {"super-resolution": ((3, size, size), (3, low, low)),
@@ -47,6 +48,8 @@ def test_every_shipped_preset_builds_its_experiment(name):
              "masked-fashion": ((1, size, size), (1 + bool(cfg.data.get("mask_channel")), size, size))}
     if pairs.get(data):
         shape[data], cfg.algorithm["cond_shape"] = pairs[data][0], list(pairs[data][1])
+    if cfg.algorithm["name"] == "smiles-lm":  # what a run reads from the data (its SMILES characters)
+        cfg.algorithm.update(alphabet=list("()=1CNOc"), token_length=102)
     exp = Experiment(cfg, "cpu", sample_shape=shape.get(data, (1, size, size)),
                      num_classes=10 if labels_are_classes(cfg) or cfg.model.get("class_head") else None)
     algorithm = exp.algorithm

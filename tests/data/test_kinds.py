@@ -36,11 +36,11 @@ from ganforge.train.algorithms.base import algorithm_class
 
 def test_the_built_in_kinds_and_their_writers():
     assert {"image", "points-2d", "paired", "unpaired", "captioned", "table", "vectors",
-            "sequence", "pianoroll"} <= set(KINDS)
-    assert writable_suffixes() == [".csv", ".gif", ".mid", ".mp4", ".npz", ".png", ".wav"]
+            "sequence", "pianoroll", "graph"} <= set(KINDS)
+    assert writable_suffixes() == [".csv", ".gif", ".mid", ".mp4", ".npz", ".png", ".smi", ".wav"]
     # what `ganforge train` suggests writing samples to
-    assert (get_kind("image").suggested, get_kind("table").suggested, get_kind("pianoroll").suggested) == (
-        ".png", ".csv", ".mid")
+    assert (get_kind("image").suggested, get_kind("table").suggested, get_kind("pianoroll").suggested,
+            get_kind("graph").suggested) == (".png", ".csv", ".mid", ".smi")
     assert kind_of_shape((1, 8, 8)).name == "image" and kind_of_shape((2,)).name == "points-2d"
     assert kind_of_shape((12,)).name == kind_of_shape((1,)).name == "vectors"  # any other (D,)
     assert kind_of_shape((20, 1, 64, 64)).name == "sequence"  # clips (T, C, H, W)
@@ -51,8 +51,9 @@ def test_the_built_in_kinds_and_their_writers():
         get_kind("paired").writer("s.csv")
     with pytest.raises(GanforgeError, match=r"no data kind holds samples of shape \(4, 3\)"):
         kind_of_shape((4, 3))
-    with pytest.raises(GanforgeError, match="unknown data kind 'graph'"):
-        get_kind("graph")
+    with pytest.raises(GanforgeError, match="unknown data kind 'point-cloud'"):
+        get_kind("point-cloud")
+    assert set(get_kind("graph").metrics) <= set(metric_names())  # molecules: the MOSES metrics
 
 
 def test_datasets_and_algorithms_declare_their_kinds():

@@ -132,4 +132,4 @@ def test_a_tiny_run_trains_on_a_column_and_samples_through_the_cli(tmp_path, cap
         assert f["x"].shape == (5, 1)
     capsys.readouterr()
     assert main(["sample", str(run), "-o", str(tmp_path / "s.txt")]) == 2
-    one_error_line(capsys, "must end in .csv or .gif or .mid or .mp4 or .npz or .png or .wav")
+    one_error_line(capsys, "must end in .csv or .gif or .mid or .mp4 or .npz or .png or .smi or .wav")

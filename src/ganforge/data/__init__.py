@@ -11,6 +11,7 @@ from ganforge.data import (  # noqa: F401  (register the datasets)
     folder,
     imbalanced,
     mnist,
+    molecules,
     music,
     paired,
     photos,

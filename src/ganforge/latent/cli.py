@@ -161,10 +161,12 @@ def _at_least(value: int | None, low: int, flag: str, example: str) -> None:
 
 
 def _load(args: argparse.Namespace, action: str = "", *, label: int | None = None,
-          styles: str | None = None):
+          styles: str | None = None, kind_output: Path | None = None):
     """The run and the generator to draw with. One-line errors (:func:`require`): a run without
     a latent space; ``label`` (``--class``) on a run that is not class-conditional; ``styles``
-    (what needs them) on a run without a style-based generator."""
+    (what needs them) on a run without a style-based generator; samples that are neither images
+    nor 2-D points, unless ``kind_output`` is a file the run's data kind writes (a molecule run's
+    ``.smi``: :func:`_write_with_kind`)."""
     from ganforge.train.algorithms.base import ClassConditioned, LatentSpace, StyleMixing, require
     from ganforge.train.run import load_run
 
@@ -176,6 +178,9 @@ def _load(args: argparse.Namespace, action: str = "", *, label: int | None = Non
         require(run, StyleMixing, styles)
     G = run.pick_generator(args.ema)
     shape = tuple(G.out_shape)
+    if kind_output is not None and not ((len(shape) == 3 and shape[0] in (1, 3)) or shape == (2,)):
+        run.kind.writer(kind_output)  # one-line error for a file this kind does not write
+        return run, G
     if not ((len(shape) == 3 and shape[0] in (1, 3)) or shape == (2,)):
         raise GanforgeError(f"latent pictures need images (1 or 3, H, W) or 2-D points, but this run "
                             f"generates shape {shape}", "use a run on images or 2-D points")
@@ -211,7 +216,10 @@ def _interpolate(args: argparse.Namespace) -> int:
     from ganforge.latent.interpolate import interpolation_path
     from ganforge.latent.output import plot_path_2d, save_gif, save_path_gif_2d, save_rows
 
-    out = _output(args.output, (".png", ".gif"), "interpolate")
+    kind_output = Path(args.output) if Path(args.output).suffix.lower() not in (".png", ".gif") else None
+    out = kind_output or _output(args.output, (".png", ".gif"), "interpolate")
+    if kind_output is not None:
+        check_output_file(out, "output of `latent interpolate`")
     _at_least(args.steps, 2, "--steps", "10")
     _at_least(args.duration, 1, "--duration", "100")
     _at_least(args.batch_n, 1, "--batch-n", "64")
@@ -220,7 +228,10 @@ def _interpolate(args: argparse.Namespace) -> int:
         raise GanforgeError(f"interpolation needs at least 2 keyframes, got {len(keys)}",
                             "pass e.g. --seeds 0 1 (or --indices 3 17)")
     run, G = _load(args, "interpolate", label=args.label,
-                   styles="interpolate in W (--space w)" if args.space == "w" else None)
+                   styles="interpolate in W (--space w)" if args.space == "w" else None,
+                   kind_output=kind_output or out)
+    if kind_output is not None and (_is_points(G) or len(G.out_shape) == 3):
+        _output(args.output, (".png", ".gif"), "interpolate")  # images and points: a picture
     label = check_label(G, args.label)
     if args.indices is not None:
         codes = codes_from_batch(G, args.indices, args.batch_n, args.batch_seed)
@@ -237,6 +248,8 @@ def _interpolate(args: argparse.Namespace) -> int:
     x = torch.stack([generate(G, z, c) for c in classes])  # (P, T, *out_shape)
     names = None if classes == [None] else [f"class {c}" for c in classes]
     keyframes = [k * (args.steps - 1) for k in range(len(codes))]
+    if not (_is_points(G) or len(G.out_shape) == 3):  # e.g. molecules: the kind's own writer
+        return _write_with_kind(run, x, out, f"{args.method} through {len(codes)} keyframes")
     if out.suffix.lower() == ".gif":
         frames = x[:, :-1] if args.loop else x  # a looping GIF shows the first keyframe once
         if _is_points(G):
@@ -254,6 +267,18 @@ def _interpolate(args: argparse.Namespace) -> int:
             what = f"a strip of {x.shape[1]} samples"
     per_class = f", {len(classes)} classes" if names and len(classes) > 1 else ""
     print(f"wrote {what} ({args.method}, {len(codes)} keyframes{per_class}, step {run.step}) to {out}")
+    return 0
+
+
+def _write_with_kind(run, x: torch.Tensor, out: Path, what: str) -> int:
+    """Samples ``x`` (paths, steps, *shape) of a run that is neither images nor points, written
+    path after path by its data kind's writer of ``out`` (a molecule run's ``.smi``, ``.png``)."""
+    from ganforge.data.kinds import Samples
+
+    flat = x.flatten(0, 1)
+    samples = Samples(flat, run.algorithm.sample_arrays(), title=f"{what}, step {run.step}")
+    run.kind.writer(out).write(samples, out)
+    print(f"wrote {len(flat)} samples along the path ({what}, step {run.step}) to {out}")
     return 0
 
 

@@ -15,6 +15,7 @@ import ganforge.metrics.paired  # noqa: F401  (l1, psnr, ssim)
 import ganforge.metrics.ppl  # noqa: F401  (ppl)
 import ganforge.metrics.restoration  # noqa: F401  (ychannel, sharpness, colourfulness)
 import ganforge.metrics.rolls  # noqa: F401  (empty_bars, ... parallels: music runs)
+import ganforge.metrics.smiles  # noqa: F401  (validity, ... properties: molecule runs, MOSES)
 import ganforge.metrics.tabular  # noqa: F401  (quality, detection, efficacy, privacy)
 import ganforge.metrics.unpaired  # noqa: F401  (cycle)
 from ganforge.metrics.fid import FeatureStats, FrechetDistance, fid_from_features, frechet_distance

@@ -26,7 +26,8 @@ RUN_KINDS = {"generative": "a generative run (or a samples file)",
              "table": "a run that synthesises table rows",
              "prediction": "a frame-prediction run",
              "clips": "a run that generates clips",
-             "music": "a run that composes piano-roll phrases"}
+             "music": "a run that composes piano-roll phrases",
+             "molecules": "a run that designs molecules"}
 
 
 @runtime_checkable
@@ -165,10 +166,21 @@ class RollComposer(Protocol):
                      network: torch.nn.Module | None = None) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class MoleculeDesigner(Protocol):
+    """An algorithm whose samples decode to molecules: canonical SMILES (None: invalid)."""
+
+    def sample_smiles(self, n: int, generator: torch.Generator | None = None,
+                      network: torch.nn.Module | None = None) -> list[str | None]: ...
+
+
 def run_kind(algorithm: Any) -> str:
     """``translation`` for an algorithm that translates inputs, ``table`` for one that draws
     table rows, ``prediction`` for one that continues clips, ``clips`` for one that draws clips,
-    ``music`` for one that composes piano-roll phrases, else ``generative``."""
+    ``music`` for one that composes piano-roll phrases, ``molecules`` for one that designs
+    molecules, else ``generative``."""
+    if isinstance(algorithm, MoleculeDesigner):
+        return "molecules"
     if isinstance(algorithm, RollComposer):
         return "music"
     if isinstance(algorithm, Translator):

@@ -25,7 +25,8 @@ A metric is registered once, with a :class:`MetricSpec`::
 * ``rows``: a table run's synthetic rows against the real train and held-out rows:
   ``compute(inputs) -> {column: value}`` (:class:`RowInputs`);
 * ``clips``: a video run's clips or predictions against held-out clips (:class:`ClipInputs`);
-* ``rolls``: a music run's piano-roll phrases against held-out phrases (:class:`RollInputs`).
+* ``rolls``: a music run's piano-roll phrases against held-out phrases (:class:`RollInputs`);
+* ``smiles``: a molecule run's SMILES against held-out molecules (:class:`SmilesInputs`).
 
 The registering modules are imported by ``ganforge/metrics/__init__``, so every metric is
 registered whenever this module is.
@@ -41,7 +42,7 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.capabilities import REQUIREMENTS, RUN_KINDS
 
 HIGHER, LOWER, NEITHER = True, False, None
-SOURCES = ("samples", "pairs", "model", "rows", "clips", "rolls")
+SOURCES = ("samples", "pairs", "model", "rows", "clips", "rolls", "smiles")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,18 @@ class RollInputs:
 
     rolls: Any
     grid: Any
+    reference: Any
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SmilesInputs:
+    """What a ``smiles`` metric reads: the ``generated`` canonical SMILES (None: invalid) and the
+    ``reference`` (:class:`~ganforge.metrics.molecules.MosesReference`: the held-out molecules'
+    statistics and the training set); ``shared`` keeps the MOSES report every metric reads its
+    columns from."""
+
+    generated: Any
     reference: Any
     shared: dict[str, Any] = field(default_factory=dict)
 

@@ -39,6 +39,7 @@ from ganforge.metrics.registry import (
     ModelInputs,
     RollInputs,
     RowInputs,
+    SmilesInputs,
     compute_metrics,
     get_metric,
     parse_metrics,
@@ -121,6 +122,11 @@ def evaluate_run(run: EvaluatedRun, requested: str | None, s: EvalSettings,
         return result
     if kind in ("prediction", "clips"):
         _merge(result, _clip_metrics(run, G, plan.get("clips"), ctx, section, s, say))
+        result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
+                      sample_seed=s.seed)
+        return result
+    if kind == "molecules":
+        _merge(result, _molecule_metrics(run, G, plan.get("smiles"), ctx, section, s, say))
         result.update(run_dir=str(run.path), checkpoint=str(run.checkpoint), step=run.step, ema=s.ema,
                       sample_seed=s.seed)
         return result
@@ -275,6 +281,27 @@ def _music_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | Non
     baseline = compute_metrics(names, RollInputs(held_out, grid, reference))
     return {"metrics": metrics, "baseline": baseline, "generated_samples": len(rolls),
             "held_out_phrases": len(held_out), "data": data}
+
+
+def _molecule_metrics(run: EvaluatedRun, G: torch.nn.Module, names: list[str] | None, ctx: MetricContext,
+                      section: dict[str, Any], s: EvalSettings, say: Say) -> dict[str, Any]:
+    """``n`` molecules of a molecule run (seed ``s.seed``) scored with MOSES' definitions against
+    the data's held-out molecules and its training set; the baseline column scores ``n`` of the
+    training molecules the same way (the MOSES paper's "Train" row)."""
+    from ganforge.metrics.molecules import MosesReference
+
+    names = select_metrics(names, ctx, source="smiles")
+    data = build_dataset({**section, "split": "train"})
+    reference = MosesReference(data.test_smiles, data.train_smiles)
+    generated = run.algorithm.sample_smiles(s.n, torch.Generator().manual_seed(s.seed), G)
+    rng = np.random.default_rng(s.seed)
+    train = [data.smiles[i] for i in rng.permutation(len(data.smiles))[:s.n]]
+    say(f"{len(generated)} generated molecules vs {len(reference.smiles)} held-out molecules of "
+        f"{section['name']}; baseline: {len(train)} training molecules")
+    metrics = compute_metrics(names, SmilesInputs(generated, reference))
+    baseline = compute_metrics(names, SmilesInputs(train, reference))
+    return {"metrics": metrics, "baseline": baseline, "generated_samples": len(generated),
+            "held_out_molecules": len(reference.smiles), "data": section}
 
 
 def _evaluator(dataset: Any, names: list[str] | None, section: dict[str, Any], s: EvalSettings,

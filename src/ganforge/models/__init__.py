@@ -10,11 +10,13 @@
 
 from ganforge.models import (  # noqa: F401  (registers the built-in families)
     biggan,
+    charrnn,
     copula,
     ctgan,
     cyclegan,
     dcgan,
     mlp,
+    molgan,
     music,
     pix2pix,
     progan,

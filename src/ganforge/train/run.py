@@ -17,6 +17,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.base import Generator, check_truncation
 from ganforge.train.algorithms.base import (
     ClassConditioned,
+    DesignsMolecules,
     PredictsFrames,
     TableRows,
     TextConditioned,
@@ -153,6 +154,15 @@ class Run:
             return Samples(torch.zeros(n, 0), table=rows, types=algorithm.schema.types,
                            title=f"{n} rows, step {step}{what}",
                            description=f"{n} rows from step {step}{what}")
+        if isinstance(algorithm, DesignsMolecules):
+            check_allocation(n, tuple(algorithm.sample_shape), f"{n} molecules", "ask for fewer molecules")
+            generator = torch.Generator().manual_seed(seed)
+            x, smiles = algorithm.draw_molecules(n, generator, self.pick_generator(ema))
+            invalid = sum(s is None for s in smiles)
+            arrays = {**algorithm.sample_arrays(), "smiles": np.array([s or "" for s in smiles])}
+            return Samples(x, arrays,
+                           title=f"{n} molecules, step {step}",
+                           description=f"{n} molecules from step {step} ({invalid} invalid)")
         if isinstance(algorithm, PredictsFrames):  # the fixed clips, continued
             clips = algorithm.fixed_sequences(n)
             samples = algorithm.figure(clips, self.pick_generator(ema), f"{self.path.name}, step {step}")

@@ -10,6 +10,8 @@
   sharing :mod:`.tabular`).
 * ``pianoroll-gan`` / ``pianoroll-lm`` — music: MuseGAN or C-RNN-GAN phrases, and the LSTM
   language-model baseline (:mod:`.music`).
+* ``molgan`` / ``smiles-lm`` — molecules: MolGAN's graphs with its reward network, and the
+  CharRNN SMILES language model (MOSES' baseline) (:mod:`.molecules`).
 * ``stackgan`` — text-to-image StackGAN: stage I then stage II, matching-aware discriminators
   (:mod:`.stackgan`).
 
@@ -26,6 +28,7 @@ from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in a
     dpgan,
     gan,
     inpaint,
+    molecules,
     music,
     pix2pix,
     progan,

@@ -42,6 +42,7 @@ run cannot do X": it names the capability and the registered families that have 
     LatentSimulation  samples as a function of chosen codes z (rare events in latent space)
     PredictsFrames    continues clips: the frames after the observed ones (video prediction)
     ComposesMusic     piano-roll phrases on a time and pitch grid (MIDI, audio, music metrics)
+    DesignsMolecules  molecules: samples decode to SMILES (the graph kind's writers, MOSES metrics)
 
 A capability whose use depends on how the run was built (a GAN trained without labels, a
 generator without a truncation trick) says why one instance lacks it in :meth:`Capability.missing_in`.
@@ -585,6 +586,27 @@ class ComposesMusic(Capability):
         finally:
             net.train(was_training)
 
+
+
+class DesignsMolecules(Capability):
+    """Samples are molecules (:mod:`ganforge.data.molecules`): :meth:`draw_molecules` gives the raw
+    samples beside their SMILES (None where a sample is no valid molecule), which the graph kind
+    writes (``.smi``, ``.png``) and the MOSES metrics score. The vocabulary the run learned (atom
+    types, SMILES characters) is kept in its state, so a loaded run decodes without its data."""
+
+    title = "molecule design"
+    fix = "use a run of a molecule family (e.g. the moses-molgan or moses-charrnn preset)"
+
+    @abstractmethod
+    def draw_molecules(self, n: int, generator: torch.Generator | None = None,
+                       network: nn.Module | None = None) -> tuple[torch.Tensor, list[str | None]]:
+        """``n`` raw samples (CPU; a graph tensor, SMILES tokens) and their canonical SMILES (None:
+        invalid), drawn in eval mode with ``generator``."""
+
+    def sample_smiles(self, n: int, generator: torch.Generator | None = None,
+                      network: nn.Module | None = None) -> list[str | None]:
+        """``n`` canonical SMILES (None: an invalid sample), for the metrics."""
+        return self.draw_molecules(n, generator, network)[1]
 
 CapabilityT = TypeVar("CapabilityT", bound=Capability)
 
