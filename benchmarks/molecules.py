@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     write_result,
 )
 from ganforge.data import build_dataset  # noqa: E402
+from ganforge.metrics.molecules import MOSES_KEYS, MOSES_PAPER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "figures"
@@ -60,108 +61,9 @@ PRESETS = {"MolGAN": "moses-molgan", "MolGAN + QED": "moses-molgan-qed", "CharRN
 GANS = ("MolGAN", "MolGAN + QED")
 #: how a MolGAN run's graphs are scored: (read, decoding)
 VARIANTS = (("argmax", "plain"), ("argmax", "valency"), ("sample", "plain"), ("sample", "valency"))
-METRICS = (
-    "valid",
-    "unique@1000",
-    "unique@10000",
-    "novelty",
-    "int_div1",
-    "int_div2",
-    "fcd",
-    "snn",
-    "frag",
-    "scaf",
-    "filters",
-    "wasserstein_qed",
-    "wasserstein_logp",
-    "wasserstein_sa",
-    "wasserstein_weight",
-    "qed_mean",
-    "connected",
-)
+METRICS = (*MOSES_KEYS, "qed_mean", "connected")
 DEFAULT = {"budget": 300.0, "samples": 30_000, "seeds": (0, 1, 2), "size": 100_000}
 QUICK = {"budget": 15.0, "samples": 1_000, "seeds": (0,), "size": 5_000}
-#: MOSES paper, table 2 (github.com/molecularsets/moses README), the "Test" columns
-PAPER = {
-    "Train (MOSES)": {
-        "valid": 1.0,
-        "unique@1000": 1.0,
-        "unique@10000": 1.0,
-        "fcd": 0.008,
-        "snn": 0.6419,
-        "frag": 1.0,
-        "scaf": 0.9907,
-        "int_div1": 0.8567,
-        "int_div2": 0.8508,
-        "filters": 1.0,
-        "novelty": 0.0,
-    },
-    "CharRNN (MOSES)": {
-        "valid": 0.9748,
-        "unique@1000": 1.0,
-        "unique@10000": 0.9994,
-        "fcd": 0.0732,
-        "snn": 0.6015,
-        "frag": 0.9998,
-        "scaf": 0.9242,
-        "int_div1": 0.8562,
-        "int_div2": 0.8503,
-        "filters": 0.9943,
-        "novelty": 0.8419,
-    },
-    "VAE (MOSES)": {
-        "valid": 0.9767,
-        "unique@1000": 1.0,
-        "unique@10000": 0.9984,
-        "fcd": 0.099,
-        "snn": 0.6257,
-        "frag": 0.9994,
-        "scaf": 0.9386,
-        "int_div1": 0.8558,
-        "int_div2": 0.8498,
-        "filters": 0.997,
-        "novelty": 0.6949,
-    },
-    "AAE (MOSES)": {
-        "valid": 0.9368,
-        "unique@1000": 1.0,
-        "unique@10000": 0.9973,
-        "fcd": 0.5555,
-        "snn": 0.6081,
-        "frag": 0.991,
-        "scaf": 0.9022,
-        "int_div1": 0.8557,
-        "int_div2": 0.8499,
-        "filters": 0.996,
-        "novelty": 0.7931,
-    },
-    "JTN-VAE (MOSES)": {
-        "valid": 1.0,
-        "unique@1000": 1.0,
-        "unique@10000": 0.9996,
-        "fcd": 0.3954,
-        "snn": 0.5477,
-        "frag": 0.9965,
-        "scaf": 0.8964,
-        "int_div1": 0.8551,
-        "int_div2": 0.8493,
-        "filters": 0.976,
-        "novelty": 0.9143,
-    },
-    "LatentGAN (MOSES)": {
-        "valid": 0.8966,
-        "unique@1000": 1.0,
-        "unique@10000": 0.9968,
-        "fcd": 0.2968,
-        "snn": 0.5371,
-        "frag": 0.9986,
-        "scaf": 0.8867,
-        "int_div1": 0.8565,
-        "int_div2": 0.8505,
-        "filters": 0.9735,
-        "novelty": 0.9498,
-    },
-}
 _REFERENCE: dict[str, Any] = {}
 
 
@@ -195,7 +97,8 @@ def score(smiles: list[str | None], ref: Any) -> dict[str, float]:
 
 def run_one(job: tuple[str, int, float, int, int, str]) -> list[dict[str, Any]]:
     """Train model ``label`` with ``seed``; the scores of ``samples`` of its molecules (a MolGAN
-    run: one row per decoding). Seed 0's first 48 valid molecules are kept for the figures."""
+    run: one row per read and decoding). Seed 0's first 1,000 valid molecules are kept for the
+    figures."""
     label, seed, budget, samples, size, tag = job
     torch.set_num_threads(1)
     ref, _ = reference(size)
@@ -233,7 +136,7 @@ def run_one(job: tuple[str, int, float, int, int, str]) -> list[dict[str, Any]]:
                 }
             )
             if seed == 0:
-                kept = [s for s in smiles if s][:48]
+                kept = [s for s in smiles if s][:KEPT]
                 RESULTS.joinpath("molecule_runs").mkdir(parents=True, exist_ok=True)
                 slug = name.lower().replace(" + ", "-").replace(" (", "-").replace(", ", "-").replace(")", "")
                 RESULTS.joinpath("molecule_runs", f"{slug}{'_' + tag if tag else ''}.smi").write_text(
@@ -299,8 +202,20 @@ def checks(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: the seed-0 sample sets the figures show (file stem in molecule_runs/ -> legend)
+FIGURE_SETS = {
+    "molgan-sample-valency": "MolGAN (sample, valency)",
+    "molgan-qed-sample-valency": "MolGAN + QED (sample, valency)",
+    "molgan-argmax-plain": "MolGAN (argmax, plain)",
+    "charrnn": "CharRNN",
+}
+#: valid molecules kept of each seed-0 sample set (the grids draw the first 48)
+KEPT = 1000
+
+
 def figures(tag: str, ref_size: int) -> list[str]:
-    """Grids of generated molecules (seed 0) and the property histograms against the test set."""
+    """Grids of generated molecules (seed 0) and their property histograms against the held-out
+    molecules'."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -315,38 +230,32 @@ def figures(tag: str, ref_size: int) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     kind = get_kind("graph")
     ref, _ = reference(ref_size)
-    sets = {"held-out": ref.smiles[:2000]}
-    for path in sorted(RESULTS.glob(f"molecule_runs/*{'_' + tag if tag else ''}.smi")):
-        if not tag and "_" in path.stem:
-            continue
-        smiles = [s for s in path.read_text().split() if s]
+    sets = {"held-out MOSES": ref.smiles[:KEPT]}
+    for stem, label in FIGURE_SETS.items():
+        path = RESULTS / "molecule_runs" / f"{stem}{'_' + tag if tag else ''}.smi"
+        smiles = [s for s in path.read_text().split() if s] if path.exists() else []
         if not smiles:
             continue
-        sets[path.stem.split("_")[0]] = smiles
-        samples = Samples(torch.zeros(len(smiles), 0), {"smiles": np.array(smiles)}, title=path.stem)
-        written.append(
-            str(
-                kind.writer("x.png").write(
-                    samples, out_dir / f"molecules-{path.stem.split('_')[0]}{suffix}.png"
-                )
-            )
-        )
+        sets[label] = smiles
+        samples = Samples(torch.zeros(len(smiles), 0), {"smiles": np.array(smiles)}, title=f"{label}, seed 0")
+        written.append(str(kind.writer("x.png").write(samples, out_dir / f"molecules-{stem}{suffix}.png")))
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.5))
     for ax, prop in zip(axes, ("qed", "logp", "sa", "weight"), strict=True):
         for name, smiles in sets.items():
             mols = [m for m in (mol_from_smiles(s) for s in smiles) if m is not None]
-            values = property_values(mols, prop)
             ax.hist(
-                values,
-                bins=30,
+                property_values(mols, prop),
+                bins=25,
                 density=True,
                 histtype="step",
-                label=name,
-                linewidth=1.5 if name == "held-out" else 1.0,
+                label=f"{name} ({len(mols)})",
+                linewidth=2.0 if name.startswith("held-out") else 1.2,
             )
         ax.set_title(prop)
     axes[0].legend(fontsize=7)
-    fig.suptitle("property distributions: held-out MOSES molecules vs seed 0's samples (48 each)")
+    fig.suptitle(
+        "property distributions: held-out MOSES molecules vs seed 0's valid samples (counts in the legend)"
+    )
     path = out_dir / f"molecules-properties{suffix}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -359,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         __doc__.splitlines()[0], "15 s per model, 5,000 molecules, 1,000 samples, seed 0", list(PRESETS)
     )
     parser.add_argument("--samples", type=int, default=None, help="molecules drawn per run (default 30,000)")
+    parser.add_argument(
+        "--supplement",
+        action="store_true",
+        help="a longer budget beside the main result: molecules_<budget>s.json, no figures",
+    )
     args = parser.parse_args(argv)
     if not (SHARED_MOLECULES / "train.csv.gz").exists():
         print(f"MOSES data not found in {SHARED_MOLECULES}: nothing to measure")
@@ -370,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [m for m in args.models.split(",") if m]
     if unknown := [m for m in models if m not in PRESETS]:
         parser.error(f"unknown model {unknown[0]!r}: choose from {', '.join(PRESETS)}")
-    tag = "quick" if args.quick else ""
+    tag = "quick" if args.quick else f"{budget:.0f}s" if args.supplement else ""
     start = time.perf_counter()
     reference(setting["size"])  # parse and cache the molecules once, before the workers
     jobs = [(label, seed, budget, samples, setting["size"], tag) for label in models for seed in seeds]
@@ -390,22 +304,22 @@ def main(argv: list[str] | None = None) -> int:
         "samples": samples,
         "data": data_section(setting["size"]),
         "train_row": train_row,
-        "paper": PAPER,
+        "paper": MOSES_PAPER,
         "summary": summary,
         "runs": runs,
     }
     payload["checks"] = checks(summary)
-    payload["figures"] = figures(tag, setting["size"])
+    payload["figures"] = [] if args.supplement else figures(tag, setting["size"])
     payload["wall_seconds"] = time.perf_counter() - start
     rows = [{"model": "training molecules (ours)", **{m: train_row[m] for m in METRICS}}]
     rows += [
         {"model": name, **{m: s[m]["mean"] for m in METRICS}, "steps": float(np.mean(s["steps"]))}
         for name, s in summary.items()
     ]
-    rows += [{"model": name, **values} for name, values in PAPER.items()]
+    rows += [{"model": f"{name} (MOSES paper)", **values} for name, values in MOSES_PAPER.items()]
     print_table(rows, ["model", *METRICS, "steps"])
     print_checks(payload["checks"])
-    path = write_result(f"molecules{'_quick' if tag else ''}", payload)
+    path = write_result(f"molecules{'_' + tag if tag else ''}", payload)
     print(f"wrote {path}")
     return 0
 

@@ -28,16 +28,6 @@ needs_moses = pytest.mark.skipif(
 )
 
 ASPIRIN, PARACETAMOL, IBUPROFEN = "CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CC(C)Cc1ccc(C(C)C(=O)O)cc1"
-# the MOSES paper's "Train" row (README of github.com/molecularsets/moses; data/samples/train_metrics.csv)
-PAPER_TRAIN = {
-    "fcd": 0.008,
-    "snn": 0.6419,
-    "frag": 1.0,
-    "scaf": 0.9907,
-    "int_div1": 0.8567,
-    "int_div2": 0.8508,
-    "filters": 1.0,
-}
 
 
 def _fp(smiles: str):
@@ -344,10 +334,10 @@ def test_train_row_reduced(one_thread):
     pytest.importorskip("fcd")
     report, _, _ = _train_row(1000, 1000)
     assert report["valid"] == 1.0 and report["unique@1000"] == 1.0 and report["novelty"] == 0.0
-    assert report["filters"] == pytest.approx(PAPER_TRAIN["filters"], abs=0.001)
-    assert report["int_div1"] == pytest.approx(PAPER_TRAIN["int_div1"], abs=0.01)
-    assert report["int_div2"] == pytest.approx(PAPER_TRAIN["int_div2"], abs=0.01)
-    assert report["frag"] == pytest.approx(PAPER_TRAIN["frag"], abs=0.02)
+    assert report["filters"] == pytest.approx(M.MOSES_PAPER["Train"]["filters"], abs=0.001)
+    assert report["int_div1"] == pytest.approx(M.MOSES_PAPER["Train"]["int_div1"], abs=0.01)
+    assert report["int_div2"] == pytest.approx(M.MOSES_PAPER["Train"]["int_div2"], abs=0.01)
+    assert report["frag"] == pytest.approx(M.MOSES_PAPER["Train"]["frag"], abs=0.02)
     assert 0.33 < report["snn"] < 0.42  # 0.371-0.376 over four seeds
     assert 0.15 < report["scaf"] < 0.40  # 0.246-0.280
     assert 1.8 < report["fcd"] < 3.2  # 2.41-2.49
@@ -361,10 +351,10 @@ def test_train_row_full():
     report, built, took = _train_row(30000, 10000, n_jobs=2)
     print(f"reference {built:.0f} s, metrics {took:.0f} s:", report)
     assert report["valid"] == 1.0 and report["unique@10000"] == 1.0 and report["novelty"] == 0.0
-    assert report["filters"] == pytest.approx(PAPER_TRAIN["filters"], abs=0.0005)
-    assert report["int_div1"] == pytest.approx(PAPER_TRAIN["int_div1"], abs=0.002)
-    assert report["int_div2"] == pytest.approx(PAPER_TRAIN["int_div2"], abs=0.002)
-    assert report["frag"] == pytest.approx(PAPER_TRAIN["frag"], abs=0.002)
+    assert report["filters"] == pytest.approx(M.MOSES_PAPER["Train"]["filters"], abs=0.0005)
+    assert report["int_div1"] == pytest.approx(M.MOSES_PAPER["Train"]["int_div1"], abs=0.002)
+    assert report["int_div2"] == pytest.approx(M.MOSES_PAPER["Train"]["int_div2"], abs=0.002)
+    assert report["frag"] == pytest.approx(M.MOSES_PAPER["Train"]["frag"], abs=0.002)
     # against 10,000 test molecules instead of 176,074 (see above): measured 0.484, 0.828, 0.165
     assert 0.46 < report["snn"] < 0.51
     assert 0.78 < report["scaf"] < 0.88

@@ -17,7 +17,7 @@ from tests.train._image_to_image import assert_same_networks, resumed_checkpoint
 pytest.importorskip("rdkit")
 
 from ganforge.data.chem import mol_from_smiles, qed  # noqa: E402
-from ganforge.data.molecules import MoleculeDataset, decode_graphs, graphs_to_tensor  # noqa: E402
+from ganforge.data.molecules import MoleculeDataset, decode_graphs, graphs_to_tensor, join_graph  # noqa: E402
 
 #: small drug-like molecules (aspirin, paracetamol, caffeine, ibuprofen...), each <= 15 heavy atoms
 SMILES = [
@@ -166,6 +166,7 @@ def test_molgan_generator_loss_mixes_wgan_and_reward_terms(molecules, tmp_path):
         ({"reward": {"qed": 1.0}, "adversarial_weight": 1.5}, "adversarial_weight=1.5 is not in [0, 1]"),
         ({"decoding": "greedy"}, "algorithm.decoding='greedy' is not a decoding"),
         ({"reward_from": -3}, "algorithm.reward_from=-3 is not a step"),
+        ({"read": "mode"}, "algorithm.read='mode' is not a way to read graphs"),
     ],
 )
 def test_molgan_bad_options_are_one_line_errors(molecules, tmp_path, options, words):
@@ -211,6 +212,18 @@ def test_smiles_lm_trains_and_resumes_exactly(molecules, tmp_path):
     assert tokens.shape == (10, molecules.tensors()["tokens"].shape[1]) and len(smiles) == 10
 
 
+def _valid_before_and_after(trainer: Trainer, n: int) -> tuple[float, float]:
+    """The share of valid molecules among ``n`` drawn (seed 0) before and after ``trainer.fit()``."""
+
+    def valid() -> float:
+        _, smiles = trainer.algorithm.draw_molecules(n, torch.Generator().manual_seed(0))
+        return sum(s is not None for s in smiles) / n
+
+    before = valid()
+    trainer.fit()
+    return before, valid()
+
+
 def test_smiles_lm_learns_the_training_smiles(molecules, tmp_path):
     """A small learning check: after 600 steps most samples are valid molecules (at start: almost none)."""
     model = {"name": "charrnn", "embed": 16, "hidden": 64, "layers": 1, "dropout": 0.0}
@@ -220,11 +233,7 @@ def test_smiles_lm_learns_the_training_smiles(molecules, tmp_path):
         dataset=molecules,
         progress=False,
     )
-    algorithm = trainer.algorithm
-    _, before = algorithm.draw_molecules(100, torch.Generator().manual_seed(0))
-    trainer.fit()
-    _, after = algorithm.draw_molecules(100, torch.Generator().manual_seed(0))
-    valid_before, valid_after = (sum(s is not None for s in x) / 100 for x in (before, after))
+    valid_before, valid_after = _valid_before_and_after(trainer, 100)
     assert valid_before < 0.1 and valid_after > 0.5, (valid_before, valid_after)
 
 
@@ -240,9 +249,25 @@ def test_molgan_validity_rises_with_plain_decoding(molecules, tmp_path):
         optim={"G": adam, "D": adam},
     )
     trainer = Trainer(cfg, tmp_path / "g", dataset=molecules, progress=False)
-    algorithm = trainer.algorithm
-    _, before = algorithm.draw_molecules(200, torch.Generator().manual_seed(0))
-    trainer.fit()
-    _, after = algorithm.draw_molecules(200, torch.Generator().manual_seed(0))
-    valid_before, valid_after = (sum(s is not None for s in x) / 200 for x in (before, after))
+    valid_before, valid_after = _valid_before_and_after(trainer, 200)
     assert valid_before < 0.05 and valid_after > 0.3, (valid_before, valid_after)
+
+
+def test_draw_graphs_reads_one_hot_graphs_from_gs_probabilities(molecules):
+    from ganforge.data.molecules import split_graph
+    from ganforge.train.algorithms.molecules import draw_graphs
+
+    real = graphs_to_tensor(molecules.atoms[:5], molecules.bonds[:5], molecules.vocab)
+    assert torch.equal(draw_graphs(real, torch.Generator().manual_seed(0)), real)  # one-hot: itself
+    n, a = molecules.vocab.max_atoms, molecules.vocab.num_node_types
+    nodes = torch.full((4000, n, a), 1.0 / a)
+    edges = torch.tensor([0.7, 0.2, 0.1, 0.0]).expand(4000, n, n, 4)
+    drawn_nodes, drawn_edges = split_graph(
+        draw_graphs(join_graph(nodes, edges), torch.Generator().manual_seed(1))
+    )
+    assert torch.equal(drawn_edges, drawn_edges.transpose(1, 2))  # one draw per pair, mirrored
+    assert (drawn_edges.diagonal(dim1=1, dim2=2)[:, 0] == 1).all()  # no self-bonds
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    share = drawn_edges[:, upper].mean(dim=(0, 1))
+    assert torch.allclose(share, torch.tensor([0.7, 0.2, 0.1, 0.0]), atol=0.01)
+    assert torch.allclose(drawn_nodes.mean(dim=(0, 1)), torch.full((a,), 1.0 / a), atol=0.01)

@@ -648,13 +648,7 @@ class MoleculeDataset(ArrayDataset):
                 "leave max_atoms out with a run's vocabulary",
             )
         max_atoms = vocab.max_atoms if vocab is not None else (20 if max_atoms is None else max_atoms)
-        opts = _Options(
-            max_atoms=_whole(max_atoms, "max_atoms", 1, "20"),
-            max_length=_whole(max_length, "max_length", 1, "100"),
-            test_fraction=_fraction(test_fraction),
-            split=_split(split, ("train", "test")),
-            split_seed=_whole(split_seed, "split_seed", 0, "0"),
-        )
+        opts = _Options.checked(max_atoms, max_length, test_fraction, split, split_seed)
         return _from_list(
             list(smiles),
             opts,
@@ -717,6 +711,19 @@ class _Options:
     test_fraction: float
     split: str
     split_seed: int
+
+    @classmethod
+    def checked(
+        cls, max_atoms: Any, max_length: Any, test_fraction: Any, split: Any, split_seed: Any
+    ) -> _Options:
+        """The options of a SMILES list or file, each checked (one-line errors)."""
+        return cls(
+            max_atoms=_whole(max_atoms, "max_atoms", 1, "20"),
+            max_length=_whole(max_length, "max_length", 1, "100"),
+            test_fraction=_fraction(test_fraction),
+            split=_split(split, ("train", "test")),
+            split_seed=_whole(split_seed, "split_seed", 0, "0"),
+        )
 
 
 def _whole(value: Any, name: str, least: int, example: str) -> int:
@@ -992,13 +999,7 @@ def smiles_file(
     (``test_fraction``, ``split_seed``). See the module docstring."""
     if not isinstance(path, str | os.PathLike):
         raise GanforgeError(f"data.path={path!r} is not a path", "set data.path to a file of SMILES")
-    opts = _Options(
-        max_atoms=_whole(max_atoms, "max_atoms", 1, "20"),
-        max_length=_whole(max_length, "max_length", 1, "100"),
-        test_fraction=_fraction(test_fraction),
-        split=_split(split, ("train", "test")),
-        split_seed=_whole(split_seed, "split_seed", 0, "0"),
-    )
+    opts = _Options.checked(max_atoms, max_length, test_fraction, split, split_seed)
     require_rdkit()
     file = Path(path).expanduser()
     smiles = read_smiles_file(file, column)

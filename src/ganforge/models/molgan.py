@@ -230,25 +230,12 @@ class RelationalCritic(Discriminator):
         return self.trunk(x)
 
 
-class RewardNetwork(nn.Module):
-    """MolGAN's reward network: :class:`GraphTrunk` (its own weights), a linear layer and a
+class RewardNetwork(RelationalCritic):
+    """MolGAN's reward network: the critic's architecture (its own weights) read through a
     sigmoid: graphs (B, N, A + 4N) -> predicted property (B,) in (0, 1)."""
 
-    def __init__(
-        self,
-        in_shape: tuple[int, int],
-        gcn_hidden: Sequence[int] = (128, 64),
-        aggregate: int = 128,
-        d_hidden: Sequence[int] = (128, 64),
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.in_shape = tuple(in_shape)
-        self.trunk = GraphTrunk(in_shape, gcn_hidden, aggregate, d_hidden, dropout)
-        self.out = nn.Linear(self.trunk.feature_dim, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.out(self.trunk(x))).squeeze(1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.head(self.features(x))).squeeze(1)
 
 
 # --------------------------------------------------------------------------- builders
