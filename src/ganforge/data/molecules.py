@@ -90,6 +90,7 @@ from ganforge.data.base import ArrayDataset, register_dataset
 from ganforge.data.chem import require_rdkit
 from ganforge.data.kinds import NPZ, Batch, DataKind, Writer, collate_rows, register_kind
 from ganforge.data.mnist import default_root
+from ganforge.data.moses_files import download_moses
 from ganforge.data.table import split_rows
 from ganforge.data.writers import Samples
 from ganforge.errors import GanforgeError
@@ -120,7 +121,8 @@ MOSES_SPLITS = ("train", "test", "test_scaffolds")
 MOSES_ATOM_TYPES = ("C", "N", "O", "S", "F", "Cl", "Br")
 #: every character of MOSES's train.csv.gz
 MOSES_ALPHABET = "#()-123456=BCFHNOS[]clnors"
-MOSES_FIX = "pass data.root=DIR holding MOSES' train.csv.gz and test.csv.gz (see docs/molecules.md)"
+MOSES_FIX = ("pass data.root=DIR holding MOSES' train.csv.gz and test.csv.gz, or data.download=true to fetch "
+             "them (see docs/molecules.md)")
 #: the .png writer draws at most this many molecules, PER_ROW a row, in CELL x CELL pixel cells
 PREVIEW_MOLECULES, PER_ROW, CELL = 48, 8, 200
 #: bump when what the cache holds (or how it is made) changes
@@ -1144,11 +1146,13 @@ def moses(
     reference_size: int = 10_000,
     max_length: int = 100,
     seed: int = 0,
+    download: bool = False,
 ) -> MoleculeDataset:
     """A seeded sample of ``size`` molecules of at most ``max_atoms`` heavy atoms of the MOSES
     ``split`` (train | test | test_scaffolds) in ``root`` (default ``~/.cache/ganforge/moses``),
     with ``reference_size`` test molecules as the metrics' reference set and the train file as
-    their novelty set; cached. See the module docstring."""
+    their novelty set; cached. ``download``: fetch missing files first
+    (:func:`ganforge.data.moses_files.download_moses`). See the module docstring."""
     if root is not None and not isinstance(root, str | os.PathLike):
         raise GanforgeError(f"data.root={root!r} is not a path", MOSES_FIX)
     split = _split(split, MOSES_SPLITS)
@@ -1159,6 +1163,10 @@ def moses(
     seed = _whole(seed, "seed", 0, "0")
     require_rdkit()
     folder = default_root("moses") if root is None else Path(root).expanduser()
+    if not isinstance(download, bool):
+        raise GanforgeError(f"data.download={download!r} is not true or false", "set data.download=true")
+    if download:
+        download_moses(folder)
     train_file, test_file = moses_file(folder, "train"), moses_file(folder, "test")
     split_file = moses_file(folder, split)
     name = f"moses {split}" if split != "train" else "moses"
