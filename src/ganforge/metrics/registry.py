@@ -156,6 +156,29 @@ class RollInputs:
     shared: dict[str, Any] = field(default_factory=dict)
 
 
+def columns_of_report(report: Callable[[Any], Mapping[str, float]],
+                      columns: Collection[str]) -> Callable[[Any], dict[str, float]]:
+    """A ``compute`` that reads ``columns`` from one shared report of the inputs: ``report(inputs)``
+    runs once per inputs (kept in ``inputs.shared["report"]``), however many metrics read it."""
+
+    def compute(inputs: Any) -> dict[str, float]:
+        if "report" not in inputs.shared:
+            inputs.shared["report"] = report(inputs)
+        return {column: inputs.shared["report"][column] for column in columns}
+
+    return compute
+
+
+def register_report_metrics(source: str, runs: Collection[str], report: Callable[[Any], Mapping[str, float]],
+                            table: Sequence[tuple[str, Mapping[str, bool | None], str]]) -> None:
+    """Register one metric per row (name, {column: direction}, description) of ``table``, every one
+    reading its columns from one shared ``report`` of the inputs (:func:`columns_of_report`)."""
+    for name, columns, text in table:
+        register_metric(MetricSpec(name, columns=lambda ctx, c=dict(columns): dict(c), source=source,
+                                   runs=set(runs), compute=columns_of_report(report, list(columns)),
+                                   needs_features=False, description=text))
+
+
 @dataclass
 class SmilesInputs:
     """What a ``smiles`` metric reads: the ``generated`` canonical SMILES (None: invalid) and the

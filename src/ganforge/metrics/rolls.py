@@ -12,61 +12,43 @@ distance and the violations have a direction; the rest are read against the real
 
 from __future__ import annotations
 
-from typing import Any
-
 from ganforge.metrics.music import music_report
-from ganforge.metrics.registry import LOWER, MetricSpec, RollInputs, register_metric
+from ganforge.metrics.registry import LOWER, RollInputs, register_report_metrics
 
 
 def _report(inputs: RollInputs) -> dict[str, float]:
-    if "report" not in inputs.shared:
-        inputs.shared["report"] = music_report(inputs.rolls, inputs.reference, inputs.grid)
-    return inputs.shared["report"]
+    return music_report(inputs.rolls, inputs.reference, inputs.grid)
 
 
-def _columns_of(columns: dict[str, Any]):
-    def compute(inputs: RollInputs) -> dict[str, float]:
-        report = _report(inputs)
-        return {column: report[column] for column in columns}
-
-    return compute
-
-
-for _name, _columns, _text in (
-    ("empty_bars", {"empty_bars": None}, "share of (phrase, voice, bar) with no note (MuseGAN's EB)"),
+register_report_metrics(
+    "rolls",
+    {"music"},
+    _report,
     (
-        "used_pitch_classes",
-        {"used_pitch_classes": None},
-        "distinct pitch classes per non-empty voice bar (MuseGAN's UPC)",
+        ("empty_bars", {"empty_bars": None}, "share of (phrase, voice, bar) with no note (MuseGAN's EB)"),
+        (
+            "used_pitch_classes",
+            {"used_pitch_classes": None},
+            "distinct pitch classes per non-empty voice bar (MuseGAN's UPC)",
+        ),
+        ("qualified_notes", {"qualified_notes": None}, "share of notes of at least an eighth (MuseGAN's QN)"),
+        (
+            "tonal_distance",
+            {"tonal_distance": None},
+            "mean tonal-centroid distance between voices in a bar (MuseGAN's TD, Harte et al. 2006)",
+        ),
+        (
+            "pitch_class_distance",
+            {"pitch_class_distance": LOWER},
+            "total variation between each phrase's pitch-class histogram and the training phrases'",
+        ),
+        ("polyphony", {"polyphony": None}, "sounding pitches per step with any sounding"),
+        ("range_violations", {"range_violations": LOWER}, "share of notes outside their voice's SATB range"),
+        ("in_key", {"in_key": None}, "share of notes in the phrase's Krumhansl-Schmuckler key"),
+        (
+            "parallels",
+            {"parallel_fifths": None, "parallel_octaves": None},
+            "parallel fifths and octaves (or unisons) between voices, per bar",
+        ),
     ),
-    ("qualified_notes", {"qualified_notes": None}, "share of notes of at least an eighth (MuseGAN's QN)"),
-    (
-        "tonal_distance",
-        {"tonal_distance": None},
-        "mean tonal-centroid distance between voices in a bar (MuseGAN's TD, Harte et al. 2006)",
-    ),
-    (
-        "pitch_class_distance",
-        {"pitch_class_distance": LOWER},
-        "total variation between each phrase's pitch-class histogram and the training phrases'",
-    ),
-    ("polyphony", {"polyphony": None}, "sounding pitches per step with any sounding"),
-    ("range_violations", {"range_violations": LOWER}, "share of notes outside their voice's SATB range"),
-    ("in_key", {"in_key": None}, "share of notes in the phrase's Krumhansl-Schmuckler key"),
-    (
-        "parallels",
-        {"parallel_fifths": None, "parallel_octaves": None},
-        "parallel fifths and octaves (or unisons) between voices, per bar",
-    ),
-):
-    register_metric(
-        MetricSpec(
-            _name,
-            columns=lambda ctx, c=_columns: dict(c),
-            source="rolls",
-            runs={"music"},
-            compute=_columns_of(_columns),
-            needs_features=False,
-            description=_text,
-        )
-    )
+)

@@ -10,59 +10,41 @@ filters higher; FCD and the property distances lower.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ganforge.metrics.registry import HIGHER, LOWER, MetricSpec, SmilesInputs, register_metric
+from ganforge.metrics.registry import HIGHER, LOWER, SmilesInputs, register_report_metrics
 
 
 def _report(inputs: SmilesInputs) -> dict[str, float]:
-    if "report" not in inputs.shared:
-        from ganforge.metrics.molecules import moses_metrics
+    from ganforge.metrics.molecules import moses_metrics
 
-        inputs.shared["report"] = moses_metrics(inputs.generated, inputs.reference)
-    return inputs.shared["report"]
+    return moses_metrics(inputs.generated, inputs.reference)
 
 
-def _columns_of(columns: dict[str, Any]):
-    def compute(inputs: SmilesInputs) -> dict[str, float]:
-        report = _report(inputs)
-        return {column: report[column] for column in columns}
-
-    return compute
-
-
-for _name, _columns, _text in (
-    ("validity", {"valid": HIGHER}, "share of samples RDKit parses and sanitises (MOSES' Valid)"),
+register_report_metrics(
+    "smiles",
+    {"molecules"},
+    _report,
     (
-        "uniqueness",
-        {"unique@1000": HIGHER, "unique@10000": HIGHER},
-        "share of distinct molecules among the first 1,000 and 10,000 valid ones",
+        ("validity", {"valid": HIGHER}, "share of samples RDKit parses and sanitises (MOSES' Valid)"),
+        (
+            "uniqueness",
+            {"unique@1000": HIGHER, "unique@10000": HIGHER},
+            "share of distinct molecules among the first 1,000 and 10,000 valid ones",
+        ),
+        ("novelty", {"novelty": HIGHER}, "share of distinct valid molecules not in the training set"),
+        (
+            "int_div",
+            {"int_div1": HIGHER, "int_div2": HIGHER},
+            "internal diversity: 1 - mean Tanimoto similarity (p = 1, 2) within the samples",
+        ),
+        ("fcd", {"fcd": LOWER}, "Frechet ChemNet Distance to the held-out molecules (MOSES' FCD/Test)"),
+        ("snn", {"snn": HIGHER}, "mean Tanimoto similarity to the nearest held-out molecule (SNN/Test)"),
+        ("frag", {"frag": HIGHER}, "cosine similarity of BRICS fragment counts to the held-out ones"),
+        ("scaf", {"scaf": HIGHER}, "cosine similarity of Bemis-Murcko scaffold counts to the held-out ones"),
+        ("filters", {"filters": HIGHER}, "share passing MOSES' filters (atoms, charges, rings, MCF, PAINS)"),
+        (
+            "properties",
+            {f"wasserstein_{p}": LOWER for p in ("qed", "logp", "sa", "weight")},
+            "Wasserstein distance of QED, logP, SA and molecular weight to the held-out molecules'",
+        ),
     ),
-    ("novelty", {"novelty": HIGHER}, "share of distinct valid molecules not in the training set"),
-    (
-        "int_div",
-        {"int_div1": HIGHER, "int_div2": HIGHER},
-        "internal diversity: 1 - mean Tanimoto similarity (p = 1, 2) within the samples",
-    ),
-    ("fcd", {"fcd": LOWER}, "Frechet ChemNet Distance to the held-out molecules (MOSES' FCD/Test)"),
-    ("snn", {"snn": HIGHER}, "mean Tanimoto similarity to the nearest held-out molecule (SNN/Test)"),
-    ("frag", {"frag": HIGHER}, "cosine similarity of BRICS fragment counts to the held-out ones"),
-    ("scaf", {"scaf": HIGHER}, "cosine similarity of Bemis-Murcko scaffold counts to the held-out ones"),
-    ("filters", {"filters": HIGHER}, "share passing MOSES' filters (atoms, charges, rings, MCF, PAINS)"),
-    (
-        "properties",
-        {f"wasserstein_{p}": LOWER for p in ("qed", "logp", "sa", "weight")},
-        "Wasserstein distance of QED, logP, SA and molecular weight to the held-out molecules'",
-    ),
-):
-    register_metric(
-        MetricSpec(
-            _name,
-            columns=lambda ctx, c=_columns: dict(c),
-            source="smiles",
-            runs={"molecules"},
-            compute=_columns_of(_columns),
-            needs_features=False,
-            description=_text,
-        )
-    )
+)
