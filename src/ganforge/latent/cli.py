@@ -177,14 +177,19 @@ def _load(args: argparse.Namespace, action: str = "", *, label: int | None = Non
     if styles is not None:
         require(run, StyleMixing, styles)
     G = run.pick_generator(args.ema)
-    shape = tuple(G.out_shape)
-    if kind_output is not None and not ((len(shape) == 3 and shape[0] in (1, 3)) or shape == (2,)):
-        run.kind.writer(kind_output)  # one-line error for a file this kind does not write
+    if _draws_pictures(G):
         return run, G
-    if not ((len(shape) == 3 and shape[0] in (1, 3)) or shape == (2,)):
+    if kind_output is None:
         raise GanforgeError(f"latent pictures need images (1 or 3, H, W) or 2-D points, but this run "
-                            f"generates shape {shape}", "use a run on images or 2-D points")
+                            f"generates shape {tuple(G.out_shape)}", "use a run on images or 2-D points")
+    run.kind.writer(kind_output)  # one-line error for a file this kind does not write
     return run, G
+
+
+def _draws_pictures(G) -> bool:
+    """Whether G's samples are what the latent pictures show: images (1 or 3, H, W) or 2-D points."""
+    shape = tuple(G.out_shape)
+    return (len(shape) == 3 and shape[0] in (1, 3)) or shape == (2,)
 
 
 def _is_points(G) -> bool:
@@ -216,10 +221,8 @@ def _interpolate(args: argparse.Namespace) -> int:
     from ganforge.latent.interpolate import interpolation_path
     from ganforge.latent.output import plot_path_2d, save_gif, save_path_gif_2d, save_rows
 
-    kind_output = Path(args.output) if Path(args.output).suffix.lower() not in (".png", ".gif") else None
-    out = kind_output or _output(args.output, (".png", ".gif"), "interpolate")
-    if kind_output is not None:
-        check_output_file(out, "output of `latent interpolate`")
+    pictures = (".png", ".gif")
+    out = check_output_file(Path(args.output), "output of `latent interpolate`")  # its suffix: once loaded
     _at_least(args.steps, 2, "--steps", "10")
     _at_least(args.duration, 1, "--duration", "100")
     _at_least(args.batch_n, 1, "--batch-n", "64")
@@ -229,9 +232,9 @@ def _interpolate(args: argparse.Namespace) -> int:
                             "pass e.g. --seeds 0 1 (or --indices 3 17)")
     run, G = _load(args, "interpolate", label=args.label,
                    styles="interpolate in W (--space w)" if args.space == "w" else None,
-                   kind_output=kind_output or out)
-    if kind_output is not None and (_is_points(G) or len(G.out_shape) == 3):
-        _output(args.output, (".png", ".gif"), "interpolate")  # images and points: a picture
+                   kind_output=out)
+    if _draws_pictures(G) and out.suffix.lower() not in pictures:
+        _output(args.output, pictures, "interpolate")  # raises: images and points are drawn as pictures
     label = check_label(G, args.label)
     if args.indices is not None:
         codes = codes_from_batch(G, args.indices, args.batch_n, args.batch_seed)
@@ -248,7 +251,7 @@ def _interpolate(args: argparse.Namespace) -> int:
     x = torch.stack([generate(G, z, c) for c in classes])  # (P, T, *out_shape)
     names = None if classes == [None] else [f"class {c}" for c in classes]
     keyframes = [k * (args.steps - 1) for k in range(len(codes))]
-    if not (_is_points(G) or len(G.out_shape) == 3):  # e.g. molecules: the kind's own writer
+    if not _draws_pictures(G):  # e.g. molecules: the kind's own writer
         return _write_with_kind(run, x, out, f"{args.method} through {len(codes)} keyframes")
     if out.suffix.lower() == ".gif":
         frames = x[:, :-1] if args.loop else x  # a looping GIF shows the first keyframe once
