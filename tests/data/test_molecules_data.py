@@ -30,6 +30,7 @@ from ganforge.data.molecules import (  # noqa: E402
     GraphVocabulary,
     MoleculeDataset,
     decode_graphs,
+    decode_molecules,
     encode_smiles,
     graph_shape,
     graphs_to_tensor,
@@ -176,6 +177,10 @@ def test_random_soft_graphs_decode_with_valency_to_valid_molecules() -> None:
     assert decoded[:5] == [None] * 5
     assert all(s is not None and Chem.MolFromSmiles(s) is not None for s in decoded[5:])
     assert sum(s is None for s in decode_graphs(join_graph(nodes, edges), vocab)) > 250  # plain: mostly not
+    # the molecules decode_molecules hands out are those of the SMILES, without a second parse
+    mols = decode_molecules(join_graph(nodes, edges), vocab, valency=True)
+    assert [m is None for m in mols] == [s is None for s in decoded]
+    assert [Chem.MolToSmiles(m, isomericSmiles=False) for m in mols[5:]] == decoded[5:]
 
 
 def test_tokens_round_trip() -> None:

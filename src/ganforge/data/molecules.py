@@ -324,6 +324,18 @@ def decode_graphs(x: Any, vocab: GraphVocabulary, valency: bool = False) -> list
     """The canonical non-isomeric SMILES of each graph of x (M, N, A + 4N), soft or hard, or None
     (no atom, or not a molecule RDKit can sanitise); ``valency``: drop the bonds that would
     exceed an atom's maximum valence (module docstring)."""
+    return [None if d is None else d[0] for d in _decode(x, vocab, valency)]
+
+
+def decode_molecules(x: Any, vocab: GraphVocabulary, valency: bool = False) -> list[Any]:
+    """The RDKit molecule each graph of x decodes to (read back from its canonical SMILES, as
+    :func:`ganforge.data.chem.mol_from_smiles` would), or None: :func:`decode_graphs`'s molecules
+    without parsing their SMILES again."""
+    return [None if d is None else d[1] for d in _decode(x, vocab, valency)]
+
+
+def _decode(x: Any, vocab: GraphVocabulary, valency: bool) -> list[tuple[str, Any] | None]:
+    """(canonical SMILES, the molecule read back from it) of each graph of x, or None."""
     chem = require_rdkit()
     x = _check_graphs(x, vocab)
     nodes, edges = split_graph(x)
@@ -334,7 +346,7 @@ def decode_graphs(x: Any, vocab: GraphVocabulary, valency: bool = False) -> list
     bond = {1: chem.BondType.SINGLE, 2: chem.BondType.DOUBLE, 3: chem.BondType.TRIPLE}
     elements = [parse_atom_type(t) for t in vocab.atom_types]
     capacity = [0] + [max_valence(t) for t in vocab.atom_types]
-    out: list[str | None] = []
+    out: list[tuple[str, Any] | None] = []
     for m in range(len(x)):
         present = types[m] != EMPTY
         if not present.any():
@@ -364,15 +376,16 @@ def decode_graphs(x: Any, vocab: GraphVocabulary, valency: bool = False) -> list
     return out
 
 
-def _smiles_of_mol(chem: Any, mol: Any) -> str | None:
-    """The canonical non-isomeric SMILES of an unsanitised molecule, None when RDKit cannot
-    sanitise it or read its SMILES back."""
+def _smiles_of_mol(chem: Any, mol: Any) -> tuple[str, Any] | None:
+    """The canonical non-isomeric SMILES of an unsanitised molecule and the molecule read back
+    from it, None when RDKit cannot sanitise it or read its SMILES back."""
     try:
         chem.SanitizeMol(mol)
         smiles = chem.MolToSmiles(mol, isomericSmiles=False)
     except Exception:  # noqa: BLE001  RDKit raises several kinds of sanitisation errors
         return None
-    return smiles if smiles and chem.MolFromSmiles(smiles) is not None else None
+    back = chem.MolFromSmiles(smiles) if smiles else None
+    return None if back is None else (smiles, back)
 
 
 # ---------------------------------------------------------------------- tokens

@@ -46,6 +46,7 @@ from ganforge.data.molecules import (
     GraphVocabulary,
     MoleculeDataset,
     decode_graphs,
+    decode_molecules,
     join_graph,
     split_graph,
     tokens_to_smiles,
@@ -253,13 +254,10 @@ class MolGAN(GAN, DesignsMolecules):
         """r(x) of graphs ``x`` (the scores of the molecules they decode to, read and decoded as
         the run's samples are; 0 when invalid) on the run's device, and the share of valid
         molecules."""
-        from ganforge.data.chem import mol_from_smiles
-
         x = x.detach().cpu()
         if self.options.read == "sample":  # the molecules the run draws: E[r] over G's draws
             x = draw_graphs(x, self.noise)
-        smiles = decode_graphs(x, self.vocab, valency=self.options.decoding == "valency")
-        mols = [None if s is None else mol_from_smiles(s) for s in smiles]
+        mols = decode_molecules(x, self.vocab, valency=self.options.decoding == "valency")
         scores = reward(mols, self.options.reward)
         valid = sum(m is not None for m in mols) / max(1, len(mols))
         return torch.as_tensor(scores, dtype=torch.float32, device=self.device), valid
