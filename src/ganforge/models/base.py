@@ -13,6 +13,8 @@ arguments come from the config's ``model`` section, so an unknown key is reporte
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -25,6 +27,17 @@ from ganforge.registry import Registry
 
 MODELS: Registry = Registry("model")
 register_model = MODELS.register
+
+
+@contextmanager
+def evaluating(net: nn.Module) -> Iterator[nn.Module]:
+    """``net`` in eval mode for the block, its train/eval mode restored after (even on error)."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 class Generator(nn.Module):

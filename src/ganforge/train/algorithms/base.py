@@ -65,6 +65,7 @@ from ganforge.data.base import AnyDataset
 from ganforge.data.kinds import DataKind, Samples, get_kind, kind_of_shape
 from ganforge.errors import GanforgeError
 from ganforge.metrics.capabilities import LikelihoodModel
+from ganforge.models.base import evaluating
 from ganforge.registry import Registry
 from ganforge.train.batches import Batch, BatchSource
 
@@ -578,13 +579,8 @@ class ComposesMusic(Capability):
     def sample_rolls(self, n: int, generator: torch.Generator | None = None,
                      network: nn.Module | None = None) -> torch.Tensor:
         """``n`` phrases (N, tracks, steps, pitches) in [-1, 1], CPU, in eval mode."""
-        net = self.generator if network is None else network  # type: ignore[attr-defined]
-        was_training = net.training
-        net.eval()
-        try:
+        with evaluating(self.generator if network is None else network) as net:  # type: ignore[attr-defined]
             return self.sample(n, generator, network=net, batch_size=250)  # type: ignore[attr-defined]
-        finally:
-            net.train(was_training)
 
 
 

@@ -52,7 +52,7 @@ from ganforge.data.molecules import (
     tokens_to_smiles,
 )
 from ganforge.errors import GanforgeError
-from ganforge.models.base import MODELS
+from ganforge.models.base import MODELS, evaluating
 from ganforge.models.charrnn import SmilesLanguageModel
 from ganforge.models.molgan import build_reward_network
 from ganforge.train.algorithms.base import (
@@ -314,23 +314,15 @@ class MolGAN(GAN, DesignsMolecules):
                 f"decoding {decoding!r} / read {read!r} is not a way to decode graphs",
                 f"choose a decoding of {', '.join(DECODINGS)} and a read of {', '.join(READS)}",
             )
-        net = self.generator if network is None else network
-        was_training = net.training
-        net.eval()
-        try:
+        with evaluating(self.generator if network is None else network) as net:
             x = self.sample(n, generator, network=net)
-        finally:
-            net.train(was_training)
         if read == "sample":
             x = draw_graphs(x, generator)
         return x, decode_graphs(x, self.vocab, valency=decoding == "valency")
 
     def snapshot(self, path: Path, generator: nn.Module, step: int) -> Path:
-        was_training = generator.training
-        generator.eval()
-        with torch.no_grad():
+        with evaluating(generator), torch.no_grad():
             x = generator(self.fixed_z[:SNAPSHOT_MOLECULES]).cpu()
-        generator.train(was_training)
         return self.kind.preview(Samples(x, self.sample_arrays(), title=f"step {step}"), path)
 
     # ------------------------------------------------------------------ state
@@ -448,13 +440,8 @@ class SmilesLM(Algorithm, DesignsMolecules):
         self, n: int, generator: torch.Generator | None = None, network: nn.Module | None = None
     ) -> tuple[torch.Tensor, list[str | None]]:
         """``n`` token rows (BOS ... EOS PAD...) and their canonical SMILES (None: invalid)."""
-        net = self.generator if network is None else network
-        was_training = net.training
-        net.eval()
-        try:
+        with evaluating(self.generator if network is None else network) as net:
             tokens = self.sample(n, generator, network=net)
-        finally:
-            net.train(was_training)
         return tokens, _smiles_or_none(tokens_to_smiles(tokens, self.alphabet))
 
     def sample_arrays(self) -> dict[str, Any]:

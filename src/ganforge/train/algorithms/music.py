@@ -34,7 +34,7 @@ from ganforge.data.kinds import Samples
 from ganforge.data.music import PianoRollDataset, grid_array, grid_from_array
 from ganforge.data.pianoroll import RollGrid
 from ganforge.errors import GanforgeError
-from ganforge.models.base import MODELS
+from ganforge.models.base import MODELS, evaluating
 from ganforge.models.music import RollLanguageModel
 from ganforge.train.algorithms.base import (
     Algorithm,
@@ -91,13 +91,10 @@ class PhraseGrid(ComposesMusic):
 
     def phrase_figure(self, path: Path, generator: nn.Module, z: torch.Tensor | None, step: int) -> Path:
         """The kind's preview of a few phrases: of codes ``z``, or drawn (seed 0) when None."""
-        was_training = generator.training
-        generator.eval()
-        with torch.no_grad():
+        with evaluating(generator), torch.no_grad():
             x = (
                 generator(z) if z is not None else generator.sample(4, torch.Generator().manual_seed(0))
             ).cpu()  # type: ignore[operator]
-        generator.train(was_training)
         return self.kind.preview(Samples(x, self.sample_arrays(), title=f"step {step}"), path)  # type: ignore[attr-defined]
 
 
