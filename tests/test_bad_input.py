@@ -123,8 +123,8 @@ def test_bad_overrides_are_one_line_and_leave_nothing(tmp_path, capsys, override
 
 @pytest.mark.parametrize("preset, override, fragments", [
     ("fashion-vae", "loss.name=hinge", ("unknown key 'algorithm.loss' for algorithm 'vae'",
-                                        "(an option of algorithm biggan, dp-gan, gan, molgan, pianoroll-gan, "
-                                        "stylegan2)",
+                                        "(an option of algorithm bagan-gp, biggan, dp-gan, gan, molgan, "
+                                        "pianoroll-gan, stylegan2)",
                                         "vae's keys are: name, beta, kl_warmup, binarize")),
     ("fashion-vae", "algorithm.stabilisers.spectral_norm=true", ("'algorithm.stabilisers'", "'vae'")),
     ("fashion-pix2pix", "stabilisers.r1=1", ("'algorithm.stabilisers' for algorithm 'pix2pix'",)),

@@ -35,6 +35,7 @@ def test_metrics_match_hand_computed_values():
     assert m["minority_recall"] == pytest.approx(1 / 2) and m["minority_precision"] == 1.0
     f1 = [2 * (3 / 5) * (3 / 4) / (3 / 5 + 3 / 4), 1 / 2, 2 * 1 * 0.5 / 1.5]
     assert m["macro_f1"] == pytest.approx(np.mean(f1))
+    assert m["per_class_recall"] == pytest.approx([3 / 4, 1 / 2, 1 / 2])
     never = imbalance_metrics(y_true, np.zeros(8, int), minority=[1, 2], num_classes=3)
     assert never["minority_recall"] == 0 and never["minority_precision"] == 0
 

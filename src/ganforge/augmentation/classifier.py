@@ -106,8 +106,8 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> 
 
 def imbalance_metrics(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch.Tensor,
                       minority: list[int] | tuple[int, ...], num_classes: int) -> dict[str, float]:
-    """Balanced accuracy, accuracy, macro F1 and the minority classes' mean recall and precision
-    (scikit-learn; a class never predicted has precision 0)."""
+    """Balanced accuracy, accuracy, macro F1, the minority classes' mean recall and precision
+    (scikit-learn; a class never predicted has precision 0) and every class's recall."""
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -126,6 +126,7 @@ def imbalance_metrics(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | to
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "minority_recall": float(np.mean([recall[k] for k in minority])),
         "minority_precision": float(np.mean([precision[k] for k in minority])),
+        "per_class_recall": [float(r) for r in recall],
     }
 
 

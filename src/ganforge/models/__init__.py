@@ -9,6 +9,7 @@
 """
 
 from ganforge.models import (  # noqa: F401  (registers the built-in families)
+    bagan,
     biggan,
     charrnn,
     copula,

@@ -8,6 +8,8 @@
 * :class:`PoissonBatches` Poisson-samples an :class:`ArrayDataset`'s records (DP-SGD's sampler):
   each record joins a batch independently with probability q = batch_size / N; an epoch is 1/q
   batches (N records in expectation).
+* :class:`BalancedBatches` draws rows with replacement, each from a class chosen uniformly and
+  then a record of that class: class-balanced real batches for a rare class (BAGAN-GP's D).
 
 Each is a :class:`BatchSource`; ``state_dict()`` captures everything needed to continue with
 exactly the same batches.
@@ -119,6 +121,41 @@ class PoissonBatches:
         chosen = (torch.rand(len(self.dataset), generator=self.generator) < self.rate).nonzero().squeeze(1)
         self.draws += 1
         return {name: tensor[chosen] for name, tensor in self.dataset.tensors().items()}
+
+
+class BalancedBatches:
+    """Class-balanced sampling with replacement from a labelled ``dataset``: each row draws a
+    record with probability 1 / (K n_k) for a record of class k (K classes present, n_k records
+    each), so every class fills 1/K of a batch in expectation however rare it is. An epoch is N
+    rows. The sampler owns its ``torch.Generator`` (seeded by ``seed``; :meth:`state_dict`)."""
+
+    def __init__(self, dataset: ArrayDataset, batch_size: int, seed: int) -> None:
+        if dataset.y is None:
+            raise GanforgeError("class-balanced batches need labelled data, and this dataset has no labels",
+                                "use a labelled dataset, or turn the balanced sampling off")
+        counts = torch.bincount(dataset.y.long())
+        present = counts > 0
+        self.weights = (1.0 / (int(present.sum()) * counts.clamp_min(1).double()))[dataset.y.long()]
+        self.dataset, self.batch_size = dataset, batch_size
+        self.collate = collate_for(dataset.kind)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.drawn = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.drawn // len(self.dataset)
+
+    def next(self) -> Batch:
+        index = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
+        self.drawn += self.batch_size
+        return self.collate(self.dataset.tensors(), index)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "drawn": self.drawn}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.drawn = int(state["drawn"])
 
 
 def batches_for(dataset: AnyDataset, batch_size: int, seed: int) -> ShuffledBatches | StreamBatches:

@@ -12,6 +12,8 @@
   language-model baseline (:mod:`.music`).
 * ``molgan`` / ``smiles-lm`` — molecules: MolGAN's graphs with its reward network, and the
   CharRNN SMILES language model (MOSES' baseline) (:mod:`.molecules`).
+* ``bagan-gp`` — a class-conditional GAN for imbalanced data, initialised by a class-conditional
+  autoencoder, with class-balanced real batches (:mod:`.bagan`).
 * ``stackgan`` — text-to-image StackGAN: stage I then stage II, matching-aware discriminators
   (:mod:`.stackgan`).
 
@@ -20,6 +22,7 @@ dataclass); see :mod:`.base` for the contract.
 """
 
 from ganforge.train.algorithms import (  # noqa: F401  (registers the built-in algorithms)
+    bagan,
     biggan,
     colorize,
     copula,
