@@ -262,6 +262,26 @@ def test_epsilon_grows_in_metrics_and_training_stops_at_the_target(tmp_path, cap
     assert f"epsilon={_rows(run)[-1]['epsilon']}" in capsys.readouterr().out
 
 
+def test_several_d_updates_per_g_update_are_each_accounted(tmp_path):
+    """Bie et al.'s recipe (``phases.D.repeat`` n_D): the noise is planned for steps x n_D D
+    updates, each draws its own Poisson batch and is one accountant step, and G moves once per
+    step; the budget is met exactly as with one D update."""
+    cfg = ExperimentConfig.from_dict({**_tree(), "phases": {"D": {"repeat": 4}},
+                                      "train": {**RING["train"], "steps": 10, "log_every": 5}})
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    algo = trainer.algorithm
+    single = Experiment(ExperimentConfig.from_dict({**_tree(), "train": {**RING["train"], "steps": 40}}),
+                        "cpu").algorithm
+    assert algo.noise_multiplier == pytest.approx(single.noise_multiplier)  # both plan 40 D updates
+    g_before = [p.detach().clone() for p in algo.G.parameters()]
+    trainer.train_step()
+    assert algo.accounted_steps == 4 and algo.record_batches.draws == 4
+    trainer.fit()
+    assert algo.accounted_steps == 40 and 4.0 - 0.01 <= algo.epsilon <= 4.0
+    assert any(not torch.equal(a, b) for a, b in zip(algo.G.parameters(), g_before, strict=True))
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "final.pt")["step"] == 10
+
+
 def test_a_resumed_run_continues_the_accounting_exactly(tmp_path):
     class StopAt(Callback):  # what Ctrl-C does: finish the step, save last.pt, stop
         def on_step_end(self, trainer):
