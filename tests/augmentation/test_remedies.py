@@ -95,6 +95,21 @@ def test_gan_balanced_tops_up_with_generated_images_of_the_right_class():
     assert torch.allclose(added_x.mean((1, 2, 3)).round(decimals=1), added_y / 10)
 
 
+def test_gan_every_class_adds_as_many_generated_images_to_every_class():
+    x, y = _data()
+    out = apply_remedy("gan-every-class", x, y, K, seed=0, sampler=_constant_sampler)
+    assert class_counts(out.y, K) == [60, 60, 60]  # topped up to 30, then 30 more in each class
+    added = out.y[len(x):]
+    assert class_counts(added, K) == [30, 40, 56] and out.info["added"] == 126
+    assert torch.allclose(out.x[len(x):].mean((1, 2, 3)).round(decimals=1), added / 10)
+    chosen = apply_remedy("gan-every-class", x, y, K, sampler=_constant_sampler, extra=5)
+    assert class_counts(chosen.y, K) == [35, 35, 35]
+    with pytest.raises(GanforgeError, match="extra must be a number of images >= 0"):
+        apply_remedy("gan-every-class", x, y, K, sampler=_constant_sampler, extra=-1)
+    with pytest.raises(GanforgeError, match="remedy gan-every-class takes no judge"):
+        apply_remedy("gan-every-class", x, y, K, sampler=_constant_sampler, judge=lambda v: v)
+
+
 def test_gan_filtered_keeps_the_confident_samples_first():
     def sampler(k, n, seed):  # a value in [0, 1) per image; the judge's p(k) is that value
         return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))[:, :, :1, :1].expand(
@@ -124,7 +139,7 @@ def test_apply_remedy_errors():
     with pytest.raises(GanforgeError, match="takes no judge"):
         apply_remedy("gan", x, y, K, sampler=_constant_sampler, judge=lambda x: x)
     assert set(REMEDIES) == {"none", "oversample", "weighted", "smote", "classical", "gan",
-                             "gan-filtered"}
+                             "gan-filtered", "gan-every-class"}
 
 
 def test_real_generator_sampler_and_judges():

@@ -17,6 +17,10 @@ add images to every class below the largest until the classes are balanced.
 * ``gan``: samples of a class-conditional generator for the missing images of each class.
 * ``gan-filtered``: the same, keeping only samples a *judge* assigns to their conditioning class
   with probability >= ``threshold`` (the most confident first).
+* ``gan-every-class``: the ``gan`` top-up plus ``extra`` generated images in *every* class (by
+  default as many as the largest class has): when only the rare class holds generated images, a
+  classifier can learn "looks generated" as the rare class's cue and then miss its real images;
+  with generated images in every class that cue predicts nothing.
 
 A judge maps images to class probabilities (N, K): :func:`ac_head_judge` (an AC-GAN
 discriminator's class head) or :func:`classifier_judge` (any classifier, e.g. one trained on the
@@ -244,11 +248,15 @@ def sample_class(sampler: Sampler, k: int, n: int, *, seed: int = 0, judge: Judg
 
 def gan_balanced(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, seed: int = 0,
                  sampler: Sampler, judge: Judge | None = None, threshold: float = 0.0,
-                 oversample: int = 4, max_rounds: int = 5) -> TrainingSet:
+                 oversample: int = 4, max_rounds: int = 5, extra: int = 0) -> TrainingSet:
     """Each class topped up to the largest with samples of the conditional generator (filtered by
-    ``judge`` / ``threshold`` when a judge is given; see :func:`sample_class`)."""
+    ``judge`` / ``threshold`` when a judge is given; see :func:`sample_class`), plus ``extra``
+    more samples in every class."""
+    if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+        raise GanforgeError(f"extra must be a number of images >= 0, got {extra!r}", "pass e.g. extra=1000")
     added, stats = [], {}
-    for k, need in enumerate(missing_per_class(y, num_classes)):
+    for k, missing in enumerate(missing_per_class(y, num_classes)):
+        need = missing + extra
         if need:
             xk, s = sample_class(sampler, k, need, seed=seed + 1000 * k, judge=judge,
                                  threshold=threshold, oversample=oversample, max_rounds=max_rounds)
@@ -258,6 +266,15 @@ def gan_balanced(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, seed: in
     drawn = sum(s["drawn"] for s in stats.values())
     return _with_added(x, y, added, num_classes, acceptance=accepted / max(drawn, 1),
                        filtered=judge is not None)
+
+
+def gan_every_class(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, seed: int = 0,
+                    sampler: Sampler, extra: int | None = None, **options: Any) -> TrainingSet:
+    """:func:`gan_balanced` with ``extra`` generated images in every class (None: the largest
+    class's size), so generated images are no cue for any one class."""
+    if extra is None:
+        extra = max(class_counts(y, num_classes), default=0)
+    return gan_balanced(x, y, num_classes, seed=seed, sampler=sampler, extra=extra, **options)
 
 
 def synthetic_only(sampler: Sampler, num_classes: int, n_per_class: int, *, seed: int = 0
@@ -279,6 +296,7 @@ REMEDIES: dict[str, Callable[..., TrainingSet]] = {
     "classical": classical_augmentation,
     "gan": gan_balanced,
     "gan-filtered": gan_balanced,
+    "gan-every-class": gan_every_class,
 }
 
 
@@ -290,6 +308,6 @@ def apply_remedy(name: str, x: torch.Tensor, y: torch.Tensor, num_classes: int, 
     if name == "gan-filtered" and options.get("judge") is None:
         raise GanforgeError("remedy gan-filtered needs a judge", "pass judge=ac_head_judge(D) or "
                             "classifier_judge(model)")
-    if name == "gan" and options.get("judge") is not None:
-        raise GanforgeError("remedy gan takes no judge", "use gan-filtered to filter samples")
+    if name in ("gan", "gan-every-class") and options.get("judge") is not None:
+        raise GanforgeError(f"remedy {name} takes no judge", "use gan-filtered to filter samples")
     return REMEDIES[name](x, y, num_classes, seed=seed, **options)
