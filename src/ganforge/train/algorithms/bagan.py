@@ -81,30 +81,15 @@ class BAGANGP(GAN):
 
     options: BAGANGP.Options
 
-    def __init__(
-        self,
-        cfg: ExperimentConfig,
-        dataset: AnyDataset | None,
-        *,
-        sample_shape: tuple[int, ...],
-        num_classes: int | None,
-        device: torch.device,
-        restoring: bool = False,
-    ) -> None:
-        super().__init__(
-            cfg,
-            dataset,
-            sample_shape=sample_shape,
-            num_classes=num_classes,
-            device=device,
-            restoring=restoring,
-        )
+    def __init__(self, cfg: ExperimentConfig, dataset: AnyDataset | None, **kwargs: Any) -> None:
+        super().__init__(cfg, dataset, **kwargs)
         if not self.conditions_on_classes:
             raise GanforgeError(
                 "algorithm bagan-gp balances classes, and this model is not conditioned "
                 "on the dataset's classes",
                 "set model.conditional=projection (or concat, acgan) and train on labelled data",
             )
+        device = self.device
         with torch.no_grad():
             probe = torch.zeros(2, *self.sample_shape, device=device)
             labels = torch.zeros(2, dtype=torch.long, device=device)
