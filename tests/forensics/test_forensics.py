@@ -1,5 +1,6 @@
 """ganforge.forensics: the spectrum maths against independent references, the augmentations, the
-CNN, a learning check on deliberately artefacted fakes, and `ganforge detect` end to end."""
+CNN, a learning check on deliberately artefacted fakes, the combined detector, and `ganforge
+detect` end to end."""
 
 from __future__ import annotations
 
@@ -15,21 +16,27 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganforge import Trainer, build_dataset, load_config
+from ganforge.errors import GanforgeError
 from ganforge.forensics import (
     CNNDetector,
+    CombinedDetector,
     ForensicCNN,
     SpectrumDetector,
     azimuthal_average,
     blur_jpeg_augment,
+    evaluate,
+    fit_detector,
     gaussian_blur,
     jpeg_round_trip,
     load_detector,
     power_spectrum,
     radial_spectrum,
+    random_resize,
     save_detector,
     to_grey,
     train_detector,
 )
+from ganforge.forensics.augment import P_RESIZE
 from ganforge.forensics.cli import main
 from ganforge.forensics.spectrum import LOG_EPS, radial_bin_count
 
@@ -176,6 +183,76 @@ def test_blur_jpeg_augment_keeps_shape_and_range_and_is_seeded():
             > 1e-6).all()
 
 
+def test_random_resize_keeps_shape_and_range_and_removes_the_finest_detail():
+    x = build_dataset({"name": "digits", "size": 16}).x[:32]
+    out = random_resize(x, 0.5)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert out.min() >= x.min() - 1e-6 and out.max() <= x.max() + 1e-6
+    assert ((out - x).abs().flatten(1).max(1).values > 1e-3).all()  # every image changed
+    torch.testing.assert_close(random_resize(x, 1.0), x, rtol=0, atol=0)  # identity at factor 1
+    torch.testing.assert_close(random_resize(x, 0.99), x, rtol=0, atol=0)  # round(0.99 * 16) = 16
+    const = torch.full((2, 3, 12, 10), -0.4)
+    torch.testing.assert_close(random_resize(const, 0.6), const)
+    # a pixel-level checkerboard (the Nyquist frequency) is averaged away; a slow ramp survives
+    i, j = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checker = (0.5 * (-1.0) ** (i + j)).float()[None, None]
+    ramp = (j / 15.0 - 0.5).float()[None, None]
+    assert random_resize(checker, 0.5).abs().max() < 0.05
+    assert (random_resize(ramp, 0.5) - ramp).abs().max() < 0.1
+    # one factor per image: each image as if resized alone
+    per_image = random_resize(x[:3], np.array([1.0, 0.5, 0.75]))
+    torch.testing.assert_close(per_image[0], x[0])
+    torch.testing.assert_close(per_image[1], random_resize(x[1:2], 0.5)[0])
+    torch.testing.assert_close(per_image[2], random_resize(x[2:3], 0.75)[0])
+
+
+def test_blur_jpeg_augment_with_resize_is_seeded_and_leaves_the_other_draws_alone():
+    x = build_dataset({"name": "digits", "size": 16}).x[:64]
+    out = blur_jpeg_augment(x, np.random.default_rng(0), p_resize=0.5)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    torch.testing.assert_close(out, blur_jpeg_augment(x, np.random.default_rng(0), p_resize=0.5))
+    assert not torch.allclose(out, blur_jpeg_augment(x, np.random.default_rng(1), p_resize=0.5))
+    # resizing alone, every image: changed, and exactly random_resize at the drawn factors
+    only = blur_jpeg_augment(x, np.random.default_rng(2), 0.0, 0.0, p_resize=1.0)
+    assert ((only - x).abs().flatten(1).max(1).values > 1e-6).float().mean() > 0.9
+    rng = np.random.default_rng(2)
+    rng.random(64), rng.uniform(0, 1, 64), rng.random(64), rng.integers(30, 101, 64), rng.random(64)
+    torch.testing.assert_close(only, random_resize(x, rng.uniform(0.5, 1.0, 64)))
+    # the resize draws come after the blur and JPEG ones: an identity resize changes nothing else
+    identity = blur_jpeg_augment(x, np.random.default_rng(3), p_resize=1.0, factor=(1.0, 1.0))
+    torch.testing.assert_close(identity, blur_jpeg_augment(x, np.random.default_rng(3)))
+
+
+BAD_AUGMENT = [
+    ({"p_blur": 1.5}, "p_blur must lie in [0, 1]"),
+    ({"p_jpeg": -0.1}, "p_jpeg must lie in [0, 1]"),
+    ({"p_resize": 2.0}, "p_resize must lie in [0, 1]"),
+    ({"p_resize": float("nan")}, "p_resize must be finite"),
+    ({"factor": (0.0, 1.0)}, "resize factor range (0.0, 1.0) does not lie in (0, 1]"),
+    ({"factor": (0.5, 1.5)}, "resize factor range (0.5, 1.5) does not lie in (0, 1]"),
+    ({"factor": (0.9, 0.5)}, "with low <= high"),
+    ({"factor": 0.5}, "must be a (low, high) pair"),
+    ({"sigma": (-1.0, 1.0)}, "blur sigma range"),
+    ({"quality": (0, 100)}, "JPEG quality range"),
+]
+
+
+@pytest.mark.parametrize("kwargs, fragment", BAD_AUGMENT, ids=[b[1] for b in BAD_AUGMENT])
+def test_bad_augmentation_settings_are_one_line_errors_naming_the_fix(kwargs, fragment):
+    x = torch.zeros(2, 1, 8, 8)
+    for call in (lambda: blur_jpeg_augment(x, np.random.default_rng(0), **kwargs),
+                 lambda: CNNDetector((1, 8, 8), **kwargs),
+                 lambda: fit_detector("combined", x, x, **kwargs)):
+        with pytest.raises(GanforgeError) as err:
+            call()
+        message = str(err.value)
+        assert fragment in message and "\n" not in message and "; pass " in message, message
+    with pytest.raises(GanforgeError, match=r"resize factor 1.5 is not in \(0, 1\]; downscale by"):
+        random_resize(x, 1.5)
+    with pytest.raises(GanforgeError, match="resize factor 0 is not in"):
+        random_resize(x, np.array([0.5, 0.0]))
+
+
 def test_quantise_8bit_rounds_to_png_levels():
     from ganforge.forensics.images import quantise_8bit
 
@@ -251,6 +328,43 @@ def test_spectrum_detector_is_the_sklearn_model_and_round_trips_without_pickle(t
     save_detector(tmp_path / "c", cnn, {})
     loaded, _ = load_detector(tmp_path / "c")
     np.testing.assert_allclose(loaded.predict_proba(x), cnn.predict_proba(x), rtol=1e-6)
+
+
+def test_combined_detector_is_the_mean_of_its_parts_and_round_trips(tmp_path):
+    digits = build_dataset({"name": "digits", "size": 16}).x
+    order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(0))
+    real, fake = digits[order[:600]], checkerboard_fakes(digits[order[600:1200]])  # a spectral cue
+    real_test, fake_test = digits[order[1200:1500]], checkerboard_fakes(digits[order[1500:]])
+    cnn_params = {"epochs": 2, "width": 8}
+    det = fit_detector("combined", real, fake, seed=4, **cnn_params)
+    assert isinstance(det, CombinedDetector) and det.cnn.p_resize == P_RESIZE
+    report = evaluate(det, real_test, fake_test)
+    assert report["auc"] > 0.9 and report["accuracy"] > 0.75, report
+    x = torch.cat([real_test, fake_test])
+    p = det.predict_proba(x)
+    parts = det.spectrum.predict_proba(x), det.cnn.predict_proba(x)
+    np.testing.assert_allclose(p, 0.5 * (parts[0] + parts[1]), rtol=1e-12)
+    assert ((p >= 0) & (p <= 1)).all()
+    np.testing.assert_allclose(1 / (1 + np.exp(-det.decision_function(x))), p, rtol=1e-9)
+    # its parts are the spectrum and cnn detectors fitted alone with the same seed
+    spectrum = fit_detector("spectrum", real, fake, seed=4)
+    cnn = fit_detector("cnn", real, fake, seed=4, p_resize=P_RESIZE, **cnn_params)
+    np.testing.assert_array_equal(det.spectrum.predict_proba(x), spectrum.predict_proba(x))
+    np.testing.assert_array_equal(det.cnn.predict_proba(x), cnn.predict_proba(x))
+    np.testing.assert_array_equal(CombinedDetector.from_parts(spectrum, cnn).predict_proba(x), p)
+
+    save_detector(tmp_path / "m", det, {"note": "combined"})
+    tensors = torch.load(tmp_path / "m" / "detector.pt", weights_only=True)
+    assert {k.split(".")[0] for k in tensors} == {"spectrum", "cnn"} and "spectrum.coef" in tensors
+    loaded, info = load_detector(tmp_path / "m")
+    assert info["detector"] == "combined" and info["settings"]["cnn"]["p_resize"] == P_RESIZE
+    assert isinstance(loaded, CombinedDetector) and loaded.cnn.p_resize == P_RESIZE
+    np.testing.assert_allclose(loaded.predict_proba(x), p, rtol=1e-6)
+
+
+def test_combined_parts_of_different_shapes_are_refused():
+    with pytest.raises(GanforgeError, match="combine detectors trained on images of one shape"):
+        CombinedDetector.from_parts(SpectrumDetector((1, 8, 8)), CNNDetector((1, 16, 16)))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -359,6 +473,16 @@ def test_cnn_detector_end_to_end(tiny_run, tmp_path, capsys):
     ForensicCNN(1, info["settings"]["width"]).load_state_dict(state)
     assert main(["score", str(out), str(tiny_run), "-n", "8"]) == 0
     assert "by the cnn detector" in capsys.readouterr().out
+
+
+def test_combined_detector_end_to_end(tiny_run, tmp_path, capsys):
+    out = tmp_path / "combined"
+    assert main(["train", "--real", "digits", "--data", "size=8", "--fake", str(tiny_run), "-o", str(out),
+                 "--detector", "combined", "--epochs", "1", "-n", "40"]) == 0
+    info = json.loads((out / "detector.json").read_text())
+    assert info["detector"] == "combined" and info["settings"]["cnn"]["epochs"] == 1
+    assert main(["score", str(out), str(tiny_run), "-n", "8"]) == 0
+    assert "by the combined detector" in capsys.readouterr().out
 
 
 ERRORS = [

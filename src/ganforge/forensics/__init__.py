@@ -1,13 +1,16 @@
 """Image forensics: is this image generated?
 
-Two real-vs-generated detectors, trained on real images against the samples of trained runs:
+Three real-vs-generated detectors, trained on real images against the samples of trained runs:
 
 * ``spectrum`` (:class:`SpectrumDetector`): logistic regression on the azimuthally averaged log
   power spectrum (:func:`radial_spectrum`), after Durall et al. (CVPR 2020, "Watch your
   up-convolution");
 * ``cnn`` (:class:`CNNDetector`): a small CNN trained with blur + JPEG augmentation
   (:func:`blur_jpeg_augment`), after Wang et al. (CVPR 2020, "CNN-generated images are
-  surprisingly easy to spot... for now").
+  surprisingly easy to spot... for now"); :func:`random_resize` adds resampling to that
+  augmentation (``p_resize``, off by default for ``cnn``);
+* ``combined`` (:class:`CombinedDetector`): both, fitted on the same images, their P(generated)
+  averaged (the CNN with the resize augmentation on).
 
 The command line is ``ganforge detect train|score`` (:mod:`ganforge.forensics.cli`)::
 
@@ -16,10 +19,17 @@ The command line is ``ganforge detect train|score`` (:mod:`ganforge.forensics.cl
     p = det.predict_proba(images)                                    # P(generated), (N,)
 """
 
-from ganforge.forensics.augment import blur_jpeg_augment, gaussian_blur, jpeg_round_trip
+from ganforge.forensics.augment import (
+    blur_jpeg_augment,
+    check_augment_settings,
+    gaussian_blur,
+    jpeg_round_trip,
+    random_resize,
+)
 from ganforge.forensics.cnn import CNNDetector, ForensicCNN
 from ganforge.forensics.detector import (
     DETECTORS,
+    CombinedDetector,
     build_detector,
     evaluate,
     fit_detector,
@@ -36,7 +46,8 @@ from ganforge.forensics.spectrum import (
     to_grey,
 )
 
-__all__ = ["DETECTORS", "CNNDetector", "ForensicCNN", "SpectrumDetector", "azimuthal_average",
-           "blur_jpeg_augment", "build_detector", "evaluate", "fit_detector", "gaussian_blur",
-           "jpeg_round_trip", "load_detector", "power_spectrum", "quantise_8bit", "radial_spectrum",
-           "save_detector", "to_grey", "train_detector"]
+__all__ = ["DETECTORS", "CNNDetector", "CombinedDetector", "ForensicCNN", "SpectrumDetector",
+           "azimuthal_average", "blur_jpeg_augment", "build_detector", "check_augment_settings", "evaluate",
+           "fit_detector", "gaussian_blur", "jpeg_round_trip", "load_detector", "power_spectrum",
+           "quantise_8bit", "radial_spectrum", "random_resize", "save_detector", "to_grey",
+           "train_detector"]

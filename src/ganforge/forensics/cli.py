@@ -2,7 +2,8 @@
 
 ``detect train`` fits a real-vs-generated detector (``spectrum``: logistic regression on the 1-D
 power spectrum, Durall et al. 2020; ``cnn``: a small CNN with blur + JPEG augmentation, Wang et
-al. 2020) on real images against samples of one or more trained runs, holds out 20% of each
+al. 2020; ``combined``: both, their probabilities averaged, the CNN also trained with random
+resizing) on real images against samples of one or more trained runs, holds out 20% of each
 class to measure it, and saves it (plain tensors + JSON, no pickle) with its provenance. Every
 image, real or generated, is rounded to 8-bit levels first (as a saved PNG is), in training and
 in scoring alike.
@@ -54,13 +55,15 @@ def add_detect_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                        help="runs whose samples are the generated class (split evenly among them)")
     train.add_argument("-o", "--output", required=True, metavar="MODEL_DIR",
                        help="folder for the detector (must not exist, or be empty)")
-    train.add_argument("--detector", choices=("spectrum", "cnn"), default="spectrum",
+    train.add_argument("--detector", choices=("spectrum", "cnn", "combined"), default="spectrum",
                        help="spectrum: logistic regression on the 1-D power spectrum (default); "
-                            "cnn: a small CNN with blur + JPEG augmentation")
+                            "cnn: a small CNN with blur + JPEG augmentation; combined: both, their "
+                            "probabilities averaged (its CNN also with random resizing)")
     train.add_argument("-n", type=int, default=DEFAULT_N,
                        help=f"generated images, and at most as many real ones (default {DEFAULT_N})")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, the samples and the fit")
-    train.add_argument("--epochs", type=int, help="cnn: passes over the data (default 10)")
+    train.add_argument("--epochs", type=int, help="cnn, combined: the CNN's passes over the data "
+                                                   "(default 10)")
     train.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
                        help="option of the real dataset or folder, e.g. --data root=DIR --data "
                             "split=test (repeatable)")
@@ -103,8 +106,9 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.n < MIN_N:
         raise GanforgeError(f"-n must be at least {MIN_N}, got {args.n}", f"pass e.g. -n {DEFAULT_N}")
-    if args.epochs is not None and args.detector != "cnn":
-        raise GanforgeError("--epochs applies to the cnn detector", "drop --epochs or pass --detector cnn")
+    if args.epochs is not None and args.detector not in ("cnn", "combined"):
+        raise GanforgeError("--epochs applies to the cnn detector (and the combined one's CNN)",
+                            "drop --epochs or pass --detector cnn")
     if args.epochs is not None and args.epochs < 1:
         raise GanforgeError(f"--epochs must be at least 1, got {args.epochs}", "pass e.g. --epochs 10")
     out = check_output_dir(args.output, "detector folder")

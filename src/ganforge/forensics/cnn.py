@@ -1,11 +1,15 @@
-"""A small CNN real-vs-generated classifier trained with blur + JPEG augmentation.
+"""A small CNN real-vs-generated classifier trained with blur + JPEG (+ resize) augmentation.
 
 After Wang et al. (CVPR 2020, "CNN-generated images are surprisingly easy to spot... for now"),
 who fine-tune a ResNet-50 on ProGAN images vs real ones with blur and JPEG augmentation
-(:mod:`ganforge.forensics.augment`) and binary cross-entropy. For ganforge's small images a
-three-layer CNN suffices: conv 3x3 (stride 1, so the first layer sees every pixel-level
-artefact), two stride-2 convs, global average pooling (the decision pools evidence from
-everywhere in the image) and a linear logit.
+(:mod:`ganforge.forensics.augment`) and binary cross-entropy. The random resize of that module is
+off by default (``p_resize=0``, so detectors and benchmarks trained before it reproduce); the
+``combined`` detector and benchmarks/forensics.py's leave-one-family-out protocol switch it on
+(:data:`~ganforge.forensics.augment.P_RESIZE`).
+
+For ganforge's small images a three-layer CNN suffices: conv 3x3 (stride 1, so the first layer
+sees every pixel-level artefact), two stride-2 convs, global average pooling (the decision pools
+evidence from everywhere in the image) and a linear logit.
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.forensics.augment import BLUR_SIGMA, JPEG_QUALITY, blur_jpeg_augment
+from ganforge.forensics.augment import (
+    BLUR_SIGMA,
+    JPEG_QUALITY,
+    RESIZE_FACTOR,
+    blur_jpeg_augment,
+    check_augment_settings,
+)
 
 
 class ForensicCNN(nn.Module):
@@ -42,19 +52,25 @@ class ForensicCNN(nn.Module):
 
 class CNNDetector:
     """:class:`ForensicCNN` trained by Adam on binary cross-entropy, each batch augmented by
-    :func:`~ganforge.forensics.augment.blur_jpeg_augment` (training only; never at test time)."""
+    :func:`~ganforge.forensics.augment.blur_jpeg_augment` (training only; never at test time):
+    blur with probability ``p_blur``, JPEG with ``p_jpeg``, resize with ``p_resize`` (default 0).
+    Bad augmentation settings are a one-line GanforgeError here, before any training."""
 
     name = "cnn"
 
     def __init__(self, image_shape: tuple[int, int, int], width: int = 16, epochs: int = 10,
                  batch_size: int = 64, lr: float = 1e-3, p_blur: float = 0.5, p_jpeg: float = 0.5,
-                 sigma: tuple[float, float] = BLUR_SIGMA, quality: tuple[int, int] = JPEG_QUALITY) -> None:
+                 sigma: tuple[float, float] = BLUR_SIGMA, quality: tuple[int, int] = JPEG_QUALITY,
+                 p_resize: float = 0.0, factor: tuple[float, float] = RESIZE_FACTOR) -> None:
+        check_augment_settings(p_blur, p_jpeg, p_resize, sigma, quality, factor)
         self.image_shape = tuple(int(d) for d in image_shape)
         self.width, self.epochs, self.batch_size = int(width), int(epochs), int(batch_size)
         self.lr = float(lr)
         self.p_blur, self.p_jpeg = float(p_blur), float(p_jpeg)
         self.sigma = (float(sigma[0]), float(sigma[1]))
         self.quality = (int(quality[0]), int(quality[1]))
+        self.p_resize = float(p_resize)
+        self.factor = (float(factor[0]), float(factor[1]))
         self.net = ForensicCNN(self.image_shape[0], self.width)
         self.losses: list[float] = []
 
@@ -76,7 +92,8 @@ class CNNDetector:
         for _ in range(self.epochs):
             total = 0.0
             for idx in torch.randperm(len(x), generator=order_gen).split(self.batch_size):
-                batch = blur_jpeg_augment(x[idx], rng, self.p_blur, self.p_jpeg, self.sigma, self.quality)
+                batch = blur_jpeg_augment(x[idx], rng, self.p_blur, self.p_jpeg, self.sigma, self.quality,
+                                          self.p_resize, self.factor)
                 loss = F.binary_cross_entropy_with_logits(self.net(batch), target[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -104,13 +121,19 @@ class CNNDetector:
         return tensors, {"width": self.width, "epochs": self.epochs, "batch_size": self.batch_size,
                          "lr": self.lr, "p_blur": self.p_blur, "p_jpeg": self.p_jpeg,
                          "blur_sigma": list(self.sigma), "jpeg_quality": list(self.quality),
+                         "p_resize": self.p_resize, "resize_factor": list(self.factor),
                          "final_train_loss": self.losses[-1] if self.losses else None}
 
     @classmethod
     def from_state(cls, image_shape: tuple[int, int, int], tensors: dict[str, torch.Tensor],
                    settings: dict[str, Any]) -> CNNDetector:
         det = cls(image_shape, width=settings.get("width", 16), epochs=settings.get("epochs", 10),
-                  batch_size=settings.get("batch_size", 64), lr=settings.get("lr", 1e-3))
+                  batch_size=settings.get("batch_size", 64), lr=settings.get("lr", 1e-3),
+                  p_blur=settings.get("p_blur", 0.5), p_jpeg=settings.get("p_jpeg", 0.5),
+                  sigma=tuple(settings.get("blur_sigma", BLUR_SIGMA)),
+                  quality=tuple(settings.get("jpeg_quality", JPEG_QUALITY)),
+                  p_resize=settings.get("p_resize", 0.0),
+                  factor=tuple(settings.get("resize_factor", RESIZE_FACTOR)))
         det.net.load_state_dict(tensors)  # strict: a missing or misshapen tensor is an error
         det.net.eval()
         return det

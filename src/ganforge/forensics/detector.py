@@ -1,13 +1,14 @@
 """Training, evaluating, saving and loading real-vs-generated detectors.
 
-A detector maps images (N, C, H, W) in [-1, 1] to P(generated) (N,). Two kinds
-(:data:`DETECTORS`): ``spectrum`` (:class:`~ganforge.forensics.spectrum.SpectrumDetector`) and
-``cnn`` (:class:`~ganforge.forensics.cnn.CNNDetector`). A saved detector is a folder of two files,
-never a pickle:
+A detector maps images (N, C, H, W) in [-1, 1] to P(generated) (N,). Three kinds
+(:data:`DETECTORS`): ``spectrum`` (:class:`~ganforge.forensics.spectrum.SpectrumDetector`),
+``cnn`` (:class:`~ganforge.forensics.cnn.CNNDetector`) and ``combined``
+(:class:`CombinedDetector`: both, their probabilities averaged). A saved detector is a folder of
+two files, never a pickle:
 
 * ``detector.pt``: a ``torch.save`` of a flat dict of plain tensors (the logistic regression's
-  standardisation and coefficients, or the CNN's state_dict), read back with
-  ``torch.load(..., weights_only=True)``;
+  standardisation and coefficients, the CNN's state_dict, or for ``combined`` both, their keys
+  prefixed ``spectrum.`` and ``cnn.``), read back with ``torch.load(..., weights_only=True)``;
 * ``detector.json``: the kind, the image shape, the settings and the provenance (real data,
   training runs, seeds, held-out AUC and accuracy).
 """
@@ -24,10 +25,95 @@ import torch
 
 from ganforge._io import atomic_write, atomic_write_text, folder_written_whole
 from ganforge.errors import GanforgeError
+from ganforge.forensics.augment import BLUR_SIGMA, JPEG_QUALITY, P_RESIZE, RESIZE_FACTOR
 from ganforge.forensics.cnn import CNNDetector
 from ganforge.forensics.spectrum import SpectrumDetector
 
-DETECTORS: dict[str, type] = {"spectrum": SpectrumDetector, "cnn": CNNDetector}
+
+class CombinedDetector:
+    """The ``spectrum`` and ``cnn`` detectors fitted on the same images, their P(generated)
+    averaged: ``p(x) = (p_spectrum(x) + p_cnn(x)) / 2``.
+
+    The two read different evidence (the 1-D power spectrum's high-frequency tail against local
+    pixel patterns) and fail on different generators, so the average is steadier on an unseen
+    family than either part. A plain average rather than a logistic stack fitted on the training
+    set: a stack would weight the part that fits the *training* families best (usually the CNN,
+    which can memorise them), while what the combination is for is families never seen; and the
+    average needs no held-out split and no extra weights. Both parts are trained by logistic loss,
+    so their probabilities are on one scale.
+
+    The CNN's augmentation includes the random resize by default (``p_resize`` =
+    :data:`~ganforge.forensics.augment.P_RESIZE`); the other parameters are the parts' own
+    (``C``, ``max_iter`` of the spectrum part; ``width``, ``epochs``, ``batch_size``, ``lr`` and
+    the augmentation of the CNN). Fitting with ``seed`` fits each part with ``seed``, exactly as
+    ``fit_detector("spectrum" | "cnn", ..., seed=seed)`` would, so :meth:`from_parts` of two such
+    detectors is this detector fitted.
+    """
+
+    name = "combined"
+
+    def __init__(self, image_shape: tuple[int, int, int], C: float = 1.0, max_iter: int = 5000,
+                 width: int = 16, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
+                 p_blur: float = 0.5, p_jpeg: float = 0.5, sigma: tuple[float, float] = BLUR_SIGMA,
+                 quality: tuple[int, int] = JPEG_QUALITY, p_resize: float = P_RESIZE,
+                 factor: tuple[float, float] = RESIZE_FACTOR) -> None:
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.spectrum = SpectrumDetector(self.image_shape, C=C, max_iter=max_iter)
+        self.cnn = CNNDetector(self.image_shape, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
+                               p_blur=p_blur, p_jpeg=p_jpeg, sigma=sigma, quality=quality,
+                               p_resize=p_resize, factor=factor)
+
+    @classmethod
+    def from_parts(cls, spectrum: SpectrumDetector, cnn: CNNDetector) -> CombinedDetector:
+        """The combination of a fitted spectrum and a fitted CNN detector of one image shape."""
+        if tuple(spectrum.image_shape) != tuple(cnn.image_shape):
+            raise GanforgeError(f"the spectrum detector is for {shape_text(spectrum.image_shape)} images but "
+                                f"the cnn one for {shape_text(cnn.image_shape)}",
+                                "combine detectors trained on images of one shape")
+        det = cls.__new__(cls)
+        det.image_shape, det.spectrum, det.cnn = tuple(spectrum.image_shape), spectrum, cnn
+        return det
+
+    def fit(self, x: torch.Tensor, y: np.ndarray, seed: int = 0) -> CombinedDetector:
+        """Fit both parts on images ``x`` (N, C, H, W) with labels ``y`` (N,), 1 = generated."""
+        self.spectrum.fit(x, y, seed=seed)
+        self.cnn.fit(x, y, seed=seed)
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """P(generated) of each image: the mean of the parts' (N,), float64."""
+        return 0.5 * (self.spectrum.predict_proba(x) + self.cnn.predict_proba(x))
+
+    def decision_function(self, x: Any) -> np.ndarray:
+        """The logit of :meth:`predict_proba` (N,) (clipped away from 0 and 1)."""
+        p = np.clip(self.predict_proba(x), 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(both parts' tensors, keys prefixed ``spectrum.`` / ``cnn.``; JSON-able settings)."""
+        spectrum_tensors, spectrum_settings = self.spectrum.state()
+        cnn_tensors, cnn_settings = self.cnn.state()
+        tensors = {**{f"spectrum.{k}": v for k, v in spectrum_tensors.items()},
+                   **{f"cnn.{k}": v for k, v in cnn_tensors.items()}}
+        return tensors, {"combine": "mean of the parts' P(generated)", "spectrum": spectrum_settings,
+                         "cnn": cnn_settings}
+
+    @classmethod
+    def from_state(cls, image_shape: tuple[int, int, int], tensors: dict[str, torch.Tensor],
+                   settings: dict[str, Any]) -> CombinedDetector:
+        parts = {}
+        for prefix in ("spectrum", "cnn"):
+            parts[prefix] = {k.removeprefix(f"{prefix}."): v for k, v in tensors.items()
+                             if k.startswith(f"{prefix}.")}
+        unknown = [k for k in tensors if not k.startswith(("spectrum.", "cnn."))]
+        if unknown:
+            raise ValueError(f"unexpected tensor {unknown[0]!r} in a combined detector")
+        spectrum = SpectrumDetector.from_state(image_shape, parts["spectrum"], settings.get("spectrum", {}))
+        cnn = CNNDetector.from_state(image_shape, parts["cnn"], settings.get("cnn", {}))
+        return cls.from_parts(spectrum, cnn)
+
+
+DETECTORS: dict[str, type] = {"spectrum": SpectrumDetector, "cnn": CNNDetector, "combined": CombinedDetector}
 FORMAT = "ganforge-detector"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "detector.pt"
@@ -53,7 +139,8 @@ def check_image_shape(expected: tuple[int, ...], got: tuple[int, ...], where: st
 
 
 def build_detector(kind: str, image_shape: tuple[int, int, int], **params: Any):
-    """A fresh detector of ``kind`` (``spectrum`` or ``cnn``) for images of ``image_shape``."""
+    """A fresh detector of ``kind`` (``spectrum``, ``cnn`` or ``combined``) for images of
+    ``image_shape``."""
     if kind not in DETECTORS:
         raise GanforgeError(f"unknown detector {kind!r}", f"choose one of: {', '.join(DETECTORS)}")
     return DETECTORS[kind](tuple(image_shape), **params)
