@@ -208,6 +208,17 @@ def spectra_figure(spectra: dict[str, np.ndarray], size: int, path: Path,
     plt.close(fig)
 
 
+def write_payload(name: str, payload: dict[str, Any], rows: list[dict[str, Any]],
+                  spectra: dict[str, np.ndarray], figure: Path | None) -> int:
+    """benchmarks/results/NAME.json: ``payload`` with the per-seed rows, the mean spectra and the
+    figure's path; says where it went."""
+    path = write_result(name, {**payload, "rows": rows,
+                               "mean_log_spectra": {k: v.round(4).tolist() for k, v in spectra.items()},
+                               "figure": _shown(figure) if figure is not None else None})
+    print(f"results: {path}")
+    return 0
+
+
 # --------------------------------------------------------------------------- leave one family out
 
 LOFO_FIGURE = REPO / "docs" / "figures" / "forensics_lofo_spectra.png"
@@ -507,13 +518,9 @@ def lofo(args: argparse.Namespace) -> int:
         "lofo_mean": lofo_mean, "best_detector": best,
         "target_auc": 0.9, "target_met": lofo_mean[best]["auc_mean"] >= 0.9,
         "summary": summary,
-        "rows": rows,
-        "mean_log_spectra": {k: v.round(4).tolist() for k, v in spectra.items()},
-        "figure": _shown(figure) if figure is not None else None,
     }
-    path = write_result("forensics_lofo_quick" if args.quick else "forensics_lofo", payload)
-    print(f"results: {path}")
-    return 0
+    return write_payload("forensics_lofo_quick" if args.quick else "forensics_lofo", payload, rows, spectra,
+                         figure)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -628,13 +635,8 @@ def one_family(args: argparse.Namespace) -> int:
         "families": {f: {k: v for k, v in info.items() if k != "run"} for f, info in families.items()},
         "fit_seconds": {k: mean_std(v)[0] for k, v in fit_seconds.items()},
         "summary": [{k: v for k, v in s.items() if k not in ("AUC", "accuracy")} for s in summary],
-        "rows": rows,
-        "mean_log_spectra": {k: v.round(4).tolist() for k, v in spectra.items()},
-        "figure": _shown(figure) if figure is not None else None,
     }
-    path = write_result("forensics_quick" if args.quick else "forensics", payload)
-    print(f"results: {path}")
-    return 0
+    return write_payload("forensics_quick" if args.quick else "forensics", payload, rows, spectra, figure)
 
 
 if __name__ == "__main__":
