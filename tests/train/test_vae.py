@@ -143,7 +143,8 @@ def test_a_gaussian_decoder_vae_trains_on_points(tmp_path):
 @pytest.mark.parametrize("changes, fragment", [
     ({"algorithm": {"loss": {"name": "hinge"}}}, "unknown key 'algorithm.loss' for algorithm 'vae'"),
     ({"algorithm": {"stabilisers": {"spectral_norm": True}}},
-     r"unknown key 'algorithm.stabilisers' for algorithm 'vae' \(an option of algorithm biggan, dp-gan"),
+     r"unknown key 'algorithm.stabilisers' for algorithm 'vae' \(an option of algorithm bagan-gp, "
+     r"biggan, dp-gan"),
     ({"model": {"name": "dcgan"}}, "is not a VAE family"),
     ({"algorithm": {"beta": -1.0}}, "algorithm.beta=-1.0"),
     ({"algorithm": {"binarize": "otsu"}}, "unknown algorithm.binarize 'otsu'"),
