@@ -64,6 +64,7 @@ from ganforge.augmentation import (  # noqa: E402
 )
 from ganforge.data.base import ArrayDataset  # noqa: E402
 from ganforge.data.mnist import load_idx_dataset  # noqa: E402
+from ganforge.models.base import evaluating  # noqa: E402
 from ganforge.train import Trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,15 +108,15 @@ def train_gan(gan: str, data: ArrayDataset, setting: dict[str, Any], case: dict[
     marks = {round(total * (i + 1) / points) for i in range(points)}
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, Path(tmp) / "run", progress=False, dataset=data)
-        cpu = time.process_time()
+        start, scoring = time.process_time(), 0.0
         while trainer.step < total:  # fit()'s updates without its artefacts
             trainer.train_step()
             if on_point is not None and trainer.step in marks:  # the CAS is not training time
-                spent = time.process_time() - cpu
-                on_point(trainer.exp.sampling_network().eval(), trainer.step)
-                trainer.exp.sampling_network().train()
-                cpu = time.process_time() - spent
-        seconds = time.process_time() - cpu
+                before = time.process_time()
+                with evaluating(trainer.exp.sampling_network()) as G:
+                    on_point(G, trainer.step)
+                scoring += time.process_time() - before
+        seconds = time.process_time() - start - scoring
         info = {"steps": trainer.step, "cpu_seconds": round(seconds, 1)}
         return trainer.exp.sampling_network().eval(), info
 
